@@ -1,0 +1,120 @@
+// apply.h: the one function that runs an op. apply<Op>(op, inputs...) checks devices and dtypes,
+// allocates the output, calls Op::cpu (or Op::cuda: the only #if of the op code) and, in grad mode,
+// records an OpNode keeping what Op::backward reads.
+//
+// An Op is a small struct (see autograd/ops/elementwise.h):
+//   static constexpr std::string_view name;               used in errors and the graph
+//   Shape out_shape(in...) const;                          and the kernels  void cpu(in..., out) const;
+//   or instead  Tensor forward(in...) const;               for views and ops built from other ops
+//   TensorList backward(grad, inputs, out) const;          optional: without it the op is not differentiable
+//   optional:  DType out_dtype(in...) const;  static constexpr bool mixed_dtypes, needs_output;
+#pragma once
+#include <memory>
+#include <string>
+
+#include "autograd/grad_mode.h"
+#include "autograd/node.h"
+
+namespace scorch {
+
+template <typename Op>
+class OpNode final : public Node {
+ public:
+  OpNode(Op op, TensorList inputs) : Node(std::move(inputs)), op_(std::move(op)) {}
+  std::string_view name() const override { return Op::name; }
+
+ protected:
+  TensorList compute_backward(const Tensor& grad, const TensorList& inputs, const Tensor& out) override {
+    return op_.backward(grad, inputs, out);
+  }
+
+ private:
+  Op op_;
+};
+
+template <typename Op>
+concept Differentiable = requires(const Op& op, const Tensor& t, const TensorList& l) {
+  { op.backward(t, l, t) } -> std::same_as<TensorList>;
+};
+
+namespace detail {
+
+[[noreturn]] void throw_mismatch(std::string_view op, std::string_view what, const TensorList& inputs);
+
+template <typename Op>
+void check_inputs(const Op&, const TensorList& in) {
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (!in[i].defined()) throw std::invalid_argument(std::string(Op::name) + ": input " + std::to_string(i) + " is undefined");
+    if (in[i].device() != in[0].device()) throw_mismatch(Op::name, "device", in);
+    if constexpr (!requires { Op::mixed_dtypes; })
+      if (in[i].dtype() != in[0].dtype()) throw_mismatch(Op::name, "dtype", in);
+  }
+}
+
+inline bool any_requires_grad(const TensorList& in) {
+  for (const Tensor& t : in)
+    if (t.requires_grad()) return true;
+  return false;
+}
+
+}  // namespace detail
+
+// Attaches a node for `op` to `out` when grad mode is on and an input requires grad.
+template <typename Op>
+void record(const Op& op, TensorList inputs, Tensor& out) {
+  if constexpr (Differentiable<Op>) {
+    if (!GradMode::is_enabled() || !detail::any_requires_grad(inputs)) return;
+    for (const Tensor& t : inputs)
+      if (t.impl() == out.impl()) {  // forward() returned an input as is: give the output its own handle
+        out = out.detach();
+        break;
+      }
+    auto node = std::make_shared<OpNode<Op>>(op, std::move(inputs));
+    if constexpr (requires { Op::needs_output; }) node->set_output(out);
+    out.impl()->grad_fn = std::move(node);
+    out.impl()->requires_grad = true;
+  }
+}
+
+template <typename Op, typename... In>
+Tensor apply(const Op& op, const In&... in) {
+  TensorList inputs{in...};
+  detail::check_inputs(op, inputs);
+  Tensor out;
+  {
+    NoGradGuard no_grad;  // the forward never records: only the node below does
+    if constexpr (requires { op.forward(in...); }) {
+      out = op.forward(in...);
+    } else {
+      DType dtype = inputs.empty() ? kFloat32 : inputs[0].dtype();
+      if constexpr (requires { op.out_dtype(in...); }) dtype = op.out_dtype(in...);
+      out = empty(op.out_shape(in...), {.dtype = dtype, .device = inputs[0].device()});
+      if (out.device().is_cpu()) {
+        op.cpu(in..., out);
+      } else {
+#if SCORCH_HAS_CUDA
+        if constexpr (requires { op.cuda(in..., out); }) op.cuda(in..., out);
+        else
+#endif
+          throw std::runtime_error(std::string(Op::name) + ": not implemented on " + out.device().str());
+      }
+    }
+  }
+  record(op, std::move(inputs), out);
+  return out;
+}
+
+// The same for ops over a list of tensors (concat, stack); such ops define forward(const TensorList&).
+template <typename Op>
+Tensor apply_list(const Op& op, const TensorList& inputs) {
+  detail::check_inputs(op, inputs);
+  Tensor out;
+  {
+    NoGradGuard no_grad;
+    out = op.forward(inputs);
+  }
+  record(op, inputs, out);
+  return out;
+}
+
+}  // namespace scorch

@@ -1,0 +1,271 @@
+// elementwise.cpp: the pointwise ops of elementwise.h: functors (the math, shared with the future CUDA
+// loop), Op structs (shapes and backward formulas) and the public functions.
+#include "autograd/ops/elementwise.h"
+
+#include <cmath>
+
+#include "autograd/apply.h"
+#include "autograd/ops/reduce.h"
+#include "tensor/cpu_loops.h"
+
+namespace scorch {
+namespace {
+
+// ---- Functors: one scalar formula each, templated on the element type. ----
+struct AddFn { template <typename T> T operator()(T a, T b) const { return a + b; } };
+struct SubFn { template <typename T> T operator()(T a, T b) const { return a - b; } };
+struct MulFn { template <typename T> T operator()(T a, T b) const { return a * b; } };
+struct DivFn { template <typename T> T operator()(T a, T b) const { return a / b; } };
+struct EqFn { template <typename T> T operator()(T a, T b) const { return a == b; } };
+struct NeFn { template <typename T> T operator()(T a, T b) const { return a != b; } };
+struct LtFn { template <typename T> T operator()(T a, T b) const { return a < b; } };
+struct LeFn { template <typename T> T operator()(T a, T b) const { return a <= b; } };
+struct GtFn { template <typename T> T operator()(T a, T b) const { return a > b; } };
+struct GeFn { template <typename T> T operator()(T a, T b) const { return a >= b; } };
+
+struct NegFn { template <typename T> T operator()(T a) const { return -a; } };
+struct ExpFn { template <typename T> T operator()(T a) const { return std::exp(a); } };
+struct LogFn { template <typename T> T operator()(T a) const { return std::log(a); } };
+struct SqrtFn { template <typename T> T operator()(T a) const { return std::sqrt(a); } };
+struct RsqrtFn { template <typename T> T operator()(T a) const { return T(1) / std::sqrt(a); } };
+struct AbsFn { template <typename T> T operator()(T a) const { return std::abs(a); } };
+struct SquareFn { template <typename T> T operator()(T a) const { return a * a; } };
+struct TanhFn { template <typename T> T operator()(T a) const { return std::tanh(a); } };
+struct SigmoidFn { template <typename T> T operator()(T a) const { return T(1) / (T(1) + std::exp(-a)); } };
+struct ReluFn { template <typename T> T operator()(T a) const { return a > T(0) ? a : T(0); } };
+struct SiluFn { template <typename T> T operator()(T a) const { return a / (T(1) + std::exp(-a)); } };
+// log(1 + e^a) without overflow for large a or loss of precision for very negative a.
+struct SoftplusFn {
+  template <typename T> T operator()(T a) const { return std::max(a, T(0)) + std::log1p(std::exp(-std::abs(a))); }
+};
+struct SignFn { template <typename T> T operator()(T a) const { return T((a > T(0)) - (a < T(0))); } };
+struct PowFn {
+  double p;
+  template <typename T> T operator()(T a) const { return p == 2.0 ? a * a : std::pow(a, static_cast<T>(p)); }
+};
+struct EluFn {
+  double alpha;
+  template <typename T> T operator()(T a) const { return a > T(0) ? a : static_cast<T>(alpha) * std::expm1(a); }
+};
+struct ClampFn {
+  double lo, hi;
+  template <typename T> T operator()(T a) const { return std::min(std::max(a, static_cast<T>(lo)), static_cast<T>(hi)); }
+};
+struct WhereFn { template <typename T> T operator()(T c, T a, T b) const { return c != T(0) ? a : b; } };
+
+Tensor scalar_like(double v, const Tensor& t) { return scalar_tensor(v, t.options()); }
+
+// ---- Op bases: shapes and the CPU kernel; the derived Op adds name and backward. ----
+template <typename Derived, typename Fn>
+struct UnaryOp {
+  Fn fn{};
+  Shape out_shape(const Tensor& a) const { return a.shape(); }
+  void cpu(const Tensor& a, const Tensor& out) const {
+    dispatch_float(Derived::name, a.dtype(), [&]<typename T>() { map_cpu<T, T>(out, fn, a); });
+  }
+};
+
+template <typename Derived, typename Fn>
+struct BinaryOp {
+  Shape out_shape(const Tensor& a, const Tensor& b) const { return broadcast_shapes(Derived::name, a.shape(), b.shape()); }
+  void cpu(const Tensor& a, const Tensor& b, const Tensor& out) const {
+    dispatch_float(Derived::name, a.dtype(), [&]<typename T>() { map_cpu<T, T, T>(out, Fn{}, a, b); });
+  }
+};
+
+// Gradient for input i only when it requires one (saves the work for constants and data).
+template <typename F>
+Tensor grad_if(const TensorList& in, size_t i, F&& f) {
+  return in[i].requires_grad() ? sum_to(f(), in[i].shape()) : Tensor();
+}
+
+struct Add : BinaryOp<Add, AddFn> {
+  static constexpr std::string_view name = "add";
+  TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
+    return {grad_if(in, 0, [&] { return g; }), grad_if(in, 1, [&] { return g; })};
+  }
+};
+struct Sub : BinaryOp<Sub, SubFn> {
+  static constexpr std::string_view name = "sub";
+  TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
+    return {grad_if(in, 0, [&] { return g; }), grad_if(in, 1, [&] { return neg(g); })};
+  }
+};
+struct Mul : BinaryOp<Mul, MulFn> {
+  static constexpr std::string_view name = "mul";
+  TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
+    return {grad_if(in, 0, [&] { return mul(g, in[1]); }), grad_if(in, 1, [&] { return mul(g, in[0]); })};
+  }
+};
+struct Div : BinaryOp<Div, DivFn> {
+  static constexpr std::string_view name = "div";
+  TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
+    return {grad_if(in, 0, [&] { return div(g, in[1]); }),
+            grad_if(in, 1, [&] { return neg(div(mul(g, in[0]), square(in[1]))); })};
+  }
+};
+// Comparisons have no backward: their outputs are constants for autograd.
+struct Eq : BinaryOp<Eq, EqFn> { static constexpr std::string_view name = "eq"; };
+struct Ne : BinaryOp<Ne, NeFn> { static constexpr std::string_view name = "ne"; };
+struct Lt : BinaryOp<Lt, LtFn> { static constexpr std::string_view name = "lt"; };
+struct Le : BinaryOp<Le, LeFn> { static constexpr std::string_view name = "le"; };
+struct Gt : BinaryOp<Gt, GtFn> { static constexpr std::string_view name = "gt"; };
+struct Ge : BinaryOp<Ge, GeFn> { static constexpr std::string_view name = "ge"; };
+
+struct Where {
+  static constexpr std::string_view name = "where";
+  Shape out_shape(const Tensor& c, const Tensor& a, const Tensor& b) const {
+    return broadcast_shapes(name, broadcast_shapes(name, c.shape(), a.shape()), b.shape());
+  }
+  void cpu(const Tensor& c, const Tensor& a, const Tensor& b, const Tensor& out) const {
+    dispatch_float(name, a.dtype(), [&]<typename T>() { map_cpu<T, T, T, T>(out, WhereFn{}, c, a, b); });
+  }
+  TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
+    const Tensor zero = scalar_like(0, g);
+    return {Tensor(), grad_if(in, 1, [&] { return where(in[0], g, zero); }),
+            grad_if(in, 2, [&] { return where(in[0], zero, g); })};
+  }
+};
+
+struct Neg : UnaryOp<Neg, NegFn> {
+  static constexpr std::string_view name = "neg";
+  TensorList backward(const Tensor& g, const TensorList&, const Tensor&) const { return {neg(g)}; }
+};
+struct Pow : UnaryOp<Pow, PowFn> {
+  static constexpr std::string_view name = "pow";
+  TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
+    return {mul(g, mul(scalar_like(fn.p, g), pow(in[0], fn.p - 1)))};
+  }
+};
+struct Exp : UnaryOp<Exp, ExpFn> {
+  static constexpr std::string_view name = "exp";
+  static constexpr bool needs_output = true;
+  TensorList backward(const Tensor& g, const TensorList&, const Tensor& out) const { return {mul(g, out)}; }
+};
+struct Log : UnaryOp<Log, LogFn> {
+  static constexpr std::string_view name = "log";
+  TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const { return {div(g, in[0])}; }
+};
+struct Sqrt : UnaryOp<Sqrt, SqrtFn> {
+  static constexpr std::string_view name = "sqrt";
+  static constexpr bool needs_output = true;
+  TensorList backward(const Tensor& g, const TensorList&, const Tensor& out) const {
+    return {div(g, mul(out, scalar_like(2, out)))};
+  }
+};
+struct Rsqrt : UnaryOp<Rsqrt, RsqrtFn> {
+  static constexpr std::string_view name = "rsqrt";
+  static constexpr bool needs_output = true;
+  TensorList backward(const Tensor& g, const TensorList&, const Tensor& out) const {
+    return {mul(g, mul(pow(out, 3), scalar_like(-0.5, out)))};
+  }
+};
+struct Abs : UnaryOp<Abs, AbsFn> {
+  static constexpr std::string_view name = "abs";
+  TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const { return {mul(g, sign(in[0]))}; }
+};
+struct Square : UnaryOp<Square, SquareFn> {
+  static constexpr std::string_view name = "square";
+  TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
+    return {mul(g, mul(in[0], scalar_like(2, g)))};
+  }
+};
+struct Tanh : UnaryOp<Tanh, TanhFn> {
+  static constexpr std::string_view name = "tanh";
+  static constexpr bool needs_output = true;
+  TensorList backward(const Tensor& g, const TensorList&, const Tensor& out) const {
+    return {mul(g, sub(scalar_like(1, out), square(out)))};
+  }
+};
+struct Sigmoid : UnaryOp<Sigmoid, SigmoidFn> {
+  static constexpr std::string_view name = "sigmoid";
+  static constexpr bool needs_output = true;
+  TensorList backward(const Tensor& g, const TensorList&, const Tensor& out) const {
+    return {mul(g, mul(out, sub(scalar_like(1, out), out)))};
+  }
+};
+struct Relu : UnaryOp<Relu, ReluFn> {
+  static constexpr std::string_view name = "relu";
+  TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
+    return {mul(g, gt(in[0], scalar_like(0, g)))};
+  }
+};
+struct Silu : UnaryOp<Silu, SiluFn> {
+  static constexpr std::string_view name = "silu";
+  TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
+    const Tensor& a = in[0];
+    const Tensor s = sigmoid(a), one = scalar_like(1, a);
+    return {mul(g, mul(s, add(one, mul(a, sub(one, s)))))};
+  }
+};
+struct Softplus : UnaryOp<Softplus, SoftplusFn> {
+  static constexpr std::string_view name = "softplus";
+  TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const { return {mul(g, sigmoid(in[0]))}; }
+};
+struct Elu : UnaryOp<Elu, EluFn> {
+  static constexpr std::string_view name = "elu";
+  static constexpr bool needs_output = true;
+  TensorList backward(const Tensor& g, const TensorList& in, const Tensor& out) const {
+    const Tensor slope = where(gt(in[0], scalar_like(0, g)), scalar_like(1, g), add(out, scalar_like(fn.alpha, g)));
+    return {mul(g, slope)};
+  }
+};
+struct Clamp : UnaryOp<Clamp, ClampFn> {
+  static constexpr std::string_view name = "clamp";
+  TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
+    const Tensor inside = mul(ge(in[0], scalar_like(fn.lo, g)), le(in[0], scalar_like(fn.hi, g)));
+    return {mul(g, inside)};
+  }
+};
+struct Sign : UnaryOp<Sign, SignFn> { static constexpr std::string_view name = "sign"; };
+
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b) { return apply(Add{}, a, b); }
+Tensor sub(const Tensor& a, const Tensor& b) { return apply(Sub{}, a, b); }
+Tensor mul(const Tensor& a, const Tensor& b) { return apply(Mul{}, a, b); }
+Tensor div(const Tensor& a, const Tensor& b) { return apply(Div{}, a, b); }
+Tensor where(const Tensor& c, const Tensor& a, const Tensor& b) { return apply(Where{}, c, a, b); }
+Tensor eq(const Tensor& a, const Tensor& b) { return apply(Eq{}, a, b); }
+Tensor ne(const Tensor& a, const Tensor& b) { return apply(Ne{}, a, b); }
+Tensor lt(const Tensor& a, const Tensor& b) { return apply(Lt{}, a, b); }
+Tensor le(const Tensor& a, const Tensor& b) { return apply(Le{}, a, b); }
+Tensor gt(const Tensor& a, const Tensor& b) { return apply(Gt{}, a, b); }
+Tensor ge(const Tensor& a, const Tensor& b) { return apply(Ge{}, a, b); }
+
+Tensor neg(const Tensor& a) { return apply(Neg{}, a); }
+Tensor pow(const Tensor& a, double p) { return apply(Pow{{PowFn{p}}}, a); }
+Tensor exp(const Tensor& a) { return apply(Exp{}, a); }
+Tensor log(const Tensor& a) { return apply(Log{}, a); }
+Tensor sqrt(const Tensor& a) { return apply(Sqrt{}, a); }
+Tensor rsqrt(const Tensor& a) { return apply(Rsqrt{}, a); }
+Tensor abs(const Tensor& a) { return apply(Abs{}, a); }
+Tensor square(const Tensor& a) { return apply(Square{}, a); }
+Tensor tanh(const Tensor& a) { return apply(Tanh{}, a); }
+Tensor sigmoid(const Tensor& a) { return apply(Sigmoid{}, a); }
+Tensor relu(const Tensor& a) { return apply(Relu{}, a); }
+Tensor silu(const Tensor& a) { return apply(Silu{}, a); }
+Tensor softplus(const Tensor& a) { return apply(Softplus{}, a); }
+Tensor elu(const Tensor& a, double alpha) { return apply(Elu{{EluFn{alpha}}}, a); }
+Tensor clamp(const Tensor& a, double lo, double hi) {
+  if (!(lo <= hi))
+    throw std::invalid_argument("clamp: lo must be <= hi, got lo " + std::to_string(lo) + ", hi " + std::to_string(hi));
+  return apply(Clamp{{ClampFn{lo, hi}}}, a);
+}
+Tensor sign(const Tensor& a) { return apply(Sign{}, a); }
+
+Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+Tensor operator-(const Tensor& a) { return neg(a); }
+Tensor operator+(const Tensor& a, double b) { return add(a, scalar_like(b, a)); }
+Tensor operator-(const Tensor& a, double b) { return sub(a, scalar_like(b, a)); }
+Tensor operator*(const Tensor& a, double b) { return mul(a, scalar_like(b, a)); }
+Tensor operator/(const Tensor& a, double b) { return div(a, scalar_like(b, a)); }
+Tensor operator+(double a, const Tensor& b) { return add(scalar_like(a, b), b); }
+Tensor operator-(double a, const Tensor& b) { return sub(scalar_like(a, b), b); }
+Tensor operator*(double a, const Tensor& b) { return mul(scalar_like(a, b), b); }
+Tensor operator/(double a, const Tensor& b) { return div(scalar_like(a, b), b); }
+
+}  // namespace scorch

@@ -1,0 +1,109 @@
+// cpu_loops.h: the generic CPU loops that elementwise ops, copies and conversions run on.
+//
+// An op writes a fresh output `out` of the broadcast shape; each input is read through its own strides,
+// with stride 0 on broadcast dims, so broadcast and non-contiguous inputs need no copy. Adjacent dims
+// that are contiguous in every operand are merged first, so the common cases collapse to one flat,
+// vectorisable loop; the rest runs row by row along the innermost dim.
+#pragma once
+#include <array>
+#include <cstdint>
+
+#include "tensor/parallel.h"
+#include "tensor/tensor.h"
+
+namespace scorch {
+
+// Strides of `t` seen with the (broadcast) shape `shape`: 0 where t has size 1 or no such dim.
+Shape broadcast_strides(const Tensor& t, const Shape& shape);
+
+// Shape and per-operand strides of an N-operand loop after merging dims.
+template <int N>
+struct LoopPlan {
+  Shape shape;
+  std::array<Shape, N> strides;
+};
+
+template <int N>
+LoopPlan<N> make_loop_plan(const Shape& shape, const std::array<Shape, N>& strides) {
+  LoopPlan<N> p;
+  for (int d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1) continue;  // size-1 dims do not move any pointer
+    const int last = p.shape.size() - 1;
+    bool merge = last >= 0;
+    for (int k = 0; merge && k < N; ++k) merge = p.strides[k][last] == strides[k][d] * shape[d];
+    if (merge) {
+      p.shape[last] *= shape[d];
+      for (int k = 0; k < N; ++k) p.strides[k][last] = strides[k][d];
+    } else {
+      p.shape.push_back(shape[d]);
+      for (int k = 0; k < N; ++k) p.strides[k].push_back(strides[k][d]);
+    }
+  }
+  if (p.shape.empty()) {  // a single element (or a 0-d tensor)
+    p.shape.push_back(1);
+    for (int k = 0; k < N; ++k) p.strides[k].push_back(1);
+  }
+  return p;
+}
+
+// Calls row(offsets, inner_strides, count) for consecutive runs along the innermost dim, covering
+// elements [begin, end) in row-major order of the plan; offsets are in elements per operand.
+template <int N, typename Row>
+void for_each_row(const LoopPlan<N>& p, int64_t begin, int64_t end, Row&& row) {
+  const int nd = p.shape.size();
+  const int64_t inner = p.shape[nd - 1];
+  std::array<int64_t, kMaxDims> idx{};
+  std::array<int64_t, N> off{}, step{};
+  int64_t rest = begin;
+  for (int d = nd - 1; d >= 0; --d) {
+    idx[d] = rest % p.shape[d];
+    rest /= p.shape[d];
+    for (int k = 0; k < N; ++k) off[k] += idx[d] * p.strides[k][d];
+  }
+  for (int k = 0; k < N; ++k) step[k] = p.strides[k][nd - 1];
+  int64_t i = begin;
+  while (i < end) {
+    const int64_t count = std::min(inner - idx[nd - 1], end - i);
+    row(off, step, count);
+    i += count;
+    for (int k = 0; k < N; ++k) off[k] += count * step[k];
+    idx[nd - 1] += count;
+    for (int d = nd - 1; d > 0 && idx[d] == p.shape[d]; --d) {  // carry into the outer dims
+      for (int k = 0; k < N; ++k) off[k] += p.strides[k][d - 1] - p.shape[d] * p.strides[k][d];
+      idx[d] = 0;
+      ++idx[d - 1];
+    }
+  }
+}
+
+// One `const Tensor&` parameter per element type In (the type itself only selects the pointer type).
+template <typename In>
+using TensorOf = std::conditional_t<true, const Tensor&, In>;
+
+// out[i] = f(in[i]...) over the broadcast shape of out; Out and In are the element types.
+template <typename Out, typename... In, typename F>
+void map_cpu(const Tensor& out, F f, TensorOf<In>... in) {
+  constexpr int N = 1 + sizeof...(In);
+  const LoopPlan<N> p =
+      make_loop_plan<N>(out.shape(), {out.strides(), broadcast_strides(in, out.shape())...});
+  Out* o = out.data<Out>();
+  const std::tuple<const In*...> ptrs{in.template data<In>()...};
+  parallel_for(out.numel(), kGrainElementwise, [&](int64_t begin, int64_t end) {
+    for_each_row<N>(p, begin, end, [&](const std::array<int64_t, N>& off, const std::array<int64_t, N>& st, int64_t n) {
+      std::apply([&](const In*... ip) {
+        [&]<size_t... K>(std::index_sequence<K...>) {
+          Out* op = o + off[0];
+          const std::tuple<const In*...> base{(ip + off[K + 1])...};
+          const bool unit = ((st[K + 1] == 1) && ...) && st[0] == 1;
+          if (unit) {  // the fast path: every operand contiguous along the run
+            for (int64_t j = 0; j < n; ++j) op[j] = f(std::get<K>(base)[j]...);
+          } else {
+            for (int64_t j = 0; j < n; ++j) op[j * st[0]] = f(std::get<K>(base)[j * st[K + 1]]...);
+          }
+        }(std::index_sequence_for<In...>{});
+      }, ptrs);
+    });
+  });
+}
+
+}  // namespace scorch
