@@ -1,0 +1,53 @@
+// layers.h: Linear, the activations as modules, and Sequential.
+//
+// Linear(in, out): y = x W^T + b, W [out, in], b [out], x [..., in] -> y [..., out]. Initialised as
+// PyTorch's nn.Linear: W and b uniform on [-1/sqrt(in), 1/sqrt(in)] (kaiming_uniform_ with a = sqrt(5)
+// gives exactly this bound for W).
+#pragma once
+#include <functional>
+#include <initializer_list>
+
+#include "nn/module.h"
+#include "tensor/random.h"
+
+namespace scorch::nn {
+
+class Linear : public UnaryModule {
+ public:
+  Linear(int64_t in_features, int64_t out_features, Generator& gen, bool bias = true);
+  Tensor forward(const Tensor& x) override;
+  int64_t in_features() const { return weight.shape()[1]; }
+  int64_t out_features() const { return weight.shape()[0]; }
+
+  Tensor weight, bias;  // bias undefined when constructed without one
+};
+
+// An elementwise activation (SiLU, Softplus, ...) as a module without parameters.
+class Activation : public UnaryModule {
+ public:
+  using Fn = Tensor (*)(const Tensor&);
+  explicit Activation(Fn fn) : fn_(fn) {}
+  Tensor forward(const Tensor& x) override { return fn_(x); }
+
+ private:
+  Fn fn_;
+};
+std::shared_ptr<Activation> SiLU();
+std::shared_ptr<Activation> Softplus();
+std::shared_ptr<Activation> ReLU();
+std::shared_ptr<Activation> Tanh();
+
+// Applies its modules in order; they are named "0", "1", ... as in torch.nn.Sequential.
+class Sequential : public UnaryModule {
+ public:
+  Sequential() = default;
+  Sequential(std::initializer_list<std::shared_ptr<UnaryModule>> modules);
+  void push_back(std::shared_ptr<UnaryModule> module);
+  Tensor forward(const Tensor& x) override;
+  size_t size() const { return layers_.size(); }
+
+ private:
+  std::vector<std::shared_ptr<UnaryModule>> layers_;
+};
+
+}  // namespace scorch::nn

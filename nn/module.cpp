@@ -1,0 +1,83 @@
+#include "nn/module.h"
+
+#include <set>
+#include <stdexcept>
+
+#include "autograd/grad_mode.h"
+
+namespace scorch::nn {
+
+void Module::collect(const std::string& prefix, NamedTensors& out, bool buffers) const {
+  for (const auto& [name, t] : buffers ? buffers_ : parameters_) out.emplace_back(prefix + name, t);
+  for (const auto& [name, child] : children_) child->collect(prefix + name + ".", out, buffers);
+}
+
+NamedTensors Module::named_parameters() const {
+  NamedTensors out;
+  collect("", out, false);
+  return out;
+}
+
+NamedTensors Module::named_buffers() const {
+  NamedTensors out;
+  collect("", out, true);
+  return out;
+}
+
+TensorList Module::parameters() const {
+  TensorList out;
+  for (auto& [name, t] : named_parameters()) out.push_back(t);
+  return out;
+}
+
+int64_t Module::num_parameters() const {
+  int64_t n = 0;
+  for (const Tensor& p : parameters()) n += p.numel();
+  return n;
+}
+
+std::map<std::string, Tensor> Module::state_dict() const {
+  std::map<std::string, Tensor> state;
+  for (auto& [name, t] : named_parameters()) state.emplace(name, t);
+  for (auto& [name, t] : named_buffers()) state.emplace(name, t);
+  return state;
+}
+
+void Module::load_state_dict(const std::map<std::string, Tensor>& state, const std::string& source) {
+  const std::map<std::string, Tensor> mine = state_dict();
+  std::string problems;
+  for (const auto& [name, t] : mine) {
+    auto it = state.find(name);
+    if (it == state.end()) problems += "\n  missing " + name + " " + to_string(t.shape());
+    else if (it->second.shape() != t.shape())
+      problems += "\n  " + name + " is " + to_string(it->second.shape()) + " in " + source + ", " + to_string(t.shape()) +
+                  " in the model";
+  }
+  for (const auto& [name, t] : state)
+    if (!mine.count(name)) problems += "\n  unexpected " + name + " " + to_string(t.shape());
+  if (!problems.empty()) throw std::invalid_argument(source + ": does not match the model:" + problems);
+  NoGradGuard no_grad;
+  for (auto [name, t] : mine) t.copy_(state.at(name));
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& [name, child] : children_) child->train(on);
+}
+
+void Module::zero_grad() {
+  for (const Tensor& p : parameters()) p.zero_grad();
+}
+
+Tensor Module::register_parameter(std::string name, Tensor value) {
+  if (!value.requires_grad()) value.requires_grad_();
+  parameters_.emplace_back(std::move(name), value);
+  return value;
+}
+
+Tensor Module::register_buffer(std::string name, Tensor value) {
+  buffers_.emplace_back(std::move(name), value);
+  return value;
+}
+
+}  // namespace scorch::nn

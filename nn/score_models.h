@@ -1,0 +1,59 @@
+// score_models.h: the score networks of shared/spec/reference-models.md.
+//
+// A ScoreModel maps (x [N, D], sigma [N]) to s(x, sigma) [N, D]. ModelScore adapts one to the ScoreFn
+// interface of the samplers.
+//   mlp         [x, log sigma] -> Linear(3,128) -> SiLU -> Linear(128,128) -> SiLU -> Linear(128,2),
+//               divided by sigma (noise-conditional; 17,282 parameters)
+//   mlp-uncond  x -> Linear(2,128) -> Softplus -> Linear(128,128) -> Softplus -> Linear(128,2)
+//               (NCSN's toy model; ignores sigma; 17,154 parameters)
+#pragma once
+#include <string_view>
+
+#include "nn/layers.h"
+#include "samplers/score.h"
+
+namespace scorch::nn {
+
+class ScoreModel : public Module {
+ public:
+  virtual Tensor forward(const Tensor& x, const Tensor& sigma) = 0;
+};
+
+class MlpScore : public ScoreModel {
+ public:
+  MlpScore(Generator& gen, int64_t dim = 2, int64_t hidden = 128);
+  Tensor forward(const Tensor& x, const Tensor& sigma) override;
+
+ private:
+  int64_t dim_;
+  std::shared_ptr<Sequential> net_;
+};
+
+class MlpUncondScore : public ScoreModel {
+ public:
+  MlpUncondScore(Generator& gen, int64_t dim = 2, int64_t hidden = 128);
+  Tensor forward(const Tensor& x, const Tensor& sigma) override;
+
+ private:
+  int64_t dim_;
+  std::shared_ptr<Sequential> net_;
+};
+
+// "mlp" or "mlp-uncond"; throws naming the known models otherwise.
+std::shared_ptr<ScoreModel> make_score_model(std::string_view name, Generator& gen);
+
+}  // namespace scorch::nn
+
+namespace scorch {
+
+// A trained network as a ScoreFn (evaluated as is: wrap calls in NoGradGuard when sampling).
+class ModelScore : public ScoreFn {
+ public:
+  explicit ModelScore(std::shared_ptr<nn::ScoreModel> model) : model_(std::move(model)) {}
+  Tensor score(const Tensor& x, const Tensor& sigma) const override { return model_->forward(x, sigma); }
+
+ private:
+  std::shared_ptr<nn::ScoreModel> model_;
+};
+
+}  // namespace scorch

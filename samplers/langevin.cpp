@@ -1,0 +1,63 @@
+#include "samplers/langevin.h"
+
+#include <cmath>
+
+#include "autograd/ops.h"
+
+namespace scorch {
+namespace {
+
+void check_particles(const char* name, const Tensor& x) {
+  if (x.dim() != 2) throw std::invalid_argument(std::string(name) + ": x0 must be [N, D], got " + describe(x));
+}
+
+void record(SampleResult& r, int step, int every) {
+  if (every > 0 && step % every == 0) r.trajectory.push_back(r.x.clone());
+}
+
+}  // namespace
+
+Tensor langevin_step(const ScoreFn& score, const Tensor& x, const Tensor& sigma, double alpha, Generator& gen) {
+  const Tensor z = randn(x.shape(), gen, x.options());
+  return x + score(x, sigma) * alpha + z * std::sqrt(2 * alpha);
+}
+
+SampleResult langevin(const ScoreFn& score, const Tensor& x0, const LangevinOptions& o, Generator& gen) {
+  check_particles("langevin", x0);
+  if (!(o.step_size > 0) || o.n_steps < 0)
+    throw std::invalid_argument("langevin: need step_size > 0 and n_steps >= 0, got " + std::to_string(o.step_size) +
+                                ", " + std::to_string(o.n_steps));
+  NoGradGuard no_grad;
+  const Tensor sigma = full({x0.shape()[0]}, o.sigma, x0.options());
+  SampleResult r{x0.detach(), {}};
+  record(r, 0, o.trajectory_every);
+  for (int t = 1; t <= o.n_steps; ++t) {
+    r.x = langevin_step(score, r.x, sigma, o.step_size, gen);
+    record(r, t, o.trajectory_every);
+  }
+  return r;
+}
+
+SampleResult annealed_langevin(const ScoreFn& score, const Tensor& x0, const AnnealedLangevinOptions& o, Generator& gen) {
+  check_particles("annealed_langevin", x0);
+  if (o.sigmas.empty() || !(o.step_lr > 0) || o.steps_per_level < 0)
+    throw std::invalid_argument("annealed_langevin: need a non-empty schedule, step_lr > 0 and steps_per_level >= 0");
+  NoGradGuard no_grad;
+  const int64_t n = x0.shape()[0];
+  const double sigma_last = o.sigmas.back();
+  SampleResult r{x0.detach(), {}};
+  record(r, 0, o.trajectory_every);
+  int step = 0;
+  for (double sigma_i : o.sigmas) {
+    const Tensor sigma = full({n}, sigma_i, x0.options());
+    const double alpha = o.step_lr * (sigma_i / sigma_last) * (sigma_i / sigma_last);
+    for (int t = 0; t < o.steps_per_level; ++t) {
+      r.x = langevin_step(score, r.x, sigma, alpha, gen);
+      record(r, ++step, o.trajectory_every);
+    }
+  }
+  if (o.denoise) r.x = r.x + score(r.x, full({n}, sigma_last, x0.options())) * (sigma_last * sigma_last);
+  return r;
+}
+
+}  // namespace scorch

@@ -1,0 +1,66 @@
+#include "samplers/objectives.h"
+
+#include "autograd/ops.h"
+
+namespace scorch {
+namespace {
+
+void check_batch(const char* name, const Tensor& x) {
+  if (x.dim() != 2 || x.shape()[0] == 0)
+    throw std::invalid_argument(std::string(name) + ": x must be a non-empty [N, D] batch, got " + describe(x));
+}
+
+Tensor sigma_rows(const Tensor& x, double sigma) { return full({x.shape()[0]}, sigma, x.options()); }
+
+// 1/2 |s sigma + z|^2 per row, averaged (= 1/2 sigma^2 |s + z / sigma|^2, without dividing by sigma).
+Tensor weighted_denoising_error(const Tensor& s, const Tensor& sigma_col, const Tensor& z) {
+  return mean(sum(square(s * sigma_col + z), {1})) * 0.5;
+}
+
+}  // namespace
+
+Tensor dsm_loss(const ScoreFn& score, const Tensor& x, double sigma, Generator& gen) {
+  check_batch("dsm_loss", x);
+  if (!(sigma > 0)) throw std::invalid_argument("dsm_loss: sigma must be > 0, got " + std::to_string(sigma));
+  const Tensor z = randn(x.shape(), gen, x.options());
+  const Tensor s = score(x + z * sigma, sigma_rows(x, sigma));
+  return mean(sum(square(s + z / sigma), {1})) * 0.5;
+}
+
+Tensor annealed_dsm_loss(const ScoreFn& score, const Tensor& x, const std::vector<double>& sigmas, Generator& gen) {
+  check_batch("annealed_dsm_loss", x);
+  if (sigmas.empty()) throw std::invalid_argument("annealed_dsm_loss: empty noise schedule");
+  const int64_t n = x.shape()[0];
+  const std::vector<double> level = randint(0, static_cast<int64_t>(sigmas.size()), {n}, gen).values();
+  std::vector<double> sigma(n);
+  for (int64_t i = 0; i < n; ++i) sigma[i] = sigmas[static_cast<size_t>(level[i])];
+  const Tensor sigma_row = from_vector(sigma, x.options()), sigma_col = sigma_row.reshape({n, 1});
+  const Tensor z = randn(x.shape(), gen, x.options());
+  return weighted_denoising_error(score(x + sigma_col * z, sigma_row), sigma_col, z);
+}
+
+Tensor sliced_score_matching_loss(const ScoreFn& score, const Tensor& x, double sigma, Generator& gen, int projections) {
+  check_batch("sliced_score_matching_loss", x);
+  if (projections < 1) throw std::invalid_argument("sliced_score_matching_loss: projections must be >= 1");
+  // Each sample repeated once per projection, with its own direction v.
+  const Tensor xr = reshape(expand(unsqueeze(x.detach(), 0), {projections, x.shape()[0], x.shape()[1]}),
+                            {-1, x.shape()[1]}).contiguous().detach().requires_grad_();
+  const Tensor v = randn(xr.shape(), gen, x.options());
+  const Tensor s = score(xr, sigma_rows(xr, sigma));
+  const Tensor hv = grad({sum(s * v)}, {xr}, {}, {.create_graph = true})[0];  // grad_x (v . s) = J^T v
+  return mean(sum(hv * v, {1}) + sum(square(s), {1}) * 0.5);
+}
+
+Tensor explicit_score_matching_loss(const ScoreFn& score, const Tensor& x, double sigma) {
+  check_batch("explicit_score_matching_loss", x);
+  const Tensor xr = x.detach().requires_grad_();
+  const Tensor s = score(xr, sigma_rows(xr, sigma));
+  Tensor trace = zeros({x.shape()[0]}, x.options());
+  for (int64_t d = 0; d < x.shape()[1]; ++d) {
+    const Tensor gd = grad({sum(narrow(s, 1, d, 1))}, {xr}, {}, {.create_graph = true})[0];
+    trace = trace + narrow(gd, 1, d, 1).squeeze(1);
+  }
+  return mean(trace + sum(square(s), {1}) * 0.5);
+}
+
+}  // namespace scorch

@@ -1,0 +1,27 @@
+// objectives.h: score-matching losses, each a scalar to minimise over the score's parameters.
+//
+//   dsm           one noise level:  x~ = x + sigma z,  L = mean_n 1/2 |s(x~, sigma) + z / sigma|^2
+//                 (Vincent 2011: the minimiser is the score of the noised data)
+//   annealed_dsm  sigma_n drawn uniformly from the schedule per sample, weighted by lambda = sigma^2:
+//                 L = mean_n 1/2 sigma_n^2 |s(x~_n, sigma_n) + z_n / sigma_n|^2     (NCSN, Song & Ermon 2019)
+//   ssm           sliced score matching with variance reduction (Song et al. 2019, eq. 8):
+//                 L = mean_n [ v^T grad_x (v^T s(x)) + 1/2 |s(x)|^2 ],  v ~ N(0, I);
+//                 the first term is a Hessian-vector product through double backward
+//   esm           explicit score matching (Hyvarinen 2005): L = mean_n [ tr(grad_x s(x)) + 1/2 |s(x)|^2 ],
+//                 the trace by one backward per dimension (cheap in 2-D)
+// ssm and esm evaluate the score at noise level `sigma` (unconditional models ignore it).
+#pragma once
+#include <vector>
+
+#include "samplers/score.h"
+#include "tensor/random.h"
+
+namespace scorch {
+
+Tensor dsm_loss(const ScoreFn& score, const Tensor& x, double sigma, Generator& gen);
+Tensor annealed_dsm_loss(const ScoreFn& score, const Tensor& x, const std::vector<double>& sigmas, Generator& gen);
+Tensor sliced_score_matching_loss(const ScoreFn& score, const Tensor& x, double sigma, Generator& gen,
+                                  int projections = 1);
+Tensor explicit_score_matching_loss(const ScoreFn& score, const Tensor& x, double sigma);
+
+}  // namespace scorch

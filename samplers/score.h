@@ -1,0 +1,21 @@
+// score.h: ScoreFn, what every sampler and objective evaluates: s(x, sigma) ~ grad_x log p_sigma(x),
+// the score of the data density convolved with N(0, sigma^2 I).
+//
+// x is [N, D]; sigma is [N] (one noise level per row; samplers pass a constant). An analytic score
+// (GaussianMixture) and a trained network (ModelScore) both implement it, so every sampler runs on
+// either.
+#pragma once
+#include <memory>
+
+#include "tensor/tensor.h"
+
+namespace scorch {
+
+class ScoreFn {
+ public:
+  virtual ~ScoreFn() = default;
+  virtual Tensor score(const Tensor& x, const Tensor& sigma) const = 0;
+  Tensor operator()(const Tensor& x, const Tensor& sigma) const { return score(x, sigma); }
+};
+
+}  // namespace scorch
