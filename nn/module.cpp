@@ -57,7 +57,7 @@ void Module::load_state_dict(const std::map<std::string, Tensor>& state, const s
     if (!mine.count(name)) problems += "\n  unexpected " + name + " " + to_string(t.shape());
   if (!problems.empty()) throw std::invalid_argument(source + ": does not match the model:" + problems);
   NoGradGuard no_grad;
-  for (auto [name, t] : mine) t.copy_(state.at(name));
+  for (const auto& [name, t] : mine) t.copy_(state.at(name));
 }
 
 void Module::train(bool on) {

@@ -28,6 +28,7 @@ class GaussianMixture : public ScoreFn {
   int components() const { return static_cast<int>(weights_.size()); }
   const std::vector<double>& weights() const { return weights_; }
   const std::vector<std::vector<double>>& means() const { return means_; }
+  const std::vector<std::vector<double>>& covariances() const { return covariances_; }  // K x (D*D), row-major
 
   Tensor sample(int64_t n, Generator& gen, DType dtype = kFloat32) const;  // [n, D]
   Tensor log_prob(const Tensor& x) const;                                 // [N], differentiable in x

@@ -67,7 +67,7 @@ double Tensor::item() const {
   return values()[0];
 }
 
-Tensor& Tensor::fill_(double value) {
+const Tensor& Tensor::fill_(double value) const {
   check_defined("fill_", *this);
   check_cpu("fill_", *this);
   check_writable("fill_", *this);
@@ -78,7 +78,7 @@ Tensor& Tensor::fill_(double value) {
   return *this;
 }
 
-Tensor& Tensor::copy_(const Tensor& src) {
+const Tensor& Tensor::copy_(const Tensor& src) const {
   check_defined("copy_", *this);
   check_defined("copy_", src);
   check_cpu("copy_", *this);

@@ -58,9 +58,10 @@ class Tensor {
   double item() const;                 // value of a one-element tensor, as double
   std::vector<double> values() const;  // all values in row-major order (any layout), as double
 
-  // In-place, outside autograd (throw on a leaf that requires grad while grad mode is on).
-  Tensor& fill_(double value);
-  Tensor& copy_(const Tensor& src);  // src broadcast to this shape, converted to this dtype
+  // In-place, outside autograd (throw on a tensor that requires grad while grad mode is on). Const
+  // like every method: a Tensor is a handle, the data it points to is what changes.
+  const Tensor& fill_(double value) const;
+  const Tensor& copy_(const Tensor& src) const;  // src broadcast to this shape, converted to this dtype
 
   // Autograd.
   bool requires_grad() const;

@@ -7,6 +7,7 @@
 #include "autograd/apply.h"
 #include "autograd/ops/reduce.h"
 #include "tensor/cpu_loops.h"
+#include "tensor/vec_math.h"
 
 namespace scorch {
 namespace {
@@ -24,16 +25,16 @@ struct GtFn { template <typename T> T operator()(T a, T b) const { return a > b;
 struct GeFn { template <typename T> T operator()(T a, T b) const { return a >= b; } };
 
 struct NegFn { template <typename T> T operator()(T a) const { return -a; } };
-struct ExpFn { template <typename T> T operator()(T a) const { return std::exp(a); } };
+struct ExpFn { template <typename T> T operator()(T a) const { return exp_vec(a); } };
 struct LogFn { template <typename T> T operator()(T a) const { return std::log(a); } };
 struct SqrtFn { template <typename T> T operator()(T a) const { return std::sqrt(a); } };
 struct RsqrtFn { template <typename T> T operator()(T a) const { return T(1) / std::sqrt(a); } };
 struct AbsFn { template <typename T> T operator()(T a) const { return std::abs(a); } };
 struct SquareFn { template <typename T> T operator()(T a) const { return a * a; } };
 struct TanhFn { template <typename T> T operator()(T a) const { return std::tanh(a); } };
-struct SigmoidFn { template <typename T> T operator()(T a) const { return T(1) / (T(1) + std::exp(-a)); } };
+struct SigmoidFn { template <typename T> T operator()(T a) const { return T(1) / (T(1) + exp_vec(-a)); } };
 struct ReluFn { template <typename T> T operator()(T a) const { return a > T(0) ? a : T(0); } };
-struct SiluFn { template <typename T> T operator()(T a) const { return a / (T(1) + std::exp(-a)); } };
+struct SiluFn { template <typename T> T operator()(T a) const { return a / (T(1) + exp_vec(-a)); } };
 // log(1 + e^a) without overflow for large a or loss of precision for very negative a.
 struct SoftplusFn {
   template <typename T> T operator()(T a) const { return std::max(a, T(0)) + std::log1p(std::exp(-std::abs(a))); }

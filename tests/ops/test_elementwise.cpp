@@ -6,6 +6,7 @@
 
 #include "reference/elementwise_reference.h"
 #include "tensor/parallel.h"
+#include "tensor/vec_math.h"
 #include "test_util.h"
 
 namespace scorch {
@@ -174,6 +175,20 @@ TEST(Elementwise, LargeInputsUseThreadsAndMatchSerial) {
   const Tensor serial = silu(a) * b;
   set_num_threads(threads);
   EXPECT_EQ(threaded.values(), serial.values());
+}
+
+TEST(Elementwise, VectorisedExpIsWithinTwoUlpOverTheFloatRange) {
+  // exp_vec<float> (tensor/vec_math.h) against double exp rounded to float, on a dense sweep.
+  float worst = 0;
+  for (float x = -87.0f; x < 88.5f; x += 0.0037f) {
+    const float ref = static_cast<float>(std::exp(static_cast<double>(x)));
+    const float ulp = std::nextafter(ref, INFINITY) - ref;
+    worst = std::max(worst, std::abs(exp_vec(x) - ref) / ulp);
+  }
+  EXPECT_LE(worst, 2.0f);
+  EXPECT_EQ(exp_vec(-100.0f), 0.0f);
+  EXPECT_EQ(exp_vec(100.0f), INFINITY);
+  EXPECT_EQ(exp_vec(0.0f), 1.0f);
 }
 
 TEST(Elementwise, IntegerInputsAreRejectedWithTheOpName) {

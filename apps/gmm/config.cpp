@@ -1,0 +1,125 @@
+#include "apps/gmm/config.h"
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+
+namespace scorch::app {
+namespace {
+
+std::vector<std::vector<double>> parse_groups(const std::string& flag, const std::string& text) {
+  std::vector<std::vector<double>> groups;
+  std::stringstream groups_in(text);
+  std::string group;
+  while (std::getline(groups_in, group, ';')) {
+    std::vector<double> values;
+    std::stringstream values_in(group);
+    std::string item;
+    while (std::getline(values_in, item, ',')) {
+      char* end = nullptr;
+      const double v = std::strtod(item.c_str(), &end);
+      if (item.empty() || *end != '\0' || !std::isfinite(v))
+        throw std::invalid_argument(flag + ": '" + item + "' is not a number (in '" + text + "')");
+      values.push_back(v);
+    }
+    groups.push_back(std::move(values));
+  }
+  if (groups.empty()) throw std::invalid_argument(flag + ": empty");
+  return groups;
+}
+
+[[noreturn]] void usage_error(const std::string& msg) {
+  std::fprintf(stderr, "gmm: %s\n", msg.c_str());
+  std::exit(2);
+}
+
+}  // namespace
+
+GaussianMixture make_mixture(const GmmConfig& c) {
+  const auto weights = parse_groups("--weights", c.weights);
+  if (weights.size() != 1) throw std::invalid_argument("--weights: expected one list like 0.8,0.2, got '" + c.weights + "'");
+  const auto means = parse_groups("--means", c.means);
+  const auto covs = parse_groups("--covariances", c.covariances);
+  const size_t k = weights[0].size(), d = means[0].size();
+  if (means.size() != k || covs.size() != k)
+    throw std::invalid_argument("--means/--covariances: need " + std::to_string(k) + " components (one per weight), got " +
+                                std::to_string(means.size()) + " and " + std::to_string(covs.size()));
+  if (d != 2) throw std::invalid_argument("--means: the gmm app is 2-D, got " + std::to_string(d) + "-d means");
+  std::vector<std::vector<std::vector<double>>> cov(k);
+  for (size_t i = 0; i < k; ++i) {
+    if (means[i].size() != d || covs[i].size() != d * d)
+      throw std::invalid_argument("--means/--covariances: component " + std::to_string(i) + " needs " + std::to_string(d) +
+                                  " mean values and " + std::to_string(d * d) + " covariance values");
+    for (size_t r = 0; r < d; ++r) cov[i].emplace_back(covs[i].begin() + r * d, covs[i].begin() + (r + 1) * d);
+  }
+  try {
+    return GaussianMixture(weights[0], means, cov);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string("--weights/--means/--covariances: ") + e.what());
+  }
+}
+
+GmmConfig parse_gmm_flags(int argc, char** argv) {
+  GmmConfig c;
+  CLI::App app{"gmm: learn the score of a 2-D Gaussian mixture and sample it with Langevin dynamics.\n"
+               "Writes figures (PNG), their data (.npy, .csv), model.safetensors and metrics.json into --out."};
+  app.option_defaults()->always_capture_default();
+  app.add_option("--out", c.out, "output directory");
+  app.add_option("--seed", c.seed, "seed of every random draw (same seed, same run)");
+  app.add_option("--weights", c.weights, "mixture weights, comma-separated (normalised)");
+  app.add_option("--means", c.means, "component means: 'x,y;x,y;...'");
+  app.add_option("--covariances", c.covariances, "component covariances, row-major 2x2: 'a,b,c,d;...'");
+  app.add_option("--model", c.model, "score network: mlp (noise-conditional) or mlp-uncond")
+      ->check(CLI::IsMember({"mlp", "mlp-uncond"}));
+  app.add_option("--objective", c.objective,
+                 "dsm (one noise level --dsm-sigma), annealed-dsm (NCSN, lambda = sigma^2) or ssm (sliced, variance reduced)")
+      ->check(CLI::IsMember({"dsm", "annealed-dsm", "ssm"}));
+  app.add_option("--steps", c.steps, "training steps")->check(CLI::Range(1, 100000000));
+  app.add_option("--batch", c.batch, "training batch size")->check(CLI::Range(1, 10000000));
+  app.add_option("--lr", c.lr, "Adam learning rate")->check(CLI::PositiveNumber);
+  app.add_option("--sigma-max", c.sigma_max, "largest noise level of the geometric schedule")->check(CLI::PositiveNumber);
+  app.add_option("--sigma-min", c.sigma_min, "smallest noise level")->check(CLI::PositiveNumber);
+  app.add_option("--levels", c.levels, "number of noise levels L")->check(CLI::Range(2, 100000));
+  app.add_option("--dsm-sigma", c.dsm_sigma, "noise level of --objective dsm")->check(CLI::PositiveNumber);
+  app.add_option("--sampler", c.sampler, "sampler of the headline result with the learned score: annealed or langevin")
+      ->check(CLI::IsMember({"annealed", "langevin"}));
+  app.add_option("--n-samples", c.n_samples, "particles per sample set")->check(CLI::Range(2, 100000000));
+  app.add_option("--step-size", c.step_size, "plain Langevin step size eta")->check(CLI::PositiveNumber);
+  app.add_option("--n-steps", c.n_steps, "plain Langevin steps")->check(CLI::Range(0, 100000000));
+  app.add_option("--steps-per-level", c.steps_per_level, "annealed Langevin steps T per noise level")
+      ->check(CLI::Range(0, 100000000));
+  app.add_option("--step-lr", c.step_lr, "annealed Langevin step_lr: alpha_i = step_lr sigma_i^2 / sigma_L^2")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--field-sigma", c.field_sigma,
+                 "noise level at which the learned field is drawn and plain Langevin uses the model "
+                 "(-1: 0.5 for mlp with annealed-dsm, --dsm-sigma for dsm, 0 for unconditional models)");
+  app.add_option("--device", c.device, "cpu (cuda once the CUDA backend lands)");
+  app.add_flag("--quick", c.quick, "a seconds-long run for tests: 200 steps, 1000 particles, short chains");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::printf("%s", app.help().c_str());
+    std::exit(0);
+  } catch (const CLI::ParseError& e) {
+    usage_error(e.what());
+  }
+  if (c.device != "cpu") usage_error("--device: only 'cpu' is available in this build, got '" + c.device + "'");
+  if (c.sigma_min >= c.sigma_max) usage_error("--sigma-min: must be below --sigma-max");
+  try {
+    make_mixture(c);
+  } catch (const std::invalid_argument& e) {
+    usage_error(e.what());
+  }
+  if (c.quick) {
+    c.steps = std::min(c.steps, 200);
+    c.n_samples = std::min(c.n_samples, 1000);
+    c.n_steps = std::min(c.n_steps, 100);
+    c.steps_per_level = std::min(c.steps_per_level, 10);
+  }
+  if (c.field_sigma < 0)
+    c.field_sigma = c.model == "mlp-uncond" ? 0.0 : c.objective == "dsm" ? c.dsm_sigma : c.objective == "ssm" ? c.sigma_min : 0.5;
+  return c;
+}
+
+}  // namespace scorch::app

@@ -1,0 +1,43 @@
+// config.h: the gmm app's settings, their command-line flags and their checks.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "samplers/gmm.h"
+
+namespace scorch::app {
+
+struct GmmConfig {
+  std::string out = "runs/gmm";
+  uint64_t seed = 0;
+  // Mixture: components separated by ';', numbers by ','.
+  std::string weights = "0.8,0.2";
+  std::string means = "5,5;-5,-5";
+  std::string covariances = "1,0,0,1;1,0,0,1";  // D x D row-major per component
+  // Training.
+  std::string model = "mlp";
+  std::string objective = "annealed-dsm";
+  int steps = 10000;
+  int batch = 512;
+  double lr = 1e-3;
+  double sigma_max = 10, sigma_min = 0.01;
+  int levels = 10;
+  double dsm_sigma = 0.1;  // --objective dsm: the one noise level
+  // Sampling.
+  std::string sampler = "annealed";
+  int n_samples = 10000;
+  double step_size = 0.1;  // plain Langevin eta
+  int n_steps = 1000;      // plain Langevin steps
+  int steps_per_level = 100;
+  double step_lr = 5e-5;
+  double field_sigma = -1;  // noise level of the learned field and of plain Langevin with the model (-1: auto)
+  std::string device = "cpu";
+  bool quick = false;
+};
+
+// Parses argv; on --help prints usage and exits 0, on a bad flag prints one clear line and exits 2.
+GmmConfig parse_gmm_flags(int argc, char** argv);
+
+GaussianMixture make_mixture(const GmmConfig& c);  // throws std::invalid_argument naming the flag
+
+}  // namespace scorch::app

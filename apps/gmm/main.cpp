@@ -1,0 +1,276 @@
+// gmm: the 2-D Gaussian-mixture experiment. Trains a score model on samples of a known mixture,
+// compares its field with the exact score, and samples with Langevin and annealed Langevin using the
+// exact and the learned score. Every figure is written with the data behind it; metrics.json sums up.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "apps/common/gnuplot.h"
+#include "apps/common/progress.h"
+#include "apps/gmm/config.h"
+#include "autograd/ops.h"
+#include "nn/optim.h"
+#include "nn/safetensors.h"
+#include "nn/score_models.h"
+#include "samplers/langevin.h"
+#include "samplers/metrics.h"
+#include "samplers/objectives.h"
+#include "samplers/schedule.h"
+#include "tensor/file_io.h"
+#include "tensor/npy.h"
+#include "tensor/parallel.h"
+
+namespace scorch::app {
+namespace {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+constexpr int kGrid = 41;           // field grid points per axis
+constexpr int64_t kMmdRows = 2000;  // particles per set in the MMD (the O(n^2) kernel sums)
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+struct Plot {
+  Range box;  // the same square on every figure
+  std::string path(const GmmConfig& c, const std::string& name) const { return c.out + "/" + name; }
+};
+
+// The square that holds every mode with 3 standard deviations to spare ([-8, 8] for the default).
+Range plot_range(const GaussianMixture& gmm) {
+  double lo = INFINITY, hi = -INFINITY;
+  const int d = gmm.dim();
+  for (int k = 0; k < gmm.components(); ++k)
+    for (int i = 0; i < d; ++i) {
+      const double sd = std::sqrt(gmm.covariances()[k][i * d + i]);
+      lo = std::min(lo, gmm.means()[k][i] - 3 * sd);
+      hi = std::max(hi, gmm.means()[k][i] + 3 * sd);
+    }
+  return {std::floor(lo), std::ceil(hi)};
+}
+
+Tensor grid_points(Range r) {
+  std::vector<double> v;
+  for (int i = 0; i < kGrid; ++i)
+    for (int j = 0; j < kGrid; ++j) {
+      v.push_back(r.lo + (r.hi - r.lo) * j / (kGrid - 1));
+      v.push_back(r.lo + (r.hi - r.lo) * i / (kGrid - 1));
+    }
+  return from_vector(v, {kGrid * kGrid, 2}, {.dtype = kFloat64});
+}
+
+void write_field_csv(const std::string& path, const Tensor& grid, const Tensor& score) {
+  const std::vector<double> g = grid.values(), s = score.values();
+  std::ostringstream out;
+  out << "x,y,sx,sy\n";
+  for (size_t i = 0; i + 1 < g.size(); i += 2) out << g[i] << ',' << g[i + 1] << ',' << s[i] << ',' << s[i + 1] << '\n';
+  write_file_atomic(path, out.str());
+}
+
+// Arrows scaled so that the longest is one grid cell: direction everywhere, relative size kept.
+std::vector<double> quiver_rows(const Tensor& grid, const Tensor& score, Range r) {
+  const std::vector<double> g = grid.values(), s = score.values();
+  double longest = 0;
+  for (size_t i = 0; i + 1 < s.size(); i += 2)
+    if (std::isfinite(s[i]) && std::isfinite(s[i + 1])) longest = std::max(longest, std::hypot(s[i], s[i + 1]));
+  const double scale = longest > 0 ? (r.hi - r.lo) / (kGrid - 1) / longest * 1.6 : 0;
+  std::vector<double> rows;
+  for (size_t i = 0; i + 1 < g.size(); i += 4) {  // every other point per row keeps arrows apart
+    rows.insert(rows.end(), {g[i], g[i + 1], s[i] * scale, s[i + 1] * scale});
+  }
+  return rows;
+}
+
+void field_figure(const GmmConfig& c, const Plot& p, const std::string& name, const std::string& title,
+                  const Tensor& grid, const Tensor& score, const std::string& color) {
+  Figure f(title, p.box, p.box);
+  f.arrows(quiver_rows(grid, score, p.box), "score (longest arrow = 1.6 cells)", color);
+  f.render(p.path(c, name));
+}
+
+void samples_figure(const GmmConfig& c, const Plot& p, const std::string& name, const std::string& title,
+                    const Tensor& x, const std::string& color) {
+  Figure f(title, p.box, p.box);
+  f.points(x.values(), std::to_string(x.shape()[0]) + " particles", color);
+  f.render(p.path(c, name));
+}
+
+json sample_metrics(const GaussianMixture& gmm, const Tensor& x, const Tensor& exact) {
+  const ModeFractions f = mode_fractions(x, gmm.means());
+  const int64_t rows = std::min<int64_t>({kMmdRows, x.shape()[0], exact.shape()[0]});
+  return {{"mode_fraction", f.fraction}, {"true_weight", gmm.weights()}, {"nonfinite_fraction", f.nonfinite},
+          {"mmd2", mmd2(x.narrow(0, 0, rows), exact.narrow(0, 0, rows))}};
+}
+
+struct Trained {
+  std::shared_ptr<nn::ScoreModel> model;
+  std::vector<double> losses;
+};
+
+Trained train(const GmmConfig& c, const GaussianMixture& gmm, const std::vector<double>& sigmas, Generator& gen) {
+  Trained t{nn::make_score_model(c.model, gen), {}};
+  const ModelScore score(t.model);
+  nn::Adam adam(t.model->parameters(), {.lr = c.lr});
+  ProgressBar bar("train", c.steps);
+  double smooth = NAN;
+  for (int step = 1; step <= c.steps; ++step) {
+    const Tensor x = gmm.sample(c.batch, gen);
+    Tensor loss = c.objective == "dsm"            ? dsm_loss(score, x, c.dsm_sigma, gen)
+                  : c.objective == "annealed-dsm" ? annealed_dsm_loss(score, x, sigmas, gen)
+                                                  : sliced_score_matching_loss(score, x, c.field_sigma, gen);
+    adam.zero_grad();
+    loss.backward();
+    adam.step();
+    const double l = loss.item();
+    if (!std::isfinite(l)) throw std::runtime_error("training diverged: loss " + std::to_string(l) + " at step " + std::to_string(step));
+    t.losses.push_back(l);
+    smooth = std::isnan(smooth) ? l : 0.98 * smooth + 0.02 * l;
+    char info[64];
+    std::snprintf(info, sizeof info, "loss %.4f", smooth);
+    bar.update(step, info);
+  }
+  bar.finish();
+  return t;
+}
+
+void write_losses(const GmmConfig& c, const Plot& p, const std::vector<double>& losses) {
+  std::ostringstream csv;
+  csv << "step,loss\n";
+  std::vector<double> xy;
+  const size_t every = std::max<size_t>(1, losses.size() / 2000);
+  for (size_t i = 0; i < losses.size(); ++i) {
+    csv << i + 1 << ',' << losses[i] << '\n';
+    if (i % every == 0) xy.insert(xy.end(), {double(i + 1), losses[i]});
+  }
+  write_file_atomic(p.path(c, "loss.csv"), csv.str());
+  Figure f("training loss (" + c.objective + ", " + c.model + ")", {0, 1}, {0, 1}, "step", "loss");
+  f.line(xy, "loss per step", "#1f77b4");
+  if (c.objective != "ssm") f.set_log_y();  // ssm's loss is negative at its optimum
+  f.render(p.path(c, "loss.png"));
+}
+
+SampleResult sample_annealed(const ScoreFn& score, const GmmConfig& c, const std::vector<double>& sigmas, Generator& gen) {
+  const Tensor x0 = randn({c.n_samples, 2}, gen) * sigmas.front();
+  return annealed_langevin(score, x0, {.sigmas = sigmas, .steps_per_level = c.steps_per_level, .step_lr = c.step_lr}, gen);
+}
+
+SampleResult sample_plain(const ScoreFn& score, const GmmConfig& c, Range box, double sigma, Generator& gen) {
+  const Tensor x0 = rand({c.n_samples, 2}, gen) * (box.hi - box.lo) + box.lo;  // uniform over the plot
+  return langevin(score, x0, {.step_size = c.step_size, .n_steps = c.n_steps, .sigma = sigma}, gen);
+}
+
+int run(const GmmConfig& c) {
+  const auto t_start = Clock::now();
+  std::filesystem::create_directories(c.out);
+  const GaussianMixture gmm = make_mixture(c);
+  const Plot p{plot_range(gmm)};
+  const std::vector<double> sigmas = geometric_sigmas(c.sigma_max, c.sigma_min, c.levels);
+  Generator gen(c.seed);
+  json timing, metrics;
+
+  auto t = Clock::now();
+  const Tensor exact = gmm.sample(c.n_samples, gen), exact2 = gmm.sample(c.n_samples, gen);
+  save_npy(p.path(c, "true_samples.npy"), exact);
+  samples_figure(c, p, "fig1_samples.png", "samples of the mixture", exact, "#1f77b4");
+  const Tensor grid = grid_points(p.box);
+  const Tensor field_true = gmm.score(grid, scalar_tensor(c.field_sigma, {.dtype = kFloat64}));
+  write_field_csv(p.path(c, "score_true.csv"), grid, field_true);
+  char sig[32];
+  std::snprintf(sig, sizeof sig, "%g", c.field_sigma);
+  field_figure(c, p, "fig2_true_score.png", std::string("exact score of p, noise sigma = ") + sig, grid, field_true, "#1f77b4");
+  timing["data_s"] = seconds_since(t);
+
+  t = Clock::now();
+  const Trained trained = train(c, gmm, sigmas, gen);
+  write_losses(c, p, trained.losses);
+  nn::save_module(p.path(c, "model.safetensors"), *trained.model,
+                  {{"model", c.model}, {"objective", c.objective}, {"steps", std::to_string(c.steps)}, {"seed", std::to_string(c.seed)}});
+  timing["train_s"] = seconds_since(t);
+
+  t = Clock::now();
+  NoGradGuard no_grad;
+  const ModelScore learned(trained.model);
+  const Tensor grid32 = grid.to(kFloat32);
+  const Tensor field_learned = learned(grid32, full({kGrid * kGrid}, c.field_sigma)).to(kFloat64);
+  write_field_csv(p.path(c, "score_learned.csv"), grid, field_learned);
+  field_figure(c, p, "fig3_learned_score.png", "learned score (" + c.model + ", " + c.objective + "), sigma = " + sig, grid,
+               field_learned, "#d62728");
+  // Error where the density is above 1e-3 of its maximum on the grid, at the plotted noise level and,
+  // for the conditional model, at every level of the schedule.
+  const std::vector<double> density = gmm.density(grid);
+  const double top = *std::max_element(density.begin(), density.end());
+  std::vector<bool> mask(density.size());
+  for (size_t i = 0; i < mask.size(); ++i) mask[i] = density[i] > 1e-3 * top;
+  metrics["field"] = {{"sigma", c.field_sigma}, {"relative_error", field_error(field_learned, field_true, mask)},
+                      {"grid", {kGrid, kGrid}}, {"range", {p.box.lo, p.box.hi}}, {"density_threshold", 1e-3}};
+  if (c.model == "mlp") {
+    json by_sigma = json::array();
+    for (double s : sigmas) {
+      const Tensor truth = gmm.score(grid, scalar_tensor(s, {.dtype = kFloat64}));
+      const Tensor model = learned(grid32, full({kGrid * kGrid}, s)).to(kFloat64);
+      by_sigma.push_back({{"sigma", s}, {"relative_error", field_error(model, truth, mask)}});
+    }
+    metrics["field"]["by_sigma"] = by_sigma;
+  }
+  timing["field_s"] = seconds_since(t);
+
+  t = Clock::now();
+  const SampleResult plain_true = sample_plain(gmm, c, p.box, 0.0, gen);
+  save_npy(p.path(c, "langevin_true.npy"), plain_true.x.to(kFloat32));
+  samples_figure(c, p, "fig4_langevin_true.png", "Langevin, exact score (uniform start)", plain_true.x, "#2ca02c");
+  timing["langevin_true_s"] = seconds_since(t);
+
+  t = Clock::now();
+  const SampleResult plain_learned = sample_plain(learned, c, p.box, c.field_sigma, gen);
+  save_npy(p.path(c, "langevin_learned.npy"), plain_learned.x);
+  samples_figure(c, p, "fig5_langevin_learned.png", std::string("Langevin, learned score at sigma = ") + sig, plain_learned.x, "#ff7f0e");
+  timing["langevin_learned_s"] = seconds_since(t);
+
+  t = Clock::now();
+  const SampleResult annealed_learned = sample_annealed(learned, c, sigmas, gen);
+  save_npy(p.path(c, "annealed_learned.npy"), annealed_learned.x);
+  samples_figure(c, p, "fig6_annealed_learned.png", "annealed Langevin, learned score", annealed_learned.x, "#9467bd");
+  timing["annealed_learned_s"] = seconds_since(t);
+
+  t = Clock::now();
+  const SampleResult annealed_true = sample_annealed(gmm, c, sigmas, gen);  // the sampler's own bias
+  timing["annealed_true_s"] = seconds_since(t);
+
+  const int64_t rows = std::min<int64_t>(kMmdRows, c.n_samples);
+  metrics["mmd2_noise_floor"] = mmd2(exact.narrow(0, 0, rows), exact2.narrow(0, 0, rows));
+  metrics["mmd"] = {{"rows", rows}, {"bandwidths", kMmdBandwidths}};
+  metrics["samples"] = {{"langevin_true", sample_metrics(gmm, plain_true.x, exact)},
+                        {"langevin_learned", sample_metrics(gmm, plain_learned.x, exact)},
+                        {"annealed_learned", sample_metrics(gmm, annealed_learned.x, exact)},
+                        {"annealed_true", sample_metrics(gmm, annealed_true.x, exact)}};
+  metrics["headline"] = metrics["samples"][c.sampler == "annealed" ? "annealed_learned" : "langevin_learned"];
+  metrics["final_loss"] = trained.losses.back();
+  timing["total_s"] = seconds_since(t_start);
+  metrics["timing"] = timing;
+  metrics["config"] = {{"seed", c.seed}, {"model", c.model}, {"objective", c.objective}, {"steps", c.steps},
+                       {"batch", c.batch}, {"lr", c.lr}, {"sigmas", sigmas}, {"sampler", c.sampler},
+                       {"n_samples", c.n_samples}, {"step_size", c.step_size}, {"n_steps", c.n_steps},
+                       {"steps_per_level", c.steps_per_level}, {"step_lr", c.step_lr}, {"weights", c.weights},
+                       {"means", c.means}, {"covariances", c.covariances}, {"threads", num_threads()}};
+  write_file_atomic(p.path(c, "metrics.json"), metrics.dump(2) + "\n");
+  std::fprintf(stderr, "heavy-mode share %.3f (annealed, learned), field error %.3f, total %.1fs -> %s\n",
+               metrics["samples"]["annealed_learned"]["mode_fraction"][0].get<double>(),
+               metrics["field"]["relative_error"].get<double>(), timing["total_s"].get<double>(), c.out.c_str());
+  return 0;
+}
+
+}  // namespace
+}  // namespace scorch::app
+
+int main(int argc, char** argv) {
+  const scorch::app::GmmConfig config = scorch::app::parse_gmm_flags(argc, argv);
+  try {
+    return scorch::app::run(config);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gmm: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,75 @@
+// The gmm app end to end: a --quick run writes every promised file, and bad flags exit with code 2
+// and one clear line. Runs the real binary (build/bin/gmm, next to this test binary).
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sys/wait.h>
+
+#include "tensor/npy.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string gmm_binary() { return (fs::read_symlink("/proc/self/exe").parent_path() / "gmm").string(); }
+
+// Runs a shell command, returns its exit code and (stderr merged into) stdout.
+std::pair<int, std::string> run(const std::string& cmd) {
+  std::string out;
+  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
+  char buf[4096];
+  while (size_t n = std::fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+TEST(GmmApp, QuickRunWritesEveryFile) {
+  if (!fs::exists(gmm_binary())) GTEST_SKIP() << "gmm binary not built";
+  const fs::path out = fs::temp_directory_path() / ("scorch_gmm_quick_" + std::to_string(::getpid()));
+  const auto [code, log] = run(gmm_binary() + " --quick --seed 3 --out " + out.string());
+  ASSERT_EQ(code, 0) << log;
+  for (const char* name : {"fig1_samples.png", "fig2_true_score.png", "fig3_learned_score.png", "fig4_langevin_true.png",
+                           "fig5_langevin_learned.png", "fig6_annealed_learned.png", "loss.png", "true_samples.npy",
+                           "langevin_true.npy", "langevin_learned.npy", "annealed_learned.npy", "score_true.csv",
+                           "score_learned.csv", "loss.csv", "model.safetensors", "metrics.json"}) {
+    EXPECT_TRUE(fs::exists(out / name)) << name;
+    EXPECT_GT(fs::exists(out / name) ? fs::file_size(out / name) : 0, 0u) << name;
+  }
+  for (const char* name : {"true_samples.npy", "langevin_true.npy", "langevin_learned.npy", "annealed_learned.npy"}) {
+    const scorch::Tensor x = scorch::load_npy((out / name).string());
+    EXPECT_EQ(x.dtype(), scorch::kFloat32) << name;
+    EXPECT_EQ(x.shape(), (scorch::Shape{1000, 2})) << name;
+  }
+  std::ifstream metrics_file(out / "metrics.json");
+  const nlohmann::json m = nlohmann::json::parse(metrics_file);
+  for (const char* set : {"langevin_true", "langevin_learned", "annealed_learned", "annealed_true"}) {
+    ASSERT_TRUE(m["samples"].contains(set)) << set;
+    EXPECT_EQ(m["samples"][set]["mode_fraction"].size(), 2u);
+    EXPECT_TRUE(m["samples"][set]["mmd2"].is_number());
+  }
+  EXPECT_TRUE(m["field"]["relative_error"].is_number());
+  EXPECT_TRUE(m["timing"]["total_s"].is_number());
+  EXPECT_TRUE(m.contains("mmd2_noise_floor"));
+  fs::remove_all(out);
+}
+
+TEST(GmmApp, BadFlagsExitWithCodeTwoAndNameTheFlag) {
+  if (!fs::exists(gmm_binary())) GTEST_SKIP() << "gmm binary not built";
+  const std::pair<const char*, const char*> cases[] = {
+      {"--lr -1", "--lr"}, {"--model resnet", "--model"}, {"--means 5,5", "--means"},
+      {"--weights 0.8,x", "--weights"}, {"--covariances '1,2,2,1;1,0,0,1'", "positive definite"},
+      {"--device cuda", "--device"}, {"--steps 0", "--steps"}};
+  for (const auto& [flags, expected] : cases) {
+    const auto [code, log] = run(gmm_binary() + " --quick --out /nonexistent/never " + flags);
+    EXPECT_EQ(code, 2) << flags << ": " << log;
+    EXPECT_NE(log.find(expected), std::string::npos) << flags << ": " << log;
+  }
+  const auto [help_code, help] = run(gmm_binary() + " --help");
+  EXPECT_EQ(help_code, 0);
+  EXPECT_NE(help.find("--objective"), std::string::npos);
+}
+
+}  // namespace
