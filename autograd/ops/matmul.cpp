@@ -1,0 +1,175 @@
+// matmul.cpp: numpy.matmul on OpenBLAS (formulas in matmul.h).
+//
+// matmul() turns 1-d operands into matrices ([K] -> [1, K] for a, [K, 1] for b), runs MatmulOp on
+// operands of >= 2 dims and squeezes the added dims away; unsqueeze and squeeze are differentiable
+// views, so MatmulOp only ever sees matrices with (broadcast) batch dims.
+// The CPU kernel calls cblas_?gemm once per batch element, reading each operand in place when BLAS
+// can (row-major or transposed, any leading dimension); a batch of a against one shared b (a linear
+// layer on [B, T, C]) becomes a single gemm of B*T rows when a's rows are evenly spaced.
+#include "autograd/ops/matmul.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <climits>
+#include <optional>
+#include <string>
+#include <type_traits>
+
+#include "autograd/apply.h"
+#include "autograd/ops/reduce.h"
+#include "autograd/ops/shape.h"
+#include "tensor/cpu_loops.h"
+
+namespace scorch {
+namespace {
+
+// Products below this many FLOPs run single-threaded in OpenBLAS, so threads split the batch instead.
+constexpr double kSmallGemmFlops = 1 << 22;
+
+[[noreturn]] void throw_mismatch(const Tensor& a, const Tensor& b, const std::string& what) {
+  throw std::invalid_argument("matmul: a " + to_string(a.shape()) + " and b " + to_string(b.shape()) + " " + what);
+}
+
+// The shape of matmul(a, b) as numpy.matmul defines it; throws naming both shapes.
+Shape matmul_shape(const Tensor& a, const Tensor& b) {
+  if (!a.defined() || !b.defined()) throw std::invalid_argument("matmul: an input is undefined");
+  if (a.dim() == 0 || b.dim() == 0) throw_mismatch(a, b, "must both have at least 1 dim");
+  const int64_t ka = a.shape().back(), kb = b.shape()[std::max(b.dim() - 2, 0)];
+  if (ka != kb) throw_mismatch(a, b, "do not match (K: " + std::to_string(ka) + " vs " + std::to_string(kb) + ")");
+  const int na = std::max(a.dim() - 2, 0), nb = std::max(b.dim() - 2, 0), n = std::max(na, nb);
+  Shape y;
+  for (int i = 0; i < n; ++i) {  // batch dims, aligned at the right
+    const int64_t da = i >= n - na ? a.shape()[i - (n - na)] : 1, db = i >= n - nb ? b.shape()[i - (n - nb)] : 1;
+    if (da != db && da != 1 && db != 1)
+      throw_mismatch(a, b, "do not broadcast (batch dim " + std::to_string(i) + ": " + std::to_string(da) + " vs " +
+                               std::to_string(db) + ")");
+    y.push_back(da == 1 ? db : da);
+  }
+  if (a.dim() >= 2) y.push_back(a.shape()[a.dim() - 2]);
+  if (b.dim() >= 2) y.push_back(b.shape().back());
+  return y;
+}
+
+// A matrix operand [..., rows, cols] as BLAS reads it: row-major with leading dimension ld, or (trans)
+// the transpose of a row-major [cols, rows]. `t` is the operand itself, or its contiguous copy when
+// neither of its last two strides is 1 (a strided slice, an expanded matrix).
+struct BlasMatrix {
+  Tensor t;
+  CBLAS_TRANSPOSE trans;
+  int64_t ld;
+};
+
+BlasMatrix blas_matrix(const Tensor& t) {
+  const int n = t.dim();
+  const int64_t rows = t.shape()[n - 2], cols = t.shape()[n - 1], sr = t.strides()[n - 2], sc = t.strides()[n - 1];
+  // The stride of a size-1 dim means nothing: then any leading dimension that BLAS accepts will do.
+  const int64_t ld_rows = rows == 1 ? cols : sr, ld_cols = cols == 1 ? rows : sc;
+  if ((sc == 1 || cols == 1) && ld_rows >= cols) return {t, CblasNoTrans, ld_rows};
+  if ((sr == 1 || rows == 1) && ld_cols >= rows) return {t, CblasTrans, ld_cols};
+  Tensor copy = empty(t.shape(), t.options());
+  copy.copy_(t);
+  return {copy, CblasNoTrans, cols};
+}
+
+// a [..., M, K] as a single [rows, K] matrix, if its batch and row dims merge into one evenly
+// spaced dim (a contiguous [B, M, K] is [B*M, K]).
+std::optional<Tensor> as_one_matrix(const Tensor& a) {
+  Shape rows = a.shape(), strides = a.strides();
+  rows.erase(a.dim() - 1);
+  strides.erase(a.dim() - 1);
+  const LoopPlan<1> p = make_loop_plan<1>(rows, {strides});
+  if (p.shape.size() != 1) return std::nullopt;
+  return make_view(a, {p.shape[0], a.shape().back()}, {p.strides[0][0], a.strides().back()}, a.offset());
+}
+
+// Strides of t's batch dims seen with the broadcast batch shape (0 where t is broadcast).
+Shape batch_strides(const Tensor& t, const Shape& batch) {
+  Shape full = batch;
+  full.push_back(t.shape()[t.dim() - 2]);
+  full.push_back(t.shape().back());
+  Shape s = broadcast_strides(t, full);
+  s.erase(s.size() - 1);
+  s.erase(s.size() - 1);
+  return s;
+}
+
+// c [M, N] (row-major, ldc = N) = a [M, K] @ b [K, N].
+template <typename T>
+void gemm(const BlasMatrix& a, const T* pa, const BlasMatrix& b, const T* pb, T* c, int64_t M, int64_t N, int64_t K) {
+  if (std::max({M, N, K, a.ld, b.ld}) > INT_MAX)
+    throw std::invalid_argument("matmul: a matrix dim over 2^31 - 1 does not fit BLAS's int");
+  const int m = static_cast<int>(M), n = static_cast<int>(N), k = static_cast<int>(K);
+  const int lda = static_cast<int>(a.ld), ldb = static_cast<int>(b.ld);
+  if constexpr (std::is_same_v<T, float>)
+    cblas_sgemm(CblasRowMajor, a.trans, b.trans, m, n, k, 1.0f, pa, lda, pb, ldb, 0.0f, c, n);
+  else
+    cblas_dgemm(CblasRowMajor, a.trans, b.trans, m, n, k, 1.0, pa, lda, pb, ldb, 0.0, c, n);
+}
+
+// y [B..., M, N] = a [Ba..., M, K] @ b [Bb..., K, N], Ba and Bb broadcast to B; y is fresh and contiguous.
+template <typename T>
+void matmul_forward_cpu(Tensor a, Tensor b, Tensor y) {
+  const int64_t K = a.shape().back(), N = y.shape().back();
+  if (y.numel() == 0) return;
+  if (K == 0) {  // NOTE: BLAS may return without writing C when K == 0
+    y.fill_(0);
+    return;
+  }
+  if (b.numel() == K * N) {  // one b for the whole batch
+    if (std::optional<Tensor> rows = as_one_matrix(a)) {
+      a = *rows;
+      b = make_view(b, {K, N}, {b.strides()[b.dim() - 2], b.strides().back()}, b.offset());
+      y = make_view(y, {a.shape()[0], N}, {N, 1}, y.offset());
+    }
+  }
+  const BlasMatrix A = blas_matrix(a), B = blas_matrix(b);
+  Shape batch = y.shape();
+  const int64_t M = batch[batch.size() - 2];
+  batch.erase(batch.size() - 1);
+  batch.erase(batch.size() - 1);
+  const LoopPlan<2> plan = make_loop_plan<2>(batch, {batch_strides(A.t, batch), batch_strides(B.t, batch)});
+  // Small products: threads split the batch (OpenBLAS runs single-threaded inside a parallel region).
+  // Large ones run one after another, each on all of OpenBLAS's threads.
+  const double flops = 2.0 * M * N * K;
+  const int64_t grain = flops < kSmallGemmFlops ? static_cast<int64_t>(kSmallGemmFlops / flops) + 1 : batch.numel();
+  const T *pa = A.t.data<T>(), *pb = B.t.data<T>();
+  parallel_for(batch.numel(), grain, [&](int64_t begin, int64_t end) {
+    T* c = y.data<T>() + begin * M * N;
+    for_each_row<2>(plan, begin, end, [&](const auto& off, const auto& st, int64_t n) {
+      for (int64_t j = 0; j < n; ++j, c += M * N)
+        gemm<T>(A, pa + off[0] + j * st[0], B, pb + off[1] + j * st[1], c, M, N, K);
+    });
+  });
+}
+
+// a [..., M, K] @ b [..., K, N] for operands of >= 2 dims.
+struct MatmulOp {
+  static constexpr std::string_view name = "matmul";
+  Shape out_shape(const Tensor& a, const Tensor& b) const { return matmul_shape(a, b); }
+  void cpu(const Tensor& a, const Tensor& b, Tensor& out) const {
+    dispatch_float(name, a.dtype(), [&]<typename T>() { matmul_forward_cpu<T>(a, b, out); });
+  }
+  TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
+    const Tensor &a = in[0], &b = in[1];
+    return {a.requires_grad() ? sum_to(matmul(g, transpose(b, -1, -2)), a.shape()) : Tensor(),
+            b.requires_grad() ? sum_to(matmul(transpose(a, -1, -2), g), b.shape()) : Tensor()};
+  }
+};
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  matmul_shape(a, b);  // check with the shapes the caller gave, before 1-d operands are unsqueezed
+  const bool a_vector = a.dim() == 1, b_vector = b.dim() == 1;
+  Tensor y = apply(MatmulOp{}, a_vector ? unsqueeze(a, 0) : a, b_vector ? unsqueeze(b, 1) : b);
+  if (b_vector) y = squeeze(y, -1);
+  if (a_vector) y = squeeze(y, b_vector ? -1 : -2);
+  return y;
+}
+
+double matmul_flops(const Tensor& a, const Tensor& b) {
+  return 2.0 * static_cast<double>(matmul_shape(a, b).numel()) * static_cast<double>(a.shape().back());
+}
+
+}  // namespace scorch

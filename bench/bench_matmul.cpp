@@ -1,0 +1,52 @@
+// bench_matmul.cpp: square float32 matmul y [n, n] = a [n, n] @ b [n, n], n = 512 and 1024 (2 n^3 FLOP
+// each), next to a raw cblas_sgemm of the same shapes: the difference is what scorch adds (checks,
+// allocating y, dispatch). matmul/bT reads b through a transpose view (x @ w^T, as a linear layer),
+// which goes to BLAS with the transpose flag instead of a copy.
+// Compare with the FMA roof, 230-250 GFLOP/s on 2 threads, and with OpenBLAS at 2048^3, about
+// 208 GFLOP/s with the Haswell kernels (perf-notes.md; bench_main prints the kernels in use).
+#include <benchmark/benchmark.h>
+#include <cblas.h>
+
+#include "autograd/ops.h"
+#include "tensor/random.h"
+
+namespace scorch {
+namespace {
+
+void set_flops(benchmark::State& state, double flops_per_iteration) {
+  state.counters["FLOP/s"] =
+      benchmark::Counter(flops_per_iteration * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+
+void matmul_f32(benchmark::State& state, bool transposed_b) {
+  const int64_t n = state.range(0);
+  Generator gen(0);
+  const Tensor a = randn({n, n}, gen), w = randn({n, n}, gen);
+  const Tensor b = transposed_b ? transpose(w, 0, 1) : w;
+  for (auto _ : state) {
+    Tensor y = matmul(a, b);
+    benchmark::DoNotOptimize(y.raw_data());
+  }
+  set_flops(state, matmul_flops(a, b));
+}
+
+void cblas_sgemm_f32(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  Generator gen(0);
+  const Tensor a = randn({n, n}, gen), b = randn({n, n}, gen), c = empty({n, n});
+  for (auto _ : state) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data<float>(), n, b.data<float>(), n,
+                0.0f, c.data<float>(), n);
+    benchmark::ClobberMemory();
+  }
+  set_flops(state, 2.0 * n * n * n);
+}
+
+BENCHMARK_CAPTURE(matmul_f32, b, false)->Name("matmul")->Arg(512)->Arg(1024)->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(matmul_f32, bT, true)->Name("matmul/bT")->Arg(512)->Arg(1024)->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(cblas_sgemm_f32)->Name("cblas_sgemm")->Arg(512)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+}  // namespace scorch
