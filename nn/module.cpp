@@ -43,14 +43,15 @@ std::map<std::string, Tensor> Module::state_dict() const {
   return state;
 }
 
-void Module::load_state_dict(const std::map<std::string, Tensor>& state, const std::string& source) {
+void Module::load_state_dict(const std::map<std::string, Tensor>& state, const std::string& file) {
+  const std::string source = file.empty() ? "state_dict" : file, there = file.empty() ? "the state dict" : "the file";
   const std::map<std::string, Tensor> mine = state_dict();
   std::string problems;
   for (const auto& [name, t] : mine) {
     auto it = state.find(name);
     if (it == state.end()) problems += "\n  missing " + name + " " + to_string(t.shape());
     else if (it->second.shape() != t.shape())
-      problems += "\n  " + name + " is " + to_string(it->second.shape()) + " in " + source + ", " + to_string(t.shape()) +
+      problems += "\n  " + name + " is " + to_string(it->second.shape()) + " in " + there + ", " + to_string(t.shape()) +
                   " in the model";
   }
   for (const auto& [name, t] : state)

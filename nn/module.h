@@ -31,8 +31,9 @@ class Module {
 
   // Parameters and buffers by name (the values share memory with the module).
   std::map<std::string, Tensor> state_dict() const;
-  // Copies values in; throws naming every missing, unexpected or mis-shaped entry.
-  void load_state_dict(const std::map<std::string, Tensor>& state, const std::string& source = "state_dict");
+  // Copies values in; throws naming every missing, unexpected or mis-shaped entry, and `file` when
+  // the values come from one ("best.safetensors: up1.weight is [64, 3] in the file, [64, 4] in the model").
+  void load_state_dict(const std::map<std::string, Tensor>& state, const std::string& file = "");
 
   void train(bool on = true);
   void eval() { train(false); }

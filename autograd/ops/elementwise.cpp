@@ -35,6 +35,13 @@ struct TanhFn { template <typename T> T operator()(T a) const { return std::tanh
 struct SigmoidFn { template <typename T> T operator()(T a) const { return T(1) / (T(1) + exp_vec(-a)); } };
 struct ReluFn { template <typename T> T operator()(T a) const { return a > T(0) ? a : T(0); } };
 struct SiluFn { template <typename T> T operator()(T a) const { return a / (T(1) + exp_vec(-a)); } };
+// silu's backward in one pass: g s (1 + a (1 - s)), s = sigmoid(a).
+struct SiluBackwardFn {
+  template <typename T> T operator()(T g, T a) const {
+    const T s = T(1) / (T(1) + exp_vec(-a));
+    return g * s * (T(1) + a * (T(1) - s));
+  }
+};
 // log(1 + e^a) without overflow for large a or loss of precision for very negative a.
 struct SoftplusFn {
   template <typename T> T operator()(T a) const { return std::max(a, T(0)) + std::log1p(std::exp(-std::abs(a))); }
@@ -193,10 +200,20 @@ struct Relu : UnaryOp<Relu, ReluFn> {
 };
 struct Silu : UnaryOp<Silu, SiluFn> {
   static constexpr std::string_view name = "silu";
-  TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
-    const Tensor& a = in[0];
-    const Tensor s = sigmoid(a), one = scalar_like(1, a);
-    return {mul(g, mul(s, add(one, mul(a, sub(one, s)))))};
+  TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const { return {silu_backward(g, in[0])}; }
+};
+// y = g silu'(a), fused (a training step spends more time in this than in silu itself). It is linear
+// in g, and silu''(a) = s (1 - s) (2 + a (1 - 2 s)), so
+//   gg_g = silu_backward(gg, a)      gg_a = gg g s (1 - s) (2 + a (1 - 2 s))
+struct SiluBackward : BinaryOp<SiluBackward, SiluBackwardFn> {
+  static constexpr std::string_view name = "silu_backward";
+  TensorList backward(const Tensor& gg, const TensorList& in, const Tensor&) const {
+    const Tensor &g = in[0], &a = in[1];
+    return {grad_if(in, 0, [&] { return silu_backward(gg, a); }), grad_if(in, 1, [&] {
+              const Tensor s = sigmoid(a), one = scalar_like(1, a);
+              const Tensor second = mul(mul(s, sub(one, s)), add(scalar_like(2, a), mul(a, sub(one, mul(s, scalar_like(2, a))))));
+              return mul(mul(gg, g), second);
+            })};
   }
 };
 struct Softplus : UnaryOp<Softplus, SoftplusFn> {
@@ -246,6 +263,7 @@ Tensor tanh(const Tensor& a) { return apply(Tanh{}, a); }
 Tensor sigmoid(const Tensor& a) { return apply(Sigmoid{}, a); }
 Tensor relu(const Tensor& a) { return apply(Relu{}, a); }
 Tensor silu(const Tensor& a) { return apply(Silu{}, a); }
+Tensor silu_backward(const Tensor& g, const Tensor& a) { return apply(SiluBackward{}, g, a); }
 Tensor softplus(const Tensor& a) { return apply(Softplus{}, a); }
 Tensor elu(const Tensor& a, double alpha) { return apply(Elu{{EluFn{alpha}}}, a); }
 Tensor clamp(const Tensor& a, double lo, double hi) {

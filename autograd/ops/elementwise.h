@@ -18,7 +18,8 @@
 //   tanh     y = tanh a           ga = g (1 - y^2)
 //   sigmoid  y = 1/(1+e^-a)       ga = g y (1 - y)
 //   relu     y = max(a, 0)        ga = g [a > 0]
-//   silu     y = a sigmoid(a)     ga = g s (1 + a (1 - s)),  s = sigmoid(a)
+//   silu     y = a sigmoid(a)     ga = silu_backward(g, a) = g s (1 + a (1 - s)),  s = sigmoid(a)
+//            (one fused op, itself differentiable: silu'' = s (1 - s) (2 + a (1 - 2 s)))
 //   softplus y = ln(1 + e^a)      ga = g sigmoid(a)          computed as max(a,0) + log1p(e^-|a|)
 //   elu      y = a > 0 ? a : alpha (e^a - 1)                 ga = g (a > 0 ? 1 : y + alpha)
 //   clamp    y = min(max(a, lo), hi)                         ga = g [lo <= a <= hi]
@@ -55,6 +56,7 @@ Tensor tanh(const Tensor& a);
 Tensor sigmoid(const Tensor& a);
 Tensor relu(const Tensor& a);
 Tensor silu(const Tensor& a);
+Tensor silu_backward(const Tensor& g, const Tensor& a);
 Tensor softplus(const Tensor& a);
 Tensor elu(const Tensor& a, double alpha = 1.0);
 Tensor clamp(const Tensor& a, double lo, double hi);

@@ -1,0 +1,54 @@
+// bench_workloads.cpp: the benchmark workloads of shared/spec/reference-models.md that exist so far,
+// timed exactly as bench/torch/bench_gmm.py times them in PyTorch (bench/compare runs both).
+//   B1  one `mlp` training step: batch 512 GMM samples, annealed DSM (sigmas 10 -> 0.01, L = 10), Adam 1e-3
+//   B4  annealed Langevin with the `mlp`: 10,000 particles, L = 10, T = 100, step_lr 5e-5 (untrained weights)
+#include <benchmark/benchmark.h>
+
+#include "autograd/ops.h"
+#include "nn/optim.h"
+#include "nn/score_models.h"
+#include "samplers/gmm.h"
+#include "samplers/langevin.h"
+#include "samplers/objectives.h"
+#include "samplers/schedule.h"
+
+namespace scorch {
+namespace {
+
+GaussianMixture reference_gmm() {
+  return GaussianMixture::diagonal({0.8, 0.2}, {{5, 5}, {-5, -5}}, {{1, 1}, {1, 1}});
+}
+
+void B1_mlp_train_step(benchmark::State& state) {
+  Generator gen(0);
+  const GaussianMixture gmm = reference_gmm();
+  const auto model = nn::make_score_model("mlp", gen);
+  const ModelScore score(model);
+  nn::Adam adam(model->parameters(), {.lr = 1e-3});
+  const std::vector<double> sigmas = geometric_sigmas(10, 0.01, 10);
+  for (auto _ : state) {
+    const Tensor x = gmm.sample(512, gen);
+    const Tensor loss = annealed_dsm_loss(score, x, sigmas, gen);
+    adam.zero_grad();
+    loss.backward();
+    adam.step();
+    benchmark::DoNotOptimize(loss.item());
+  }
+}
+BENCHMARK(B1_mlp_train_step)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+
+void B4_annealed_langevin(benchmark::State& state) {
+  Generator gen(0);
+  const auto model = nn::make_score_model("mlp", gen);
+  const ModelScore score(model);
+  const std::vector<double> sigmas = geometric_sigmas(10, 0.01, 10);
+  for (auto _ : state) {
+    const Tensor x0 = randn({10000, 2}, gen) * sigmas.front();
+    const SampleResult r = annealed_langevin(score, x0, {.sigmas = sigmas, .steps_per_level = 100, .step_lr = 5e-5}, gen);
+    benchmark::DoNotOptimize(r.x.raw_data());
+  }
+}
+BENCHMARK(B4_annealed_langevin)->Unit(benchmark::kSecond)->Iterations(3);
+
+}  // namespace
+}  // namespace scorch
