@@ -23,8 +23,7 @@ Tensor Linear::forward(const Tensor& x) {
   if (x.dim() == 0 || x.shape().back() != in_features())
     throw std::invalid_argument("Linear: input " + to_string(x.shape()) + " does not end in in_features " +
                                 std::to_string(in_features()));
-  Tensor y = matmul(x, weight.transpose(0, 1));
-  return bias.defined() ? y + bias : y;
+  return linear(x, weight, bias);
 }
 
 std::shared_ptr<Activation> SiLU() { return std::make_shared<Activation>([](const Tensor& x) { return silu(x); }); }

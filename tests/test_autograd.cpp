@@ -7,21 +7,13 @@
 namespace scorch {
 namespace {
 
+using testing::error_of;
+
 using ::testing::HasSubstr;
 
 Tensor leaf(std::vector<double> v, Shape shape = {}) {
   if (shape.empty() && v.size() != 1) shape = Shape{static_cast<int64_t>(v.size())};
   return from_vector(v, shape, {.dtype = kFloat64, .requires_grad = true});
-}
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no exception)";
 }
 
 TEST(Autograd, ChainRuleOnScalar) {

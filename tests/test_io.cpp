@@ -16,6 +16,8 @@
 namespace scorch {
 namespace {
 
+using testing::error_of;
+
 namespace fs = std::filesystem;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
@@ -46,17 +48,6 @@ class TempDir {
  private:
   fs::path path_;
 };
-
-// The message of the E that f throws, or a note that it threw none.
-template <typename E = std::runtime_error, typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "(no exception)";
-}
 
 // Distinct, exactly representable values for every dtype (uint8 wraps at 256).
 Tensor sample(const Shape& shape, DType dtype) {
@@ -100,9 +91,9 @@ TEST(FileIo, ReplacesTheTargetAndLeavesNoTemporaryFile) {
 TEST(FileIo, MissingDirectoryGivesClearError) {
   TempDir dir;
   const std::string path = dir.file("no/such/dir/a.bin");
-  EXPECT_THAT(error_of([&] { write_file_atomic(path, "x"); }),
+  EXPECT_THAT(error_of<std::runtime_error>([&] { write_file_atomic(path, "x"); }),
               AllOf(HasSubstr(path), HasSubstr("No such file or directory")));
-  EXPECT_THAT(error_of([&] { read_file(path); }), AllOf(HasSubstr(path), HasSubstr("No such file or directory")));
+  EXPECT_THAT(error_of<std::runtime_error>([&] { read_file(path); }), AllOf(HasSubstr(path), HasSubstr("No such file or directory")));
 }
 
 TEST(FileIo, ReadOnlyDirectoryGivesClearError) {
@@ -110,14 +101,14 @@ TEST(FileIo, ReadOnlyDirectoryGivesClearError) {
   TempDir dir;
   fs::permissions(dir.path(), fs::perms::owner_read | fs::perms::owner_exec);
   const std::string path = dir.file("a.bin");
-  EXPECT_THAT(error_of([&] { write_file_atomic(path, "x"); }), AllOf(HasSubstr(path), HasSubstr("Permission denied")));
+  EXPECT_THAT(error_of<std::runtime_error>([&] { write_file_atomic(path, "x"); }), AllOf(HasSubstr(path), HasSubstr("Permission denied")));
 }
 
 TEST(FileIo, FailedRenameRemovesTheTemporaryFileAndKeepsTheTarget) {
   TempDir dir;
   fs::create_directories(dir.path() / "target" / "child");  // rename(2) cannot replace a non-empty directory
   const std::string path = dir.file("target");
-  EXPECT_THAT(error_of([&] { write_file_atomic(path, "x"); }), AllOf(HasSubstr(path), HasSubstr("renaming")));
+  EXPECT_THAT(error_of<std::runtime_error>([&] { write_file_atomic(path, "x"); }), AllOf(HasSubstr(path), HasSubstr("renaming")));
   EXPECT_EQ(dir.listing(), std::vector<std::string>{"target"});
   EXPECT_TRUE(fs::is_directory(dir.path() / "target" / "child"));
 }
@@ -180,7 +171,7 @@ TEST(Npy, CorruptFilesGiveClearErrors) {
   };
   for (const auto& [bytes, message] : cases) {
     write_file_atomic(dir.file("bad.npy"), bytes);
-    EXPECT_THAT(error_of([&] { load_npy(dir.file("bad.npy")); }),
+    EXPECT_THAT(error_of<std::runtime_error>([&] { load_npy(dir.file("bad.npy")); }),
                 AllOf(HasSubstr(dir.file("bad.npy")), HasSubstr(message)));
   }
 }
@@ -193,7 +184,7 @@ std::string safetensors_bytes(const std::string& header, const std::string& data
 // Writes a hand-made file and returns the message load_safetensors throws for it.
 std::string load_error(const TempDir& dir, const std::string& bytes) {
   write_file_atomic(dir.file("bad.safetensors"), bytes);
-  return error_of([&] { nn::load_safetensors(dir.file("bad.safetensors")); });
+  return error_of<std::runtime_error>([&] { nn::load_safetensors(dir.file("bad.safetensors")); });
 }
 
 TEST(Safetensors, RoundTripsDtypesMetadataScalarsAndViews) {

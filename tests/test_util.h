@@ -67,6 +67,18 @@ inline ::testing::AssertionResult all_close(const Tensor& a, const Tensor& b, To
   return ::testing::AssertionSuccess();
 }
 
+// The message of the exception of type E that f throws, or "(no exception)" when it throws none
+// (an exception of another type propagates and fails the test).
+template <typename E = std::exception, typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  return "(no exception)";
+}
+
 // gradcheck and, when second_order, gradgradcheck, reporting the worst entry on failure.
 inline ::testing::AssertionResult grads_ok(const DifferentiableFn& f, const TensorList& inputs,
                                            const GradcheckOptions& options = {}, bool second_order = true) {

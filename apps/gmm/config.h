@@ -20,6 +20,7 @@ struct GmmConfig {
   int steps = 10000;
   int batch = 512;
   double lr = 1e-3;
+  double ema = 0.999;  // decay of the weights' moving average used for fields and sampling (1: off)
   double sigma_max = 10, sigma_min = 0.01;
   int levels = 10;
   double dsm_sigma = 0.1;  // --objective dsm: the one noise level

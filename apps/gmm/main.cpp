@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "apps/common/gnuplot.h"
@@ -114,6 +115,8 @@ Trained train(const GmmConfig& c, const GaussianMixture& gmm, const std::vector<
   Trained t{nn::make_score_model(c.model, gen), {}};
   const ModelScore score(t.model);
   nn::Adam adam(t.model->parameters(), {.lr = c.lr});
+  std::optional<nn::EMA> ema;
+  if (c.ema < 1) ema.emplace(*t.model, c.ema);
   ProgressBar bar("train", c.steps);
   double smooth = NAN;
   for (int step = 1; step <= c.steps; ++step) {
@@ -124,6 +127,7 @@ Trained train(const GmmConfig& c, const GaussianMixture& gmm, const std::vector<
     adam.zero_grad();
     loss.backward();
     adam.step();
+    if (ema) ema->update(*t.model);
     const double l = loss.item();
     if (!std::isfinite(l)) throw std::runtime_error("training diverged: loss " + std::to_string(l) + " at step " + std::to_string(step));
     t.losses.push_back(l);
@@ -133,6 +137,7 @@ Trained train(const GmmConfig& c, const GaussianMixture& gmm, const std::vector<
     bar.update(step, info);
   }
   bar.finish();
+  if (ema) ema->copy_to(*t.model);  // fields, samples and model.safetensors use the averaged weights
   return t;
 }
 
@@ -251,7 +256,7 @@ int run(const GmmConfig& c) {
   timing["total_s"] = seconds_since(t_start);
   metrics["timing"] = timing;
   metrics["config"] = {{"seed", c.seed}, {"model", c.model}, {"objective", c.objective}, {"steps", c.steps},
-                       {"batch", c.batch}, {"lr", c.lr}, {"sigmas", sigmas}, {"sampler", c.sampler},
+                       {"batch", c.batch}, {"lr", c.lr}, {"ema", c.ema}, {"sigmas", sigmas}, {"sampler", c.sampler},
                        {"n_samples", c.n_samples}, {"step_size", c.step_size}, {"n_steps", c.n_steps},
                        {"steps_per_level", c.steps_per_level}, {"step_lr", c.step_lr}, {"weights", c.weights},
                        {"means", c.means}, {"covariances", c.covariances}, {"threads", num_threads()}};

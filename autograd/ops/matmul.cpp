@@ -94,17 +94,18 @@ Shape batch_strides(const Tensor& t, const Shape& batch) {
   return s;
 }
 
-// c [M, N] (row-major, ldc = N) = a [M, K] @ b [K, N].
+// c [M, N] (row-major, ldc = N) = a [M, K] @ b [K, N] + beta c.
 template <typename T>
-void gemm(const BlasMatrix& a, const T* pa, const BlasMatrix& b, const T* pb, T* c, int64_t M, int64_t N, int64_t K) {
+void gemm(const BlasMatrix& a, const T* pa, const BlasMatrix& b, const T* pb, T* c, int64_t M, int64_t N, int64_t K,
+          T beta = 0) {
   if (std::max({M, N, K, a.ld, b.ld}) > INT_MAX)
     throw std::invalid_argument("matmul: a matrix dim over 2^31 - 1 does not fit BLAS's int");
   const int m = static_cast<int>(M), n = static_cast<int>(N), k = static_cast<int>(K);
   const int lda = static_cast<int>(a.ld), ldb = static_cast<int>(b.ld);
   if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, a.trans, b.trans, m, n, k, 1.0f, pa, lda, pb, ldb, 0.0f, c, n);
+    cblas_sgemm(CblasRowMajor, a.trans, b.trans, m, n, k, 1.0f, pa, lda, pb, ldb, beta, c, n);
   else
-    cblas_dgemm(CblasRowMajor, a.trans, b.trans, m, n, k, 1.0, pa, lda, pb, ldb, 0.0, c, n);
+    cblas_dgemm(CblasRowMajor, a.trans, b.trans, m, n, k, 1.0, pa, lda, pb, ldb, beta, c, n);
 }
 
 // y [B..., M, N] = a [Ba..., M, K] @ b [Bb..., K, N], Ba and Bb broadcast to B; y is fresh and contiguous.
@@ -157,7 +158,44 @@ struct MatmulOp {
   }
 };
 
+// y [..., N] = x [..., K] W^T + b: the output starts as rows of b and one gemm adds x W^T (beta 1),
+// so the bias costs no pass of its own.
+struct LinearOp {
+  static constexpr std::string_view name = "linear";
+  Shape out_shape(const Tensor& x, const Tensor& w, const Tensor& b) const {
+    if (w.dim() != 2 || b.dim() != 1 || b.shape()[0] != w.shape()[0] || x.dim() == 0 || x.shape().back() != w.shape()[1])
+      throw std::invalid_argument("linear: x " + to_string(x.shape()) + ", weight " + to_string(w.shape()) + " and bias " +
+                                  to_string(b.shape()) + " do not fit (want x [..., K], weight [N, K], bias [N])");
+    Shape y = x.shape();
+    y[y.size() - 1] = w.shape()[0];
+    return y;
+  }
+  void cpu(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& out) const {
+    const int64_t K = w.shape()[1], N = w.shape()[0], M = x.numel() / std::max<int64_t>(K, 1);
+    const Tensor y = make_view(out, {M, N}, {N, 1}, out.offset());
+    y.copy_(b);
+    if (M == 0 || K == 0) return;
+    std::optional<Tensor> rows = as_one_matrix(x);
+    const BlasMatrix X = blas_matrix(rows ? *rows : reshape(x.contiguous(), {M, K})), W = blas_matrix(transpose(w, 0, 1));
+    dispatch_float(name, x.dtype(), [&]<typename T>() {
+      gemm<T>(X, X.t.data<T>(), W, W.t.data<T>(), y.data<T>(), M, N, K, T(1));
+    });
+  }
+  TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
+    const Tensor &x = in[0], &w = in[1], &b = in[2];
+    const Tensor g2 = reshape(g, {-1, w.shape()[0]});
+    return {x.requires_grad() ? matmul(g, w) : Tensor(),
+            w.requires_grad() ? matmul(transpose(g2, 0, 1), reshape(x, {-1, w.shape()[1]})) : Tensor(),
+            b.requires_grad() ? sum(g2, {0}) : Tensor()};
+  }
+};
+
 }  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
+  if (!b.defined()) return matmul(x, transpose(w, 0, 1));
+  return apply(LinearOp{}, x, w, b);
+}
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   matmul_shape(a, b);  // check with the shapes the caller gave, before 1-d operands are unsqueezed

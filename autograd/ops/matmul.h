@@ -13,6 +13,11 @@
 namespace scorch {
 
 Tensor matmul(const Tensor& a, const Tensor& b);
+
+// linear: y = x W^T + b, x [..., K], W [N, K], b [N] (may be undefined) -> y [..., N], as
+// torch.nn.functional.linear; one gemm that accumulates onto rows of b.
+//   gx = g W      gW = g^T x (leading dims flattened into rows)      gb = sum of g over the rows
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b);
 // Floating-point operations of matmul(a, b): 2 M N K per product, times the broadcast batch size.
 double matmul_flops(const Tensor& a, const Tensor& b);
 

@@ -11,6 +11,8 @@
 namespace scorch {
 namespace {
 
+using testing::error_of;
+
 using testing::all_close;
 using testing::grads_ok;
 using testing::Layout;
@@ -87,6 +89,39 @@ TEST(Matmul, GradientsWhenOnlyOneInputRequiresGrad) {  // the other input's prod
   }
 }
 
+// linear(x, W, b) = x W^T + b against the reference matmul plus a hand-broadcast bias.
+struct LinearCase {
+  Shape x;
+  int64_t n;
+  Layout layout = Layout::contiguous;
+};
+const std::vector<LinearCase> kLinearCases = {
+    {{4, 3}, 5}, {{3}, 2}, {{2, 3, 4}, 3}, {{5, 4}, 3, Layout::transposed}, {{2, 4}, 3, Layout::strided}, {{0, 3}, 2}};
+
+TEST(Linear, MatchesNaiveReference) {
+  for (const auto& c : kLinearCases)
+    for (DType dtype : {kFloat32, kFloat64}) {
+      const Tensor x = make_input(c.x, dtype, 1, c.layout), w = make_input({c.n, c.x.back()}, dtype, 2),
+                   b = make_input({c.n}, dtype, 3);
+      const Tensor xw = reference::matmul(x, w.transpose(0, 1));
+      const std::vector<double> v = xw.values(), vb = b.values();
+      std::vector<double> expected(v.size());
+      for (size_t i = 0; i < v.size(); ++i) expected[i] = v[i] + vb[i % c.n];
+      EXPECT_TRUE(all_close(linear(x, w, b), from_vector(expected, xw.shape(), {.dtype = kFloat64}), forward_tolerance(dtype)))
+          << c.x << " n " << c.n;
+      EXPECT_TRUE(all_close(linear(x, w, Tensor()), xw, forward_tolerance(dtype))) << c.x << " without bias";
+    }
+}
+
+TEST(Linear, Gradients) {
+  for (const auto& c : kLinearCases) {
+    const TensorList in = {make_input(c.x, kFloat64, 4, c.layout, -1, 1, true),
+                           make_input({c.n, c.x.back()}, kFloat64, 5, Layout::contiguous, -1, 1, true),
+                           make_input({c.n}, kFloat64, 6, Layout::contiguous, -1, 1, true)};
+    EXPECT_TRUE(grads_ok([](const TensorList& t) { return linear(t[0], t[1], t[2]); }, in, {.name = "linear"})) << c.x;
+  }
+}
+
 TEST(Matmul, Flops) {
   const Tensor a = zeros({2, 3, 4}), b = zeros({4, 5}), v = zeros({4});
   EXPECT_EQ(matmul_flops(a, b), 2.0 * 2 * 3 * 5 * 4);
@@ -94,20 +129,9 @@ TEST(Matmul, Flops) {
   EXPECT_EQ(matmul_flops(v, v), 2.0 * 4);
 }
 
-// The message of the exception of type E that f throws; empty when it throws none.
-template <typename E, typename F>
-std::string thrown_message(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "";
-}
-
 TEST(Matmul, ErrorsNameBothShapes) {
   auto error = [](const Shape& a, const Shape& b) {
-    return thrown_message<std::invalid_argument>([&] { matmul(zeros(a), zeros(b)); });
+    return error_of<std::invalid_argument>([&] { matmul(zeros(a), zeros(b)); });
   };
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "matmul: a [2, 3] and b [4, 5] do not match (K: 3 vs 4)",
                       error({2, 3}, {4, 5}));
@@ -118,7 +142,7 @@ TEST(Matmul, ErrorsNameBothShapes) {
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "matmul: a [] and b [3] must both have at least 1 dim", error({}, {3}));
   const Tensor f32 = zeros({2, 3}), f64 = zeros({3, 2}, {.dtype = kFloat64});
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "matmul",
-                      thrown_message<std::invalid_argument>([&] { matmul(f32, f64); }));
+                      error_of<std::invalid_argument>([&] { matmul(f32, f64); }));
 }
 
 }  // namespace

@@ -14,6 +14,8 @@
 namespace scorch {
 namespace {
 
+using testing::error_of;
+
 using testing::all_close;
 using testing::grads_ok;
 using testing::Layout;
@@ -180,33 +182,22 @@ TEST(SumTo, ReturnsTheInputWhenShapesAreEqual) {
   EXPECT_EQ(sum_to(a, {2, 3}).impl(), a.impl());
 }
 
-// The message of the exception of type E that f throws; empty when it throws none.
-template <typename E, typename F>
-std::string thrown_message(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "";
-}
-
 TEST(Reduce, ErrorsNameTheOpAndShapes) {
   const Tensor a = make_input({2, 3}, kFloat32, /*seed=*/7);
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "sum: dim 2 is out of range",
-                      thrown_message<std::out_of_range>([&] { scorch::sum(a, {2}); }));
+                      error_of<std::out_of_range>([&] { scorch::sum(a, {2}); }));
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "mean: dim -3 is out of range",
-                      thrown_message<std::out_of_range>([&] { scorch::mean(a, {-3}); }));
+                      error_of<std::out_of_range>([&] { scorch::mean(a, {-3}); }));
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "sum: dim -1 appears twice in dims [1, -1]",
-                      thrown_message<std::invalid_argument>([&] { scorch::sum(a, {1, -1}); }));
+                      error_of<std::invalid_argument>([&] { scorch::sum(a, {1, -1}); }));
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "max: cannot reduce over dim 0 of size 0 of [0, 3]",
-                      thrown_message<std::invalid_argument>([&] { scorch::max(zeros({0, 3}), {0}); }));
+                      error_of<std::invalid_argument>([&] { scorch::max(zeros({0, 3}), {0}); }));
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "sum_to: cannot sum [2, 3] down to [4]",
-                      thrown_message<std::invalid_argument>([&] { sum_to(a, {4}); }));
+                      error_of<std::invalid_argument>([&] { sum_to(a, {4}); }));
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "sum_to: cannot sum [2, 3] down to [1, 2, 3]",
-                      thrown_message<std::invalid_argument>([&] { sum_to(a, {1, 2, 3}); }));
+                      error_of<std::invalid_argument>([&] { sum_to(a, {1, 2, 3}); }));
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "sum: expected a float32 or float64 tensor, got int64",
-                      thrown_message<std::invalid_argument>([&] { scorch::sum(zeros({2}, {.dtype = kInt64})); }));
+                      error_of<std::invalid_argument>([&] { scorch::sum(zeros({2}, {.dtype = kInt64})); }));
 }
 
 }  // namespace

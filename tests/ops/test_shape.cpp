@@ -9,19 +9,11 @@
 namespace scorch {
 namespace {
 
+using testing::error_of;
+
 using ::testing::HasSubstr;
 using testing::Layout;
 using testing::make_input;
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no exception)";
-}
 
 const Layout kLayouts[] = {Layout::contiguous, Layout::transposed, Layout::strided};
 
