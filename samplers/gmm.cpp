@@ -111,9 +111,10 @@ std::vector<GaussianMixture::Component> GaussianMixture::components_at(double si
 }
 
 // out = -sum_k r_k P_k (x - mu_k), with r = softmax over k of log N_k(x) (log-sum-exp).
-void GaussianMixture::score_row(const double* x, const std::vector<Component>& comps, double* out) const {
+// `logits` [K] and `pull` [K, D] are scratch space (pull[c] = P_c (x - mu_c)).
+void GaussianMixture::score_row(const double* x, const std::vector<Component>& comps, double* out,
+                                std::vector<double>& logits, std::vector<double>& pull) const {
   const int d = dim(), k = components();
-  std::vector<double> logits(k), pull(k * d);  // pull[c] = P_c (x - mu_c)
   double top = -INFINITY;
   for (int c = 0; c < k; ++c) {
     double maha = 0;
@@ -150,10 +151,11 @@ Tensor GaussianMixture::score(const Tensor& x, const Tensor& sigma) const {
   parallel_for(n, 2048, [&](int64_t begin, int64_t end) {
     double cached_sigma = NAN;
     std::vector<Component> comps;
+    std::vector<double> logits(components()), pull(components() * d);
     for (int64_t r = begin; r < end; ++r) {
       const double s = ss[ss.size() == 1 ? 0 : r];
       if (!(s == cached_sigma)) comps = components_at(s), cached_sigma = s;  // rows usually share sigma
-      score_row(&xs[r * d], comps, &out[r * d]);
+      score_row(&xs[r * d], comps, &out[r * d], logits, pull);
     }
   });
   return from_vector(out, x.shape(), x.options());

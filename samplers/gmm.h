@@ -44,7 +44,8 @@ class GaussianMixture : public ScoreFn {
     double log_norm;                // log w_k - (D log 2 pi + log det Sigma_k) / 2
   };
   std::vector<Component> components_at(double sigma) const;
-  void score_row(const double* x, const std::vector<Component>& comps, double* out) const;
+  void score_row(const double* x, const std::vector<Component>& comps, double* out, std::vector<double>& logits,
+                 std::vector<double>& pull) const;
 
   std::vector<double> weights_;
   std::vector<std::vector<double>> means_;

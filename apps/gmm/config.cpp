@@ -77,7 +77,9 @@ GmmConfig parse_gmm_flags(int argc, char** argv) {
       ->check(CLI::IsMember({"dsm", "annealed-dsm", "ssm"}));
   app.add_option("--steps", c.steps, "training steps")->check(CLI::Range(1, 100000000));
   app.add_option("--batch", c.batch, "training batch size")->check(CLI::Range(1, 10000000));
-  app.add_option("--lr", c.lr, "Adam learning rate")->check(CLI::PositiveNumber);
+  app.add_option("--lr", c.lr, "Adam learning rate (peak of the schedule)")->check(CLI::PositiveNumber);
+  app.add_option("--lr-schedule", c.lr_schedule, "constant, or cosine decay to 0 over --steps")
+      ->check(CLI::IsMember({"constant", "cosine"}));
   app.add_option("--ema", c.ema, "decay of the exponential moving average of the weights used after training (1: off)")
       ->check(CLI::Range(0.5, 1.0));
   app.add_option("--sigma-max", c.sigma_max, "largest noise level of the geometric schedule")->check(CLI::PositiveNumber);

@@ -18,9 +18,10 @@ struct GmmConfig {
   std::string model = "mlp";
   std::string objective = "annealed-dsm";
   int steps = 10000;
-  int batch = 512;
-  double lr = 1e-3;
-  double ema = 0.999;  // decay of the weights' moving average used for fields and sampling (1: off)
+  int batch = 1024;
+  double lr = 2e-3;
+  std::string lr_schedule = "cosine";  // or constant
+  double ema = 0.9995;  // decay of the weights' moving average used for fields and sampling (1: off)
   double sigma_max = 10, sigma_min = 0.01;
   int levels = 10;
   double dsm_sigma = 0.1;  // --objective dsm: the one noise level
@@ -29,8 +30,8 @@ struct GmmConfig {
   int n_samples = 10000;
   double step_size = 0.1;  // plain Langevin eta
   int n_steps = 1000;      // plain Langevin steps
-  int steps_per_level = 100;
-  double step_lr = 5e-5;
+  int steps_per_level = 1000;
+  double step_lr = 2e-5;
   double field_sigma = -1;  // noise level of the learned field and of plain Langevin with the model (-1: auto)
   std::string device = "cpu";
   bool quick = false;

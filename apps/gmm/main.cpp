@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <numbers>
 #include <optional>
 #include <sstream>
 
@@ -120,6 +121,7 @@ Trained train(const GmmConfig& c, const GaussianMixture& gmm, const std::vector<
   ProgressBar bar("train", c.steps);
   double smooth = NAN;
   for (int step = 1; step <= c.steps; ++step) {
+    if (c.lr_schedule == "cosine") adam.set_lr(0.5 * c.lr * (1 + std::cos(std::numbers::pi * (step - 1) / c.steps)));
     const Tensor x = gmm.sample(c.batch, gen);
     Tensor loss = c.objective == "dsm"            ? dsm_loss(score, x, c.dsm_sigma, gen)
                   : c.objective == "annealed-dsm" ? annealed_dsm_loss(score, x, sigmas, gen)
@@ -256,7 +258,7 @@ int run(const GmmConfig& c) {
   timing["total_s"] = seconds_since(t_start);
   metrics["timing"] = timing;
   metrics["config"] = {{"seed", c.seed}, {"model", c.model}, {"objective", c.objective}, {"steps", c.steps},
-                       {"batch", c.batch}, {"lr", c.lr}, {"ema", c.ema}, {"sigmas", sigmas}, {"sampler", c.sampler},
+                       {"batch", c.batch}, {"lr", c.lr}, {"lr_schedule", c.lr_schedule}, {"ema", c.ema}, {"sigmas", sigmas}, {"sampler", c.sampler},
                        {"n_samples", c.n_samples}, {"step_size", c.step_size}, {"n_steps", c.n_steps},
                        {"steps_per_level", c.steps_per_level}, {"step_lr", c.step_lr}, {"weights", c.weights},
                        {"means", c.means}, {"covariances", c.covariances}, {"threads", num_threads()}};
