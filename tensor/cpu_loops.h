@@ -76,6 +76,19 @@ void for_each_row(const LoopPlan<N>& p, int64_t begin, int64_t end, Row&& row) {
   }
 }
 
+// The contiguous inner loop of map_cpu, in its own function so that it can be compiled twice: for the
+// build's target (AVX2 by default) and for AVX-512 (x86-64-v4), the one that runs chosen when the
+// program loads (GCC's target_clones). SiLU's exp runs ~1.4x faster in 16 lanes.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__CUDACC__)
+#define SCORCH_CPU_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
+#else
+#define SCORCH_CPU_CLONES
+#endif
+template <typename Out, typename F, typename... In>
+SCORCH_CPU_CLONES void map_contiguous(F f, Out* out, int64_t n, const In*... in) {
+  for (int64_t j = 0; j < n; ++j) out[j] = f(in[j]...);
+}
+
 // One `const Tensor&` parameter per element type In (the type itself only selects the pointer type).
 template <typename In>
 using TensorOf = std::conditional_t<true, const Tensor&, In>;
@@ -96,7 +109,7 @@ void map_cpu(const Tensor& out, F f, TensorOf<In>... in) {
           const std::tuple<const In*...> base{(ip + off[K + 1])...};
           const bool unit = ((st[K + 1] == 1) && ...) && st[0] == 1;
           if (unit) {  // the fast path: every operand contiguous along the run
-            for (int64_t j = 0; j < n; ++j) op[j] = f(std::get<K>(base)[j]...);
+            map_contiguous<Out>(f, op, n, std::get<K>(base)...);
           } else {
             for (int64_t j = 0; j < n; ++j) op[j * st[0]] = f(std::get<K>(base)[j * st[K + 1]]...);
           }

@@ -54,6 +54,10 @@ const std::vector<MatmulCase> kLargeCases = {
     {{32, 64, 64}, {32, 64, 64}},  // products small enough that threads split the batch
     {{4, 50, 60}, {60, 70}, Layout::transposed, Layout::strided},
     {{200, 300}, {300, 100}, Layout::transposed, Layout::transposed},
+    // Thin products (K or N <= 4) skip BLAS: each layout of the loop kernel, and the fallbacks.
+    {{300, 3}, {3, 100}},  {{300, 3}, {3, 100}, Layout::transposed, Layout::transposed},
+    {{300, 100}, {100, 2}, Layout::contiguous, Layout::transposed},
+    {{300, 100}, {100, 2}}, {{2, 80, 4}, {4, 3}, Layout::strided},
 };
 
 Tolerance forward_tolerance(DType dtype) {
@@ -96,7 +100,8 @@ struct LinearCase {
   Layout layout = Layout::contiguous;
 };
 const std::vector<LinearCase> kLinearCases = {
-    {{4, 3}, 5}, {{3}, 2}, {{2, 3, 4}, 3}, {{5, 4}, 3, Layout::transposed}, {{2, 4}, 3, Layout::strided}, {{0, 3}, 2}};
+    {{4, 3}, 5}, {{3}, 2}, {{2, 3, 4}, 3}, {{5, 4}, 3, Layout::transposed}, {{2, 4}, 3, Layout::strided}, {{0, 3}, 2},
+    {{70, 3}, 5}, {{70, 6}, 2}};  // thin: rows >= 64 with K or N <= 4 take the loop kernel
 
 TEST(Linear, MatchesNaiveReference) {
   for (const auto& c : kLinearCases)
