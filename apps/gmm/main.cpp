@@ -146,15 +146,20 @@ Trained train(const GmmConfig& c, const GaussianMixture& gmm, const std::vector<
 void write_losses(const GmmConfig& c, const Plot& p, const std::vector<double>& losses) {
   std::ostringstream csv;
   csv << "step,loss\n";
-  std::vector<double> xy;
-  const size_t every = std::max<size_t>(1, losses.size() / 2000);
-  for (size_t i = 0; i < losses.size(); ++i) {
-    csv << i + 1 << ',' << losses[i] << '\n';
-    if (i % every == 0) xy.insert(xy.end(), {double(i + 1), losses[i]});
-  }
+  for (size_t i = 0; i < losses.size(); ++i) csv << i + 1 << ',' << losses[i] << '\n';
   write_file_atomic(p.path(c, "loss.csv"), csv.str());
+  // Every step (thinned to ~2000 points) and the mean of each window of 1% of the steps.
+  const size_t every = std::max<size_t>(1, losses.size() / 2000), window = std::max<size_t>(1, losses.size() / 100);
+  std::vector<double> raw, smooth;
+  double sum = 0;
+  for (size_t i = 0; i < losses.size(); ++i) {
+    if (i % every == 0) raw.insert(raw.end(), {double(i + 1), losses[i]});
+    sum += losses[i];
+    if ((i + 1) % window == 0) smooth.insert(smooth.end(), {double(i + 1) - window / 2.0, sum / window}), sum = 0;
+  }
   Figure f("training loss (" + c.objective + ", " + c.model + ")", {0, 1}, {0, 1}, "step", "loss");
-  f.line(xy, "loss per step", "#1f77b4");
+  f.line(raw, "loss per step", "#a6c8e6");
+  f.line(smooth, "mean over " + std::to_string(window) + " steps", "#08306b");
   if (c.objective != "ssm") f.set_log_y();  // ssm's loss is negative at its optimum
   f.render(p.path(c, "loss.png"));
 }
