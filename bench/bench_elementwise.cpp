@@ -1,0 +1,71 @@
+// bench_elementwise.cpp: elementwise ops on 16M float32 elements (64 MB per tensor, far past the caches),
+// so they measure memory bandwidth. Bytes count every tensor read or written once:
+//   add            out = a + b          a, b, out [16M]                12 bytes per element
+//   silu           out = x sigmoid(x)   x, out [16M]                    8 bytes per element
+//   add_broadcast  out = a + b          a [4096, 4096], b [4096], out   8 bytes per element (b is cached)
+//   add_out        add's loop alone, into a preallocated out (as torch.add(a, b, out=c))
+// Each op call allocates its output, as in a model; the page faults of that fresh memory are part of
+// the figure (PyTorch pays them too), and add_out shows what the loop alone reaches. Compare with
+// STREAM triad: about 48 GB/s on 2 threads here (perf-notes.md).
+#include <benchmark/benchmark.h>
+
+#include "autograd/ops.h"
+#include "tensor/cpu_loops.h"
+#include "tensor/random.h"
+
+namespace scorch {
+namespace {
+
+constexpr int64_t kN = int64_t{1} << 24;  // 16M
+constexpr int64_t kRows = 4096, kCols = 4096;
+
+void add_f32(benchmark::State& state) {
+  Generator gen(0);
+  const Tensor a = randn({kN}, gen), b = randn({kN}, gen);
+  for (auto _ : state) {
+    Tensor out = add(a, b);
+    benchmark::DoNotOptimize(out.raw_data());
+  }
+  state.SetBytesProcessed(state.iterations() * kN * 3 * int64_t{sizeof(float)});
+}
+
+void add_out_f32(benchmark::State& state) {
+  Generator gen(0);
+  const Tensor a = randn({kN}, gen), b = randn({kN}, gen), out = empty({kN});
+  for (auto _ : state) {
+    map_cpu<float, float, float>(out, [](float x, float y) { return x + y; }, a, b);
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(state.iterations() * kN * 3 * int64_t{sizeof(float)});
+}
+
+void silu_f32(benchmark::State& state) {
+  Generator gen(0);
+  const Tensor x = randn({kN}, gen);
+  for (auto _ : state) {
+    Tensor out = silu(x);
+    benchmark::DoNotOptimize(out.raw_data());
+  }
+  state.SetBytesProcessed(state.iterations() * kN * 2 * int64_t{sizeof(float)});
+}
+
+void add_broadcast_f32(benchmark::State& state) {
+  Generator gen(0);
+  const Tensor a = randn({kRows, kCols}, gen), b = randn({kCols}, gen);
+  for (auto _ : state) {
+    Tensor out = add(a, b);
+    benchmark::DoNotOptimize(out.raw_data());
+  }
+  state.SetBytesProcessed(state.iterations() * (2 * kRows * kCols + kCols) * int64_t{sizeof(float)});
+}
+
+BENCHMARK(add_f32)->Name("add/16M")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(add_out_f32)->Name("add_out/16M")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(silu_f32)->Name("silu/16M")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(add_broadcast_f32)
+    ->Name("add_broadcast/4096x4096+4096")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+}  // namespace
+}  // namespace scorch
