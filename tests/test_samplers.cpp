@@ -5,6 +5,7 @@
 
 #include "samplers/gmm.h"
 #include "samplers/langevin.h"
+#include "samplers/metrics.h"
 #include "samplers/objectives.h"
 #include "samplers/schedule.h"
 #include "test_util.h"
@@ -152,9 +153,50 @@ TEST(Objectives, DenoisingLossesMatchTheirFormula) {
   EXPECT_NEAR(annealed, expected2, 1e-12);
 }
 
+TEST(Metrics, MmdMatchesTheNaiveFormulaAndSeparatesDistributions) {
+  const Tensor x = from_vector({0, 0, 1, 0, 0, 2}, {3, 2}, {.dtype = kFloat64});
+  const Tensor y = from_vector({0, 1, 3, 3}, {2, 2}, {.dtype = kFloat64});
+  auto k = [](double ax, double ay, double bx, double by) {
+    double s = 0;
+    for (double h : kMmdBandwidths) s += std::exp(-((ax - bx) * (ax - bx) + (ay - by) * (ay - by)) / (2 * h * h));
+    return s;
+  };
+  const std::vector<double> a = x.values(), b = y.values();
+  double xx = 0, yy = 0, xy = 0;
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j)
+      if (i != j) xx += k(a[2 * i], a[2 * i + 1], a[2 * j], a[2 * j + 1]);
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 2; ++j)
+      if (i != j) yy += k(b[2 * i], b[2 * i + 1], b[2 * j], b[2 * j + 1]);
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 2; ++j) xy += k(a[2 * i], a[2 * i + 1], b[2 * j], b[2 * j + 1]);
+  EXPECT_NEAR(mmd2(x, y), xx / 6 + yy / 2 - 2 * xy / 6, 1e-12);
+
+  // Two draws of one mixture vs a mixture with other weights: 2,000 points each.
+  Generator gen(8);
+  const GaussianMixture p = two_modes(), q({0.5, 0.5}, p.means(), {{{1, 0.3}, {0.3, 2}}, {{0.5, 0}, {0, 1}}});
+  const double same = mmd2(p.sample(2000, gen), p.sample(2000, gen)), other = mmd2(p.sample(2000, gen), q.sample(2000, gen));
+  EXPECT_LT(std::abs(same), 0.01);
+  EXPECT_GT(other, 10 * std::abs(same));
+}
+
+TEST(Metrics, ModeFractionsCountNearestMeansAndNonFinite) {
+  const Tensor x = from_vector({4, 4, 6, 5, -5, -4, NAN, 0}, {4, 2});
+  const ModeFractions f = mode_fractions(x, {{5, 5}, {-5, -5}});
+  EXPECT_DOUBLE_EQ(f.fraction[0], 0.5);
+  EXPECT_DOUBLE_EQ(f.fraction[1], 0.25);
+  EXPECT_DOUBLE_EQ(f.nonfinite, 0.25);
+}
+
+TEST(Metrics, FieldErrorIsRelativeL2OverTheMask) {
+  const Tensor exact = from_vector({3, 4, 1, 0, 100, 100}, {3, 2}), s = from_vector({3, 4, 1, 1, 0, 0}, {3, 2});
+  EXPECT_NEAR(field_error(s, exact, {true, true, false}), 1 / std::sqrt(26.0), 1e-12);
+}
+
 TEST(Langevin, ReachesTheGaussianStationaryLaw) {
-  // Target N(2, 0.25) in 1-D: s(x) = -(x - 2) / 0.25. With step eta the chain's stationary variance is
-  // 0.25 / (1 - eta / 0.5) ... exactly v / (1 - eta/(2v)) for this linear score: 0.25 / 0.98 = 0.2551.
+  // Target N(2, v = 0.25) in 1-D: s(x) = -(x - 2) / v. With step eta the discretised chain's stationary
+  // variance is exactly v / (1 - eta / (2 v)) for a linear score: 0.25 / 0.98 = 0.2551.
   const GaussianMixture target = GaussianMixture::diagonal({1.0}, {{2.0}}, {{0.25}});
   Generator gen(21);
   const Tensor x0 = zeros({20000, 1}, {.dtype = kFloat64});
