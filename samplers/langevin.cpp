@@ -34,6 +34,7 @@ SampleResult langevin(const ScoreFn& score, const Tensor& x0, const LangevinOpti
   for (int t = 1; t <= o.n_steps; ++t) {
     r.x = langevin_step(score, r.x, sigma, o.step_size, gen);
     record(r, t, o.trajectory_every);
+    if (o.on_step) o.on_step(t, o.n_steps);
   }
   return r;
 }
@@ -48,12 +49,14 @@ SampleResult annealed_langevin(const ScoreFn& score, const Tensor& x0, const Ann
   SampleResult r{x0.detach(), {}};
   record(r, 0, o.trajectory_every);
   int step = 0;
+  const int64_t total = static_cast<int64_t>(o.sigmas.size()) * o.steps_per_level;
   for (double sigma_i : o.sigmas) {
     const Tensor sigma = full({n}, sigma_i, x0.options());
     const double alpha = o.step_lr * (sigma_i / sigma_last) * (sigma_i / sigma_last);
     for (int t = 0; t < o.steps_per_level; ++t) {
       r.x = langevin_step(score, r.x, sigma, alpha, gen);
       record(r, ++step, o.trajectory_every);
+      if (o.on_step) o.on_step(step, total);
     }
   }
   if (o.denoise) r.x = r.x + score(r.x, full({n}, sigma_last, x0.options())) * (sigma_last * sigma_last);

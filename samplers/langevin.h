@@ -7,12 +7,16 @@
 //                   x <- x + sigma_L^2 s(x, sigma_L) (Jolicoeur-Martineau et al. 2020), no noise.
 // Runs without recording a graph. Same generator state, same particles.
 #pragma once
+#include <functional>
 #include <vector>
 
 #include "samplers/score.h"
 #include "tensor/random.h"
 
 namespace scorch {
+
+// Called after every update with (steps done, total steps): progress bars, logging.
+using StepCallback = std::function<void(int64_t, int64_t)>;
 
 struct SampleResult {
   Tensor x;                       // final particles [N, D]
@@ -26,6 +30,7 @@ struct LangevinOptions {
   int n_steps = 1000;
   double sigma = 0.01;       // noise level at which the score is evaluated (unconditional scores ignore it)
   int trajectory_every = 0;  // 0: no trajectory
+  StepCallback on_step;
 };
 SampleResult langevin(const ScoreFn& score, const Tensor& x0, const LangevinOptions& options, Generator& gen);
 
@@ -35,6 +40,7 @@ struct AnnealedLangevinOptions {
   double step_lr = 5e-5;
   bool denoise = true;
   int trajectory_every = 0;
+  StepCallback on_step;
 };
 SampleResult annealed_langevin(const ScoreFn& score, const Tensor& x0, const AnnealedLangevinOptions& options,
                                Generator& gen);

@@ -27,7 +27,7 @@ std::string ProgressBar::line(int64_t done, const std::string& info) const {
   constexpr int kWidth = 24;
   const int filled = static_cast<int>(kWidth * done / total_);
   char buf[256];
-  std::snprintf(buf, sizeof buf, "%-8s [%s%s] %lld/%lld  %s  %.0f it/s  ETA %s", label_.c_str(),
+  std::snprintf(buf, sizeof buf, "%-18s [%s%s] %lld/%lld  %s  %.0f it/s  ETA %s", label_.c_str(),
                 std::string(filled, '#').c_str(), std::string(kWidth - filled, '.').c_str(),
                 static_cast<long long>(done), static_cast<long long>(total_), info.c_str(), rate,
                 format_seconds(eta).c_str());

@@ -86,8 +86,11 @@ GmmConfig parse_gmm_flags(int argc, char** argv) {
   app.add_option("--sigma-min", c.sigma_min, "smallest noise level")->check(CLI::PositiveNumber);
   app.add_option("--levels", c.levels, "number of noise levels L")->check(CLI::Range(2, 100000));
   app.add_option("--dsm-sigma", c.dsm_sigma, "noise level of --objective dsm")->check(CLI::PositiveNumber);
-  app.add_option("--sampler", c.sampler, "sampler of the headline result with the learned score: annealed or langevin")
-      ->check(CLI::IsMember({"annealed", "langevin"}));
+  CLI::Option* sampler =
+      app.add_option("--sampler", c.sampler,
+                     "sampler of the headline result with the learned score: annealed (default for mlp) or langevin "
+                     "(default for mlp-uncond, whose score ignores the noise level)")
+          ->check(CLI::IsMember({"annealed", "langevin"}));
   app.add_option("--n-samples", c.n_samples, "particles per sample set")->check(CLI::Range(2, 100000000));
   app.add_option("--step-size", c.step_size, "plain Langevin step size eta")->check(CLI::PositiveNumber);
   app.add_option("--n-steps", c.n_steps, "plain Langevin steps")->check(CLI::Range(0, 100000000));
@@ -121,6 +124,7 @@ GmmConfig parse_gmm_flags(int argc, char** argv) {
     c.n_steps = std::min(c.n_steps, 100);
     c.steps_per_level = std::min(c.steps_per_level, 10);
   }
+  if (sampler->count() == 0 && c.model == "mlp-uncond") c.sampler = "langevin";
   if (c.field_sigma < 0)
     c.field_sigma = c.model == "mlp-uncond" ? 0.0 : c.objective == "dsm" ? c.dsm_sigma : c.objective == "ssm" ? c.sigma_min : 0.5;
   return c;

@@ -164,14 +164,28 @@ void write_losses(const GmmConfig& c, const Plot& p, const std::vector<double>& 
   f.render(p.path(c, "loss.png"));
 }
 
-SampleResult sample_annealed(const ScoreFn& score, const GmmConfig& c, const std::vector<double>& sigmas, Generator& gen) {
-  const Tensor x0 = randn({c.n_samples, 2}, gen) * sigmas.front();
-  return annealed_langevin(score, x0, {.sigmas = sigmas, .steps_per_level = c.steps_per_level, .step_lr = c.step_lr}, gen);
+// A progress bar fed by the sampler's per-step callback.
+StepCallback progress(ProgressBar& bar) {
+  return [&bar](int64_t done, int64_t) { bar.update(done); };
 }
 
-SampleResult sample_plain(const ScoreFn& score, const GmmConfig& c, Range box, double sigma, Generator& gen) {
+SampleResult sample_annealed(const std::string& label, const ScoreFn& score, const GmmConfig& c,
+                             const std::vector<double>& sigmas, Generator& gen) {
+  const Tensor x0 = randn({c.n_samples, 2}, gen) * sigmas.front();
+  ProgressBar bar(label, static_cast<int64_t>(sigmas.size()) * c.steps_per_level);
+  SampleResult r = annealed_langevin(
+      score, x0, {.sigmas = sigmas, .steps_per_level = c.steps_per_level, .step_lr = c.step_lr, .on_step = progress(bar)}, gen);
+  bar.finish();
+  return r;
+}
+
+SampleResult sample_plain(const std::string& label, const ScoreFn& score, const GmmConfig& c, Range box, double sigma,
+                          Generator& gen) {
   const Tensor x0 = rand({c.n_samples, 2}, gen) * (box.hi - box.lo) + box.lo;  // uniform over the plot
-  return langevin(score, x0, {.step_size = c.step_size, .n_steps = c.n_steps, .sigma = sigma}, gen);
+  ProgressBar bar(label, c.n_steps);
+  SampleResult r = langevin(score, x0, {.step_size = c.step_size, .n_steps = c.n_steps, .sigma = sigma, .on_step = progress(bar)}, gen);
+  bar.finish();
+  return r;
 }
 
 int run(const GmmConfig& c) {
@@ -230,25 +244,25 @@ int run(const GmmConfig& c) {
   timing["field_s"] = seconds_since(t);
 
   t = Clock::now();
-  const SampleResult plain_true = sample_plain(gmm, c, p.box, 0.0, gen);
+  const SampleResult plain_true = sample_plain("langevin (exact)", gmm, c, p.box, 0.0, gen);
   save_npy(p.path(c, "langevin_true.npy"), plain_true.x.to(kFloat32));
   samples_figure(c, p, "fig4_langevin_true.png", "Langevin, exact score (uniform start)", plain_true.x, "#2ca02c");
   timing["langevin_true_s"] = seconds_since(t);
 
   t = Clock::now();
-  const SampleResult plain_learned = sample_plain(learned, c, p.box, c.field_sigma, gen);
+  const SampleResult plain_learned = sample_plain("langevin (learned)", learned, c, p.box, c.field_sigma, gen);
   save_npy(p.path(c, "langevin_learned.npy"), plain_learned.x);
   samples_figure(c, p, "fig5_langevin_learned.png", std::string("Langevin, learned score at sigma = ") + sig, plain_learned.x, "#ff7f0e");
   timing["langevin_learned_s"] = seconds_since(t);
 
   t = Clock::now();
-  const SampleResult annealed_learned = sample_annealed(learned, c, sigmas, gen);
+  const SampleResult annealed_learned = sample_annealed("annealed (learned)", learned, c, sigmas, gen);
   save_npy(p.path(c, "annealed_learned.npy"), annealed_learned.x);
   samples_figure(c, p, "fig6_annealed_learned.png", "annealed Langevin, learned score", annealed_learned.x, "#9467bd");
   timing["annealed_learned_s"] = seconds_since(t);
 
   t = Clock::now();
-  const SampleResult annealed_true = sample_annealed(gmm, c, sigmas, gen);  // the sampler's own bias
+  const SampleResult annealed_true = sample_annealed("annealed (exact)", gmm, c, sigmas, gen);  // the sampler's own bias
   timing["annealed_true_s"] = seconds_since(t);
 
   const int64_t rows = std::min<int64_t>(kMmdRows, c.n_samples);
