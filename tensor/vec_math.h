@@ -6,6 +6,7 @@
 // put into the exponent bits as two factors (n reaches 128, one past the largest float exponent, which
 // is how large x overflows to inf). Error at most 2 ulp (tests/ops/test_elementwise.cpp sweeps it);
 // x below -87.3 gives 0 (expf would give a denormal). Double keeps std::exp (gradchecks run in double).
+// log1p_vec(float) is the same for log1p on t >= 0 (softplus's second term).
 // NOTE: the loops vectorise only with -fno-trapping-math (set in CMakeLists.txt), which lets GCC turn
 // the selects below into blends.
 #pragma once
@@ -34,5 +35,36 @@ inline float exp_vec(float x) {
   return x < -87.3f ? 0.0f : y;
 }
 inline double exp_vec(double x) { return std::exp(x); }
+
+// log(1 + t) for t >= 0, as Cephes' logf on u = 1 + t (exponent and mantissa split by bits, mantissa
+// moved to [sqrt(1/2), sqrt(2)), degree-9 polynomial), corrected by t / (u - 1) for the rounding of
+// u (Goldberg's trick), so that tiny t keep full relative precision. Error a few ulp; softplus's log1p.
+inline float log1p_vec(float t) {
+  const float u = 1.0f + t;
+  const int32_t bits = std::bit_cast<int32_t>(u);
+  int32_t e = ((bits >> 23) & 0xff) - 126;                                  // u = m 2^e, m in [0.5, 1)
+  float m = std::bit_cast<float>((bits & 0x007fffff) | 0x3f000000);
+  const bool small = m < 0.707106781186547524f;
+  e = small ? e - 1 : e;
+  m = small ? m + m - 1.0f : m - 1.0f;
+  const float z = m * m;
+  float y = 7.0376836292e-2f;
+  y = std::fma(y, m, -1.1514610310e-1f);
+  y = std::fma(y, m, 1.1676998740e-1f);
+  y = std::fma(y, m, -1.2420140846e-1f);
+  y = std::fma(y, m, 1.4249322787e-1f);
+  y = std::fma(y, m, -1.6668057665e-1f);
+  y = std::fma(y, m, 2.0000714765e-1f);
+  y = std::fma(y, m, -2.4999993993e-1f);
+  y = std::fma(y, m, 3.3333331174e-1f);
+  y = y * m * z;
+  const float fe = static_cast<float>(e);
+  y = std::fma(fe, -2.12194440e-4f, y);
+  y = std::fma(z, -0.5f, y);
+  const float log_u = std::fma(fe, 0.693359375f, m + y);
+  const float d = u - 1.0f;
+  return d == 0.0f ? t : log_u * (t / d);
+}
+inline double log1p_vec(double t) { return std::log1p(t); }
 
 }  // namespace scorch

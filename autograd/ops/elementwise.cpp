@@ -44,7 +44,7 @@ struct SiluBackwardFn {
 };
 // log(1 + e^a) without overflow for large a or loss of precision for very negative a.
 struct SoftplusFn {
-  template <typename T> T operator()(T a) const { return std::max(a, T(0)) + std::log1p(std::exp(-std::abs(a))); }
+  template <typename T> T operator()(T a) const { return std::max(a, T(0)) + log1p_vec(exp_vec(-std::abs(a))); }
 };
 struct SignFn { template <typename T> T operator()(T a) const { return T((a > T(0)) - (a < T(0))); } };
 struct PowFn {
