@@ -6,6 +6,7 @@
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "autograd/ops/elementwise.h"
+#include "autograd/ops/shape.h"
 
 namespace scorch {
 
@@ -85,7 +86,7 @@ class GraphTask {
         buffer_[n] = accumulate(buffer_[n], g);
         roots.push_back(n);
       } else {
-        deliver_to_leaf(out, g);
+        deliver_to_leaf(out, std::move(g));
       }
     }
     count_dependencies(roots);
@@ -148,13 +149,13 @@ class GraphTask {
     for (size_t i = 0; i < inputs.size(); ++i) {
       const Tensor& in = inputs[i];
       if (!in.requires_grad()) continue;
-      const Tensor gi = i < grads.size() ? grads[i] : Tensor();
+      Tensor gi = i < grads.size() ? std::move(grads[i]) : Tensor();  // moved: a leaf may keep it as is
       if (Node* next = in.grad_fn().get()) {
         if (!needed(next)) continue;
         if (gi.defined()) buffer_[next] = accumulate(buffer_[next], gi);
         if (--dependencies_[next] == 0) ready.push_back(in.grad_fn());
       } else if (gi.defined()) {
-        deliver_to_leaf(in, gi);
+        deliver_to_leaf(in, std::move(gi));
       }
     }
   }
@@ -175,13 +176,12 @@ class GraphTask {
     const Tensor& old = leaf.grad();
     if (old.defined()) {
       leaf.set_grad(add(old, g));
-    } else if (options_.create_graph) {
-      leaf.set_grad(std::move(g));
-    } else {
-      // .grad() must not share memory with another tensor that someone may modify in place.
-      const bool exclusive = g.impl_ptr().use_count() == 1 && g.storage().use_count() == 1 && g.is_contiguous();
-      leaf.set_grad(exclusive ? std::move(g) : g.clone());
+      return;
     }
+    // .grad() must not share memory with anything else (add's backward hands one tensor to both
+    // inputs; clip_grad_norm scales grads in place): keep g only when nothing else holds it.
+    const bool exclusive = g.impl_ptr().use_count() == 1 && g.storage().use_count() == 1 && g.is_contiguous();
+    leaf.set_grad(exclusive ? std::move(g) : clone(g));  // clone is differentiable under create_graph
   }
 
   const TensorList& targets_;

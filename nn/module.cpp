@@ -50,6 +50,7 @@ void Module::load_state_dict(const std::map<std::string, Tensor>& state, const s
   for (const auto& [name, t] : mine) {
     auto it = state.find(name);
     if (it == state.end()) problems += "\n  missing " + name + " " + to_string(t.shape());
+    else if (!it->second.defined()) problems += "\n  " + name + " is undefined in " + there;
     else if (it->second.shape() != t.shape())
       problems += "\n  " + name + " is " + to_string(it->second.shape()) + " in " + there + ", " + to_string(t.shape()) +
                   " in the model";

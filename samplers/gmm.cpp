@@ -147,6 +147,9 @@ Tensor GaussianMixture::score(const Tensor& x, const Tensor& sigma) const {
     throw std::invalid_argument("GaussianMixture::score: sigma " + describe(sigma) + " needs 1 or " + std::to_string(n) +
                                 " values");
   const std::vector<double> xs = x.values(), ss = sigma.values();
+  for (double s : ss)  // checked here: the loop below runs on OpenMP threads, which must not throw
+    if (!(s >= 0) || !std::isfinite(s))
+      throw std::invalid_argument("GaussianMixture::score: sigma must be finite and >= 0, got " + std::to_string(s));
   std::vector<double> out(xs.size());
   parallel_for(n, 2048, [&](int64_t begin, int64_t end) {
     double cached_sigma = NAN;

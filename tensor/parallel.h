@@ -25,7 +25,8 @@ void set_num_threads(int n);
 // Elementwise work per thread below which we stay serial (about 10 µs of a simple kernel).
 inline constexpr int64_t kGrainElementwise = 32768;
 
-// Calls f(begin, end) on disjoint chunks covering [0, n). Chunk boundaries are multiples of `align`
+// Calls f(begin, end) on disjoint chunks covering [0, n). NOTE: f must not throw (an exception cannot
+// leave an OpenMP region: the program would terminate); check arguments before the loop. Chunk boundaries are multiples of `align`
 // so that results never depend on the thread count (the RNG relies on this).
 template <typename F>
 void parallel_for(int64_t n, int64_t grain, F&& f, int64_t align = 1) {

@@ -35,7 +35,10 @@ DType Tensor::dtype() const { return impl_->dtype; }
 Device Tensor::device() const { return impl_->storage ? impl_->storage->device() : Device::cpu(); }
 const std::shared_ptr<Storage>& Tensor::storage() const { return impl_->storage; }
 
-int64_t Tensor::size(int64_t d) const { return shape()[wrap_dim("size", d, dim())]; }
+int64_t Tensor::size(int64_t d) const {
+  if (dim() == 0) throw std::out_of_range("size: a 0-d tensor has no dims");
+  return shape()[wrap_dim("size", d, dim())];
+}
 
 bool Tensor::is_contiguous() const {
   int64_t expected = 1;
@@ -86,6 +89,15 @@ const Tensor& Tensor::copy_(const Tensor& src) const {
   check_writable("copy_", *this);
   if (broadcast_shapes("copy_", src.shape(), shape()) != shape())
     throw std::invalid_argument("copy_: cannot copy " + describe(src) + " into " + describe(*this));
+  for (int d = 0; d < dim(); ++d)
+    if (strides()[d] == 0 && shape()[d] > 1)
+      throw std::invalid_argument("copy_: the destination " + describe(*this) + " is expanded (stride 0 in dim " +
+                                  std::to_string(d) + "): its elements overlap");
+  if (src.storage() == storage() && src.numel() > 0) {  // may overlap the destination: read a copy
+    Tensor tmp = empty(src.shape(), src.options());
+    tmp.copy_(src);
+    return copy_(tmp);
+  }
   dispatch_all(dtype(), [&]<typename T>() {
     dispatch_all(src.dtype(), [&]<typename S>() { map_cpu<T, S>(*this, [](S s) { return static_cast<T>(s); }, src); });
   });
@@ -204,8 +216,8 @@ void print_values(std::ostream& os, const std::vector<double>& v, const Shape& s
   os << '[';
   const int64_t n = shape[d];
   for (int64_t i = 0; i < n; ++i) {
-    if (summarize && n > 6 && i == 3) {
-      os << (d + 1 == shape.size() ? "..., " : "...,\n" + std::string(indent + 1, ' '));
+    if (summarize && n > 6 && i == 3) {  // elide the middle: "0, 1, 2, ..., 1997, 1998, 1999"
+      os << (d + 1 == shape.size() ? ", ..." : ",\n" + std::string(indent + 1, ' ') + "...");
       i = n - 4;
       continue;
     }

@@ -45,6 +45,23 @@ TEST(Autograd, LeafGradDoesNotAliasAnotherGrad) {
   EXPECT_NE(x.grad().storage(), y.grad().storage());
 }
 
+TEST(Autograd, LeafGradsStayDistinctUnderCreateGraph) {
+  // With create_graph the grads are graph tensors; they still must not share memory with each other
+  // or with grad_outputs (clip_grad_norm scales grads in place).
+  Tensor x = leaf({1.0, 2.0}), y = leaf({3.0, 4.0});
+  const Tensor v = from_vector({0.5, 0.25}, {.dtype = kFloat64});
+  (x + y).backward(v, /*retain_graph=*/false, /*create_graph=*/true);
+  EXPECT_NE(x.grad().storage(), y.grad().storage());
+  EXPECT_NE(x.grad().storage(), v.storage());
+  EXPECT_EQ(x.grad().values(), v.values());
+}
+
+TEST(Autograd, SecondDerivativeOfPowOneIsZeroAtZero) {
+  Tensor x = leaf({0.0});
+  Tensor g = grad({pow(x, 1)}, {x}, {}, {.create_graph = true})[0];
+  EXPECT_EQ(grad({g}, {x}, {}, {.allow_unused = true})[0].item(), 0.0);
+}
+
 TEST(Autograd, NoGradRecordsNothing) {
   Tensor x = leaf({1.0});
   Tensor y;

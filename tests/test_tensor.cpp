@@ -43,6 +43,13 @@ TEST(Tensor, CopyBroadcastsAndConverts) {
   EXPECT_THROW(dst.copy_(zeros({4})), std::invalid_argument);
 }
 
+TEST(Tensor, CopyFromAnOverlappingViewReadsTheOldValues) {
+  Tensor x = from_vector({1, 2, 3, 4}, {2, 2});
+  x.copy_(x.transpose(0, 1));
+  EXPECT_EQ(x.values(), (std::vector<double>{1, 3, 2, 4}));
+  EXPECT_THROW(zeros({3}).expand({2, 3}).copy_(ones({2, 3})), std::invalid_argument);  // overlapping destination
+}
+
 TEST(Tensor, ContiguityOfViews) {
   const Tensor a = zeros({2, 3, 4});
   EXPECT_TRUE(a.is_contiguous());
@@ -58,6 +65,9 @@ TEST(Tensor, PrintShowsShapeDtypeDeviceAndValues) {
   std::ostringstream big;
   big << zeros({100, 100});
   EXPECT_THAT(big.str(), HasSubstr("..."));
+  std::ostringstream ramp;
+  ramp << arange(0, 2000);
+  EXPECT_THAT(ramp.str(), HasSubstr("[0, 1, 2, ..., 1997, 1998, 1999]"));
   EXPECT_LT(big.str().size(), 400u);
 }
 
@@ -65,6 +75,7 @@ TEST(Tensor, BadArgumentsGiveClearErrors) {
   EXPECT_THROW(empty({2, -1}), std::invalid_argument);
   EXPECT_THROW(from_vector({1, 2, 3}, {2, 2}), std::invalid_argument);
   EXPECT_THROW(zeros({2}).size(3), std::out_of_range);
+  EXPECT_THROW(scalar_tensor(1).size(0), std::out_of_range);
   EXPECT_THROW(zeros({2}).item(), std::invalid_argument);
   EXPECT_THROW(zeros({2}, {.dtype = kInt64}).requires_grad_(), std::invalid_argument);
   EXPECT_THROW(zeros({2}).data<double>(), std::invalid_argument);

@@ -1,6 +1,7 @@
 #include "apps/common/gnuplot.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <sstream>
 #include <stdexcept>
@@ -55,8 +56,10 @@ void Figure::render(const std::string& png_path) const {
   for (size_t i = 0; i < plots_.size(); ++i) s << (i ? ", " : "") << plots_[i];
   s << "\nset output\n";
 
-  FILE* pipe = popen("gnuplot 2>&1", "w");
-  if (!pipe) throw std::runtime_error(png_path + ": cannot start gnuplot (apt-get install gnuplot-nox)");
+  // Checked first: writing to a pipe whose gnuplot never started would kill us with SIGPIPE.
+  static const bool have_gnuplot = std::system("command -v gnuplot > /dev/null 2>&1") == 0;
+  FILE* pipe = have_gnuplot ? popen("gnuplot 2>&1", "w") : nullptr;
+  if (!pipe) throw std::runtime_error(png_path + ": cannot run gnuplot (apt-get install gnuplot-nox)");
   const std::string script = s.str();
   std::fwrite(script.data(), 1, script.size(), pipe);
   const int status = pclose(pipe);

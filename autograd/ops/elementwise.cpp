@@ -142,6 +142,7 @@ struct Neg : UnaryOp<Neg, NegFn> {
 struct Pow : UnaryOp<Pow, PowFn> {
   static constexpr std::string_view name = "pow";
   TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
+    if (fn.p == 0) return {mul(g, scalar_like(0, g))};  // not 0 * pow(x, -1), which is NaN at x = 0
     return {mul(g, mul(scalar_like(fn.p, g), pow(in[0], fn.p - 1)))};
   }
 };

@@ -224,7 +224,7 @@ struct LinearOp {
     return y;
   }
   void cpu(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& out) const {
-    const int64_t K = w.shape()[1], N = w.shape()[0], M = x.numel() / std::max<int64_t>(K, 1);
+    const int64_t K = w.shape()[1], N = w.shape()[0], M = out.numel() / std::max<int64_t>(N, 1);
     const Tensor y = make_view(out, {M, N}, {N, 1}, out.offset());
     if (M == 0 || K == 0) {
       y.copy_(b);

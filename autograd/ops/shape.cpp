@@ -128,7 +128,7 @@ struct Expand {
     for (int d = 0; d < target.size(); ++d) {
       const int64_t have = d >= lead ? a.shape()[d - lead] : 1;
       if (target[d] == -1 && d >= lead) target[d] = have;
-      if (have != target[d] && have != 1)
+      if (target[d] < 0 || (have != target[d] && have != 1))
         throw std::invalid_argument("expand: cannot expand " + to_string(a.shape()) + " to " + to_string(shape) +
                                     " (dim " + str(d) + ": " + str(have) + " vs " + str(target[d]) + ")");
     }
@@ -280,6 +280,7 @@ Tensor to(const Tensor& a, DType dtype) { return apply(To{dtype}, a); }
 Tensor concat(const TensorList& tensors, int64_t dim) {
   if (tensors.empty()) throw std::invalid_argument("concat: no tensors given");
   const Tensor& first = tensors[0];
+  if (first.dim() == 0) throw std::invalid_argument("concat: 0-d tensors cannot be concatenated; use stack");
   const int d = wrap_dim("concat", dim, first.dim());
   for (size_t i = 1; i < tensors.size(); ++i) {
     bool ok = tensors[i].dim() == first.dim();

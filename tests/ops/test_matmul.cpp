@@ -118,6 +118,11 @@ TEST(Linear, MatchesNaiveReference) {
     }
 }
 
+TEST(Linear, EmptyInnerDimGivesTheBias) {
+  const Tensor y = linear(empty({3, 0}), empty({2, 0}), from_vector({7, 8}));
+  EXPECT_EQ(y.values(), (std::vector<double>{7, 8, 7, 8, 7, 8}));
+}
+
 TEST(Linear, Gradients) {
   for (const auto& c : kLinearCases) {
     const TensorList in = {make_input(c.x, kFloat64, 4, c.layout, -1, 1, true),

@@ -72,6 +72,7 @@ TEST(Shape, ExpandBroadcastsWithoutCopy) {
   EXPECT_EQ(e.strides()[0], 0);
   EXPECT_EQ(expand(a, {-1, 5}).shape(), (Shape{3, 5}));
   EXPECT_THAT(error_of([&] { expand(a, {2, 4}); }), HasSubstr("expand: cannot expand [3, 1] to [2, 4]"));
+  EXPECT_THAT(error_of([&] { expand(a, {-1, 3, 1}); }), HasSubstr("expand: cannot expand [3, 1] to [-1, 3, 1]"));
 }
 
 TEST(Shape, SqueezeUnsqueezeFlatten) {
@@ -108,6 +109,7 @@ TEST(Shape, ConcatAndStackMatchReference) {
   const Tensor s = stack({a, b}, 1);
   EXPECT_EQ(s.shape(), (Shape{2, 2, 3}));
   EXPECT_TRUE(testing::all_close(s.slice(1, 1, 2).squeeze(1), b, {.rtol = 0, .atol = 0}));
+  EXPECT_THAT(error_of([] { concat({scalar_tensor(1), scalar_tensor(2)}, 0); }), HasSubstr("use stack"));
   EXPECT_THAT(error_of([&] { concat({a, zeros({3, 3}, {.dtype = kFloat64})}, 1); }),
               HasSubstr("concat: tensor 1 [3, 3] does not match tensor 0 [2, 3] outside dim 1"));
 }
