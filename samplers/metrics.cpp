@@ -1,5 +1,6 @@
 #include "samplers/metrics.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -52,6 +53,8 @@ double kernel_sum(const std::vector<double>& a, const std::vector<double>& b, in
 double mmd2(const Tensor& x, const Tensor& y, const std::vector<double>& bandwidths) {
   if (x.dim() != 2 || y.dim() != 2 || x.shape()[1] != y.shape()[1])
     throw std::invalid_argument("mmd2: x " + describe(x) + " and y " + describe(y) + " must be [N, D] and [M, D]");
+  if (bandwidths.empty()) throw std::invalid_argument("mmd2: no kernel bandwidths given");
+  if (x.shape()[1] == 0) throw std::invalid_argument("mmd2: points have no coordinates (" + describe(x) + ")");
   for (size_t h = 1; h < bandwidths.size(); ++h)
     if (std::abs(bandwidths[h] / bandwidths[h - 1] - 2) > 1e-12)
       throw std::invalid_argument("mmd2: bandwidths must double from one to the next (e.g. 0.5, 1, 2, 4, 8)");
@@ -64,7 +67,13 @@ double mmd2(const Tensor& x, const Tensor& y, const std::vector<double>& bandwid
 }
 
 ModeFractions mode_fractions(const Tensor& x, const std::vector<std::vector<double>>& means) {
+  if (x.dim() != 2 || means.empty())
+    throw std::invalid_argument("mode_fractions: need particles [N, D] and at least one mean, got " + describe(x));
   const int64_t d = x.shape()[1], n = x.shape()[0];
+  for (const auto& m : means)
+    if (static_cast<int64_t>(m.size()) != d)
+      throw std::invalid_argument("mode_fractions: a mean has " + std::to_string(m.size()) + " coordinates, particles " +
+                                  std::to_string(d));
   const std::vector<double> v = x.values();
   ModeFractions f{std::vector<double>(means.size(), 0.0), 0};
   for (int64_t r = 0; r < n; ++r) {
@@ -92,6 +101,8 @@ double field_error(const Tensor& score, const Tensor& exact, const std::vector<b
   if (s.size() != e.size() || s.size() != mask.size() * d)
     throw std::invalid_argument("field_error: fields " + describe(score) + " and " + describe(exact) + " and a mask of " +
                                 std::to_string(mask.size()) + " points do not match");
+  if (std::find(mask.begin(), mask.end(), true) == mask.end())
+    throw std::invalid_argument("field_error: the mask selects no point");
   double num = 0, den = 0;
   for (size_t i = 0; i < mask.size(); ++i)
     if (mask[i])

@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cmath>
 #include <cstdlib>
 #include <sstream>
 
@@ -29,10 +30,17 @@ std::vector<std::vector<double>> parse_groups(const std::string& flag, const std
   return groups;
 }
 
-[[noreturn]] void usage_error(const std::string& msg) {
-  std::fprintf(stderr, "gmm: %s\n", msg.c_str());
-  std::exit(2);
-}
+[[noreturn]] void usage_error(const std::string& msg) { throw UsageError(msg); }
+
+// "must be > 0, got -1" (CLI11's PositiveNumber prints its range as 0 to 1.8e308 in full).
+const CLI::Validator kPositive(
+    [](std::string& text) -> std::string {
+      char* end = nullptr;
+      const double v = std::strtod(text.c_str(), &end);
+      if (end == text.c_str() || *end != '\0' || !(v > 0) || !std::isfinite(v)) return "must be > 0, got " + text;
+      return "";
+    },
+    "> 0");
 
 }  // namespace
 
@@ -60,7 +68,7 @@ GaussianMixture make_mixture(const GmmConfig& c) {
   }
 }
 
-GmmConfig parse_gmm_flags(int argc, char** argv) {
+std::optional<GmmConfig> parse_gmm_flags(int argc, char** argv) {
   GmmConfig c;
   CLI::App app{"gmm: learn the score of a 2-D Gaussian mixture and sample it with Langevin dynamics.\n"
                "Writes figures (PNG), their data (.npy, .csv), model.safetensors and metrics.json into --out."};
@@ -77,27 +85,27 @@ GmmConfig parse_gmm_flags(int argc, char** argv) {
       ->check(CLI::IsMember({"dsm", "annealed-dsm", "ssm"}));
   app.add_option("--steps", c.steps, "training steps")->check(CLI::Range(1, 100000000));
   app.add_option("--batch", c.batch, "training batch size")->check(CLI::Range(1, 10000000));
-  app.add_option("--lr", c.lr, "Adam learning rate (peak of the schedule)")->check(CLI::PositiveNumber);
+  app.add_option("--lr", c.lr, "Adam learning rate (peak of the schedule)")->check(kPositive);
   app.add_option("--lr-schedule", c.lr_schedule, "constant, or cosine decay to 0 over --steps")
       ->check(CLI::IsMember({"constant", "cosine"}));
   app.add_option("--ema", c.ema, "decay of the exponential moving average of the weights used after training (1: off)")
       ->check(CLI::Range(0.5, 1.0));
-  app.add_option("--sigma-max", c.sigma_max, "largest noise level of the geometric schedule")->check(CLI::PositiveNumber);
-  app.add_option("--sigma-min", c.sigma_min, "smallest noise level")->check(CLI::PositiveNumber);
+  app.add_option("--sigma-max", c.sigma_max, "largest noise level of the geometric schedule")->check(kPositive);
+  app.add_option("--sigma-min", c.sigma_min, "smallest noise level")->check(kPositive);
   app.add_option("--levels", c.levels, "number of noise levels L")->check(CLI::Range(2, 100000));
-  app.add_option("--dsm-sigma", c.dsm_sigma, "noise level of --objective dsm")->check(CLI::PositiveNumber);
+  app.add_option("--dsm-sigma", c.dsm_sigma, "noise level of --objective dsm")->check(kPositive);
   CLI::Option* sampler =
       app.add_option("--sampler", c.sampler,
                      "sampler of the headline result with the learned score: annealed (default for mlp) or langevin "
                      "(default for mlp-uncond, whose score ignores the noise level)")
           ->check(CLI::IsMember({"annealed", "langevin"}));
   app.add_option("--n-samples", c.n_samples, "particles per sample set")->check(CLI::Range(2, 100000000));
-  app.add_option("--step-size", c.step_size, "plain Langevin step size eta")->check(CLI::PositiveNumber);
+  app.add_option("--step-size", c.step_size, "plain Langevin step size eta")->check(kPositive);
   app.add_option("--n-steps", c.n_steps, "plain Langevin steps")->check(CLI::Range(0, 100000000));
   app.add_option("--steps-per-level", c.steps_per_level, "annealed Langevin steps T per noise level")
       ->check(CLI::Range(0, 100000000));
   app.add_option("--step-lr", c.step_lr, "annealed Langevin step_lr: alpha_i = step_lr sigma_i^2 / sigma_L^2")
-      ->check(CLI::PositiveNumber);
+      ->check(kPositive);
   app.add_option("--field-sigma", c.field_sigma,
                  "noise level at which the learned field is drawn and plain Langevin uses the model "
                  "(-1: 0.5 for mlp with annealed-dsm, --dsm-sigma for dsm, 0 for unconditional models)");
@@ -107,7 +115,7 @@ GmmConfig parse_gmm_flags(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
     std::printf("%s", app.help().c_str());
-    std::exit(0);
+    return std::nullopt;
   } catch (const CLI::ParseError& e) {
     usage_error(e.what());
   }

@@ -1,5 +1,7 @@
 // config.h: the gmm app's settings, their command-line flags and their checks.
 #pragma once
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -37,8 +39,13 @@ struct GmmConfig {
   bool quick = false;
 };
 
-// Parses argv; on --help prints usage and exits 0, on a bad flag prints one clear line and exits 2.
-GmmConfig parse_gmm_flags(int argc, char** argv);
+// A bad flag value; main() prints its message on one line and exits with code 2.
+struct UsageError : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+
+// Parses argv; nullopt after printing --help; throws UsageError naming the flag.
+std::optional<GmmConfig> parse_gmm_flags(int argc, char** argv);
 
 GaussianMixture make_mixture(const GmmConfig& c);  // throws std::invalid_argument naming the flag
 

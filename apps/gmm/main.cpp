@@ -292,9 +292,16 @@ int run(const GmmConfig& c) {
 }  // namespace scorch::app
 
 int main(int argc, char** argv) {
-  const scorch::app::GmmConfig config = scorch::app::parse_gmm_flags(argc, argv);
+  std::optional<scorch::app::GmmConfig> config;
   try {
-    return scorch::app::run(config);
+    config = scorch::app::parse_gmm_flags(argc, argv);
+  } catch (const scorch::app::UsageError& e) {
+    std::fprintf(stderr, "gmm: %s\n", e.what());
+    return 2;
+  }
+  if (!config) return 0;  // --help
+  try {
+    return scorch::app::run(*config);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gmm: %s\n", e.what());
     return 1;
