@@ -43,23 +43,27 @@ std::map<std::string, Tensor> Module::state_dict() const {
   return state;
 }
 
-void Module::load_state_dict(const std::map<std::string, Tensor>& state, const std::string& file) {
+void load_named(const std::map<std::string, Tensor>& target, const std::map<std::string, Tensor>& state,
+                const std::string& file, const std::string& what) {
   const std::string source = file.empty() ? "state_dict" : file, there = file.empty() ? "the state dict" : "the file";
-  const std::map<std::string, Tensor> mine = state_dict();
   std::string problems;
-  for (const auto& [name, t] : mine) {
+  for (const auto& [name, t] : target) {
     auto it = state.find(name);
     if (it == state.end()) problems += "\n  missing " + name + " " + to_string(t.shape());
     else if (!it->second.defined()) problems += "\n  " + name + " is undefined in " + there;
     else if (it->second.shape() != t.shape())
       problems += "\n  " + name + " is " + to_string(it->second.shape()) + " in " + there + ", " + to_string(t.shape()) +
-                  " in the model";
+                  " in " + what;
   }
   for (const auto& [name, t] : state)
-    if (!mine.count(name)) problems += "\n  unexpected " + name + " " + to_string(t.shape());
-  if (!problems.empty()) throw std::invalid_argument(source + ": does not match the model:" + problems);
+    if (!target.count(name)) problems += "\n  unexpected " + name + (t.defined() ? " " + to_string(t.shape()) : "");
+  if (!problems.empty()) throw std::invalid_argument(source + ": does not match " + what + ":" + problems);
   NoGradGuard no_grad;
-  for (const auto& [name, t] : mine) t.copy_(state.at(name));
+  for (const auto& [name, t] : target) t.copy_(state.at(name));
+}
+
+void Module::load_state_dict(const std::map<std::string, Tensor>& state, const std::string& file) {
+  load_named(state_dict(), state, file, "the model");
 }
 
 void Module::train(bool on) {

@@ -58,6 +58,12 @@ class Module {
   bool training_ = true;
 };
 
+// Copies `state` into the tensors of `target` (a state_dict: same names, same shapes), or throws
+// std::invalid_argument listing every missing, unexpected, undefined or mis-shaped entry, as
+// "<file>: does not match <what>:\n  w is [3] in the file, [2] in <what>" (file empty: "state_dict").
+void load_named(const std::map<std::string, Tensor>& target, const std::map<std::string, Tensor>& state,
+                const std::string& file, const std::string& what);
+
 // A module with one input and one output; what Sequential chains.
 class UnaryModule : public Module {
  public:

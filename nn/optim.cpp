@@ -447,20 +447,8 @@ std::map<std::string, Tensor> EMA::state_dict() const {
   return out;
 }
 
-void EMA::load_state_dict(const std::map<std::string, Tensor>& state, const std::string& source) {
-  const std::map<std::string, Tensor> mine = state_dict();
-  std::string problems;
-  for (const auto& [name, t] : mine) {
-    auto it = state.find(name);
-    if (it == state.end()) problems += "\n  missing " + name + " " + to_string(t.shape());
-    else if (!it->second.defined() || it->second.shape() != t.shape())
-      problems += "\n  " + name + " is " + (it->second.defined() ? to_string(it->second.shape()) : "undefined") +
-                  " in " + source + ", " + to_string(t.shape()) + " in the EMA";
-  }
-  for (const auto& [name, t] : state)
-    if (!mine.count(name)) problems += "\n  unexpected " + name;
-  if (!problems.empty()) throw std::invalid_argument(source + ": does not match the EMA:" + problems);
-  for (auto [name, t] : mine) t.copy_(state.at(name));
+void EMA::load_state_dict(const std::map<std::string, Tensor>& state, const std::string& file) {
+  load_named(state_dict(), state, file, "the EMA");
 }
 
 }  // namespace scorch::nn

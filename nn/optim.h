@@ -169,8 +169,9 @@ class EMA {
   double decay() const { return decay_; }
   // Named as the module's state_dict (so it loads into the model directly); shares memory with the EMA.
   std::map<std::string, Tensor> state_dict() const;
-  // Copies values in; throws std::invalid_argument naming every missing, unexpected or mis-shaped entry.
-  void load_state_dict(const std::map<std::string, Tensor>& state, const std::string& source = "EMA state_dict");
+  // Copies values in; throws std::invalid_argument naming every missing, unexpected or mis-shaped entry
+  // (and `file` when the values come from one), as Module::load_state_dict.
+  void load_state_dict(const std::map<std::string, Tensor>& state, const std::string& file = "");
 
  private:
   NamedTensors params_, buffers_;  // shadows, in the module's order

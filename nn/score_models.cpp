@@ -21,34 +21,24 @@ void check_input(const Tensor& x, int64_t dim) {
 
 }  // namespace
 
-MlpScore::MlpScore(Generator& gen, int64_t dim, int64_t hidden) : dim_(dim) {
+MlpScore::MlpScore(Generator& gen, Options options) : options_(options) {
+  const int64_t in = options.dim + (options.conditional ? 1 : 0), h = options.hidden;
+  auto act = [&] { return options.conditional ? SiLU() : Softplus(); };
   net_ = register_module("net", std::make_shared<Sequential>(std::initializer_list<std::shared_ptr<UnaryModule>>{
-                                    std::make_shared<Linear>(dim + 1, hidden, gen), SiLU(),
-                                    std::make_shared<Linear>(hidden, hidden, gen), SiLU(),
-                                    std::make_shared<Linear>(hidden, dim, gen)}));
+                                    std::make_shared<Linear>(in, h, gen), act(), std::make_shared<Linear>(h, h, gen), act(),
+                                    std::make_shared<Linear>(h, options.dim, gen)}));
 }
 
 Tensor MlpScore::forward(const Tensor& x, const Tensor& sigma) {
-  check_input(x, dim_);
+  check_input(x, options_.dim);
+  if (!options_.conditional) return net_->forward(x);
   const Tensor s = sigma_column(x, sigma);
   return net_->forward(concat({x, log(s)}, 1)) / s;
 }
 
-MlpUncondScore::MlpUncondScore(Generator& gen, int64_t dim, int64_t hidden) : dim_(dim) {
-  net_ = register_module("net", std::make_shared<Sequential>(std::initializer_list<std::shared_ptr<UnaryModule>>{
-                                    std::make_shared<Linear>(dim, hidden, gen), Softplus(),
-                                    std::make_shared<Linear>(hidden, hidden, gen), Softplus(),
-                                    std::make_shared<Linear>(hidden, dim, gen)}));
-}
-
-Tensor MlpUncondScore::forward(const Tensor& x, const Tensor&) {
-  check_input(x, dim_);
-  return net_->forward(x);
-}
-
 std::shared_ptr<ScoreModel> make_score_model(std::string_view name, Generator& gen) {
-  if (name == "mlp") return std::make_shared<MlpScore>(gen);
-  if (name == "mlp-uncond") return std::make_shared<MlpUncondScore>(gen);
+  if (name == "mlp") return std::make_shared<MlpScore>(gen, MlpScore::Options{.conditional = true});
+  if (name == "mlp-uncond") return std::make_shared<MlpScore>(gen, MlpScore::Options{.conditional = false});
   throw std::invalid_argument("unknown score model '" + std::string(name) + "' (known: mlp, mlp-uncond)");
 }
 

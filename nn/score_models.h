@@ -19,23 +19,19 @@ class ScoreModel : public Module {
   virtual Tensor forward(const Tensor& x, const Tensor& sigma) = 0;
 };
 
+// Both MLPs of the spec: `conditional` (mlp: SiLU, input [x, log sigma], output / sigma) or not
+// (mlp-uncond: Softplus, input x, sigma ignored).
 class MlpScore : public ScoreModel {
  public:
-  MlpScore(Generator& gen, int64_t dim = 2, int64_t hidden = 128);
+  struct Options {
+    bool conditional = true;
+    int64_t dim = 2, hidden = 128;
+  };
+  MlpScore(Generator& gen, Options options);
   Tensor forward(const Tensor& x, const Tensor& sigma) override;
 
  private:
-  int64_t dim_;
-  std::shared_ptr<Sequential> net_;
-};
-
-class MlpUncondScore : public ScoreModel {
- public:
-  MlpUncondScore(Generator& gen, int64_t dim = 2, int64_t hidden = 128);
-  Tensor forward(const Tensor& x, const Tensor& sigma) override;
-
- private:
-  int64_t dim_;
+  Options options_;
   std::shared_ptr<Sequential> net_;
 };
 

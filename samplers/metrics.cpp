@@ -9,15 +9,18 @@
 namespace scorch {
 namespace {
 
+bool finite_row(const double* row, int64_t d) {
+  for (int64_t j = 0; j < d; ++j)
+    if (!std::isfinite(row[j])) return false;
+  return true;
+}
+
 // Finite rows of x as a flat row-major vector.
 std::vector<double> finite_rows(const Tensor& x, int64_t d) {
   const std::vector<double> v = x.values();
   std::vector<double> out;
-  for (size_t r = 0; r + d <= v.size(); r += d) {
-    bool finite = true;
-    for (int64_t j = 0; j < d; ++j) finite = finite && std::isfinite(v[r + j]);
-    if (finite) out.insert(out.end(), v.begin() + r, v.begin() + r + d);
-  }
+  for (size_t r = 0; r + d <= v.size(); r += d)
+    if (finite_row(&v[r], d)) out.insert(out.end(), v.begin() + r, v.begin() + r + d);
   return out;
 }
 
@@ -77,9 +80,7 @@ ModeFractions mode_fractions(const Tensor& x, const std::vector<std::vector<doub
   const std::vector<double> v = x.values();
   ModeFractions f{std::vector<double>(means.size(), 0.0), 0};
   for (int64_t r = 0; r < n; ++r) {
-    bool finite = true;
-    for (int64_t j = 0; j < d; ++j) finite = finite && std::isfinite(v[r * d + j]);
-    if (!finite) {
+    if (!finite_row(&v[r * d], d)) {
       f.nonfinite += 1.0 / n;
       continue;
     }

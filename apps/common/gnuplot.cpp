@@ -11,35 +11,30 @@ namespace scorch::app {
 Figure::Figure(std::string title, Range x, Range y, std::string xlabel, std::string ylabel)
     : title_(std::move(title)), xlabel_(std::move(xlabel)), ylabel_(std::move(ylabel)), x_(x), y_(y) {}
 
-void Figure::points(const std::vector<double>& xy, const std::string& label, const std::string& color, double size) {
+void Figure::add(const std::vector<double>& values, int columns, const std::string& style, const std::string& label) {
+  const std::string name = "$d" + std::to_string(blocks_.size());
   std::ostringstream b;
-  b << "$d" << blocks_.size() << " << EOD\n";
-  for (size_t i = 0; i + 1 < xy.size(); i += 2) b << xy[i] << ' ' << xy[i + 1] << '\n';
+  b << name << " << EOD\n";
+  for (size_t i = 0; i + columns <= values.size(); i += columns) {
+    for (int c = 0; c < columns; ++c) b << (c ? " " : "") << values[i + c];
+    b << '\n';
+  }
   b << "EOD\n";
-  plots_.push_back("$d" + std::to_string(blocks_.size()) + " using 1:2 with points pt 7 ps " + std::to_string(size) +
-                   " lc rgb '" + color + "' title '" + label + "'");
   blocks_.push_back(b.str());
+  plots_.push_back(name + " " + style + " title '" + label + "'");
+}
+
+void Figure::points(const std::vector<double>& xy, const std::string& label, const std::string& color, double size) {
+  add(xy, 2, "using 1:2 with points pt 7 ps " + std::to_string(size) + " lc rgb '" + color + "'", label);
 }
 
 void Figure::arrows(const std::vector<double>& rows, const std::string& label, const std::string& color) {
-  std::ostringstream b;
-  b << "$d" << blocks_.size() << " << EOD\n";
-  for (size_t i = 0; i + 3 < rows.size(); i += 4) b << rows[i] << ' ' << rows[i + 1] << ' ' << rows[i + 2] << ' ' << rows[i + 3] << '\n';
-  b << "EOD\n";
-  plots_.push_back("$d" + std::to_string(blocks_.size()) + " using 1:2:3:4 with vectors head size 0.12,20 filled lc rgb '" +
-                   color + "' title '" + label + "'");
-  blocks_.push_back(b.str());
+  add(rows, 4, "using 1:2:3:4 with vectors head size 0.12,20 filled lc rgb '" + color + "'", label);
 }
 
 void Figure::line(const std::vector<double>& xy, const std::string& label, const std::string& color) {
   square_ = false;
-  std::ostringstream b;
-  b << "$d" << blocks_.size() << " << EOD\n";
-  for (size_t i = 0; i + 1 < xy.size(); i += 2) b << xy[i] << ' ' << xy[i + 1] << '\n';
-  b << "EOD\n";
-  plots_.push_back("$d" + std::to_string(blocks_.size()) + " using 1:2 with lines lw 1.5 lc rgb '" + color + "' title '" +
-                   label + "'");
-  blocks_.push_back(b.str());
+  add(xy, 2, "using 1:2 with lines lw 1.5 lc rgb '" + color + "'", label);
 }
 
 void Figure::render(const std::string& png_path) const {

@@ -26,6 +26,9 @@ class Figure {
   void render(const std::string& png_path) const;
 
  private:
+  // Adds an inline data block of `columns` numbers per row and its plot clause.
+  void add(const std::vector<double>& values, int columns, const std::string& style, const std::string& label);
+
   std::string title_, xlabel_, ylabel_;
   Range x_, y_;
   bool square_ = true, log_y_ = false;
