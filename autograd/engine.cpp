@@ -32,6 +32,25 @@ TensorList Node::backward(const Tensor& grad) {
   return grads;
 }
 
+Node::~Node() {
+  // Tear long chains down iteratively: freeing inputs_ may free their grad_fn, whose destructor
+  // would free its inputs, and so on, one stack frame per node of the graph. Instead, take over
+  // every node that only this chain still holds and clear its inputs here.
+  std::vector<std::shared_ptr<Node>> orphans;
+  auto adopt = [&orphans](TensorList& inputs) {
+    for (Tensor& t : inputs)
+      if (t.defined() && t.impl_ptr().use_count() == 1 && t.grad_fn() && t.grad_fn().use_count() == 1)
+        orphans.push_back(std::move(t.impl()->grad_fn));
+    inputs.clear();
+  };
+  adopt(inputs_);
+  while (!orphans.empty()) {
+    std::shared_ptr<Node> node = std::move(orphans.back());
+    orphans.pop_back();
+    adopt(node->inputs_);
+  }  // each node dies here with no inputs left, so its own destructor does not recurse
+}
+
 void Node::release() {
   inputs_.clear();
   output_ = Tensor();
@@ -108,17 +127,33 @@ class GraphTask {
   }
 
  private:
-  // Is a target reachable from `node` (always true when accumulating into leaves)? Memoised.
-  bool needed(Node* node) {
+  // Is a target reachable from `root` (always true when accumulating into leaves)? Memoised; an
+  // explicit post-order walk, so that graphs hundreds of thousands of ops deep do not overflow the stack.
+  bool needed(Node* root) {
     if (targets_.empty()) return true;
-    auto [it, inserted] = needed_.emplace(node, false);
-    if (!inserted) return it->second;
-    bool result = node_target_.count(node) > 0;
-    for (const Tensor& in : node->inputs()) {
-      if (!in.requires_grad()) continue;
-      if (in.grad_fn() ? needed(in.grad_fn().get()) : leaf_target_.count(in.impl()) > 0) result = true;
+    if (auto it = needed_.find(root); it != needed_.end()) return it->second;
+    std::vector<std::pair<Node*, bool>> stack{{root, false}};  // (node, its inputs already pushed)
+    while (!stack.empty()) {
+      auto [node, expanded] = stack.back();
+      if (needed_.count(node)) {
+        stack.pop_back();
+        continue;
+      }
+      if (!expanded) {
+        stack.back().second = true;
+        for (const Tensor& in : node->inputs())
+          if (in.requires_grad() && in.grad_fn() && !needed_.count(in.grad_fn().get()))
+            stack.emplace_back(in.grad_fn().get(), false);
+        continue;
+      }
+      stack.pop_back();
+      bool result = node_target_.count(node) > 0;
+      for (const Tensor& in : node->inputs())
+        if (in.requires_grad() && (in.grad_fn() ? needed_.at(in.grad_fn().get()) : leaf_target_.count(in.impl()) > 0))
+          result = true;
+      needed_[node] = result;
     }
-    return needed_[node] = result;
+    return needed_.at(root);
   }
 
   // Counts, for each needed node, how many edges from needed nodes point at it.

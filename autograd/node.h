@@ -15,7 +15,7 @@ namespace scorch {
 class Node : public std::enable_shared_from_this<Node> {
  public:
   explicit Node(TensorList inputs) : inputs_(std::move(inputs)) {}
-  virtual ~Node() = default;
+  virtual ~Node();
   virtual std::string_view name() const = 0;
 
   // Gradients w.r.t. each input given the gradient of the output (undefined where an input needs none).

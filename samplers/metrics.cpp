@@ -78,10 +78,11 @@ ModeFractions mode_fractions(const Tensor& x, const std::vector<std::vector<doub
       throw std::invalid_argument("mode_fractions: a mean has " + std::to_string(m.size()) + " coordinates, particles " +
                                   std::to_string(d));
   const std::vector<double> v = x.values();
-  ModeFractions f{std::vector<double>(means.size(), 0.0), 0};
+  std::vector<int64_t> count(means.size(), 0);
+  int64_t nonfinite = 0;
   for (int64_t r = 0; r < n; ++r) {
     if (!finite_row(&v[r * d], d)) {
-      f.nonfinite += 1.0 / n;
+      ++nonfinite;
       continue;
     }
     size_t best = 0;
@@ -91,8 +92,10 @@ ModeFractions mode_fractions(const Tensor& x, const std::vector<std::vector<doub
       for (int64_t j = 0; j < d; ++j) dist += (v[r * d + j] - means[k][j]) * (v[r * d + j] - means[k][j]);
       if (dist < best_dist) best_dist = dist, best = k;
     }
-    f.fraction[best] += 1.0 / n;
+    ++count[best];
   }
+  ModeFractions f{std::vector<double>(means.size()), static_cast<double>(nonfinite) / n};
+  for (size_t k = 0; k < means.size(); ++k) f.fraction[k] = static_cast<double>(count[k]) / n;
   return f;
 }
 

@@ -164,6 +164,21 @@ TEST(Autograd, BroadcastMismatchNamesShapes) {
               HasSubstr("mul: cannot broadcast a [2, 3] with b [4, 3] (dim 0: 2 vs 4)"));
 }
 
+TEST(Autograd, VeryDeepGraphsDoNotOverflowTheStack) {
+  // 500,000 chained ops (a recursive walk or teardown crashed from ~400,000 on an 8 MB stack):
+  // grad(), backward() and freeing the graph must not recurse once per node.
+  Tensor x = leaf({1.0});
+  Tensor y = x;
+  for (int i = 0; i < 500000; ++i) y = y * 1.0;
+  EXPECT_DOUBLE_EQ(grad({y}, {x}, {}, {.retain_graph = true})[0].item(), 1.0);
+  y.backward();
+  EXPECT_DOUBLE_EQ(x.grad().item(), 1.0);
+  Tensor z = x;
+  for (int i = 0; i < 500000; ++i) z = z * 1.0;
+  EXPECT_TRUE(z.requires_grad());
+  z = Tensor();  // dropping an unused deep graph frees it without recursion
+}
+
 TEST(Autograd, DiamondGraphVisitsEachNodeOnce) {
   // y = (x*2 + x*3) * x at x = 2: dy/dx = 10x = 20; a wrong topological order would drop a branch.
   Tensor x = leaf({2.0});
