@@ -1,4 +1,4 @@
-// bench_matmul.cpp: square float32 matmul y [n, n] = a [n, n] @ b [n, n], n = 512 and 1024 (2 n^3 FLOP
+// bench_matmul.cpp: linear layers of the GMM mlp (below), and square float32 matmul y [n, n] = a [n, n] @ b [n, n], n = 512 and 1024 (2 n^3 FLOP
 // each), next to a raw cblas_sgemm of the same shapes: the difference is what scorch adds (checks,
 // allocating y, dispatch). matmul/bT reads b through a transpose view (x @ w^T, as a linear layer),
 // which goes to BLAS with the transpose flag instead of a copy.
@@ -41,6 +41,24 @@ void cblas_sgemm_f32(benchmark::State& state) {
   }
   set_flops(state, 2.0 * n * n * n);
 }
+
+// linear(x [rows, in], W [out, in], b [out]): the mlp's layers at B1's batch (512) and B4's (10,000).
+// in = 3 and out = 2 take the thin kernel (K or N <= 4), the rest one gemm onto rows of b.
+void linear_f32(benchmark::State& state) {
+  const int64_t rows = state.range(0), in = state.range(1), out = state.range(2);
+  Generator gen(0);
+  const Tensor x = randn({rows, in}, gen), w = randn({out, in}, gen), b = randn({out}, gen);
+  for (auto _ : state) {
+    Tensor y = linear(x, w, b);
+    benchmark::DoNotOptimize(y.raw_data());
+  }
+  set_flops(state, 2.0 * rows * in * out);
+}
+
+BENCHMARK(linear_f32)->Name("linear")->ArgNames({"rows", "in", "out"})
+    ->Args({512, 3, 128})->Args({512, 128, 128})->Args({512, 128, 2})
+    ->Args({10000, 3, 128})->Args({10000, 128, 128})->Args({10000, 128, 2})
+    ->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 BENCHMARK_CAPTURE(matmul_f32, b, false)->Name("matmul")->Arg(512)->Arg(1024)->Unit(benchmark::kMillisecond)
     ->UseRealTime();

@@ -89,6 +89,41 @@ SCORCH_CPU_CLONES void map_contiguous(F f, Out* out, int64_t n, const In*... in)
   for (int64_t j = 0; j < n; ++j) out[j] = f(in[j]...);
 }
 
+// out = f(in) when `in` is unit-stride along the second-to-last dim of the plan and not along the
+// last (a transpose view being copied): walking the last dim innermost would read a new cache line
+// for every element. Instead the last two dims go in kTile x kTile tiles: a tile is read into a small
+// buffer column by column (contiguous runs of `in`), then written row by row (contiguous runs of
+// `out`). NOTE: reading the tile in place row by row is no better: its columns lie a power-of-two
+// stride apart and fall into one L1 set. Outer dims and tile rows are split between threads.
+template <typename Out, typename In, typename F>
+void map_tiled_cpu(const LoopPlan<2>& p, Out* o, const In* in, F f) {
+  constexpr int64_t kTile = 32;
+  const int nd = p.shape.size();
+  const int64_t rows = p.shape[nd - 2], cols = p.shape[nd - 1], row_tiles = (rows + kTile - 1) / kTile;
+  const int64_t ro = p.strides[0][nd - 2], co = p.strides[0][nd - 1], ri = p.strides[1][nd - 2], ci = p.strides[1][nd - 1];
+  int64_t outer = 1;
+  for (int d = 0; d < nd - 2; ++d) outer *= p.shape[d];
+  parallel_for(outer * row_tiles, std::max<int64_t>(1, kGrainElementwise / (kTile * cols)), [&](int64_t begin, int64_t end) {
+    for (int64_t u = begin; u < end; ++u) {
+      int64_t rest = u / row_tiles, oo = 0, io = 0;
+      for (int d = nd - 3; d >= 0; --d) {  // offsets of the outer index
+        oo += (rest % p.shape[d]) * p.strides[0][d];
+        io += (rest % p.shape[d]) * p.strides[1][d];
+        rest /= p.shape[d];
+      }
+      const int64_t i0 = (u % row_tiles) * kTile, ni = std::min(rows - i0, kTile);
+      In tile[kTile][kTile];  // [j][i]
+      for (int64_t j0 = 0; j0 < cols; j0 += kTile) {
+        const int64_t nj = std::min(cols - j0, kTile);
+        for (int64_t j = 0; j < nj; ++j)
+          for (int64_t i = 0; i < ni; ++i) tile[j][i] = in[io + (i0 + i) * ri + (j0 + j) * ci];
+        for (int64_t i = 0; i < ni; ++i)
+          for (int64_t j = 0; j < nj; ++j) o[oo + (i0 + i) * ro + (j0 + j) * co] = f(tile[j][i]);
+      }
+    }
+  });
+}
+
 // One `const Tensor&` parameter per element type In (the type itself only selects the pointer type).
 template <typename In>
 using TensorOf = std::conditional_t<true, const Tensor&, In>;
@@ -101,6 +136,12 @@ void map_cpu(const Tensor& out, F f, TensorOf<In>... in) {
       make_loop_plan<N>(out.shape(), {out.strides(), broadcast_strides(in, out.shape())...});
   Out* o = out.data<Out>();
   const std::tuple<const In*...> ptrs{in.template data<In>()...};
+  if constexpr (N == 2) {
+    const int nd = p.shape.size();
+    if (nd >= 2 && p.strides[0][nd - 1] == 1 && p.strides[1][nd - 1] != 1 && p.strides[1][nd - 2] == 1 &&
+        p.shape[nd - 1] >= 16 && p.shape[nd - 2] >= 16)
+      return map_tiled_cpu<Out>(p, o, std::get<0>(ptrs), f);
+  }
   parallel_for(out.numel(), kGrainElementwise, [&](int64_t begin, int64_t end) {
     for_each_row<N>(p, begin, end, [&](const std::array<int64_t, N>& off, const std::array<int64_t, N>& st, int64_t n) {
       std::apply([&](const In*... ip) {

@@ -99,6 +99,20 @@ TEST(Shape, ContiguousCloneAndTo) {
   EXPECT_EQ(d.values(), t.values());
 }
 
+TEST(Shape, LargeTransposedCopiesMatchReference) {
+  // Copies of views that are unit-stride along their second-to-last dim take the tiled loop
+  // (tensor/cpu_loops.h) once both dims reach 16: partial tiles at both edges, and an outer dim.
+  for (DType dtype : {kFloat32, kFloat64}) {
+    const Tensor a = make_input({70, 45}, dtype, 13, Layout::transposed);
+    EXPECT_EQ(contiguous(a).values(), make_input({70, 45}, dtype, 13).values());
+    const Tensor b = make_input({3, 40, 50}, dtype, 14);
+    EXPECT_TRUE(testing::all_close(contiguous(permute(b, {0, 2, 1})), reference::permute(b, {0, 2, 1}), {.rtol = 0, .atol = 0}));
+    EXPECT_TRUE(testing::all_close(permute(b, {2, 1, 0}).contiguous(), reference::permute(b, {2, 1, 0}), {.rtol = 0, .atol = 0}));
+  }
+  const Tensor i = arange(0, 40 * 33, 1, {.dtype = kInt64}).reshape({40, 33});
+  EXPECT_TRUE(testing::all_close(i.transpose(0, 1).contiguous(), reference::permute(i, {1, 0}), {.rtol = 0, .atol = 0}));
+}
+
 TEST(Shape, ConcatAndStackMatchReference) {
   for (Layout layout : kLayouts) {
     const Tensor a = make_input({2, 3}, kFloat64, 8, layout), b = make_input({2, 5}, kFloat64, 9, layout);
