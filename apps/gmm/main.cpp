@@ -188,6 +188,50 @@ SampleResult sample_plain(const std::string& label, const ScoreFn& score, const 
   return r;
 }
 
+// The learned field's relative error where the mixture's density is above 1e-3 of its maximum on the
+// grid: at the plotted noise level and, for the conditional model, at every level of the schedule.
+json field_metrics(const GmmConfig& c, const GaussianMixture& gmm, const Plot& p, const std::vector<double>& sigmas,
+                   const Tensor& grid, const ScoreFn& learned, const Tensor& field_learned, const Tensor& field_true) {
+  const std::vector<double> density = gmm.density(grid);
+  const double top = *std::max_element(density.begin(), density.end());
+  std::vector<bool> mask(density.size());
+  for (size_t i = 0; i < mask.size(); ++i) mask[i] = density[i] > 1e-3 * top;
+  json m = {{"sigma", c.field_sigma}, {"relative_error", field_error(field_learned, field_true, mask)},
+            {"grid", {kGrid, kGrid}}, {"range", {p.box.lo, p.box.hi}}, {"density_threshold", 1e-3}};
+  if (c.model == "mlp") {
+    json by_sigma = json::array();
+    for (double s : sigmas) {
+      const Tensor truth = gmm.score(grid, scalar_tensor(s, {.dtype = kFloat64}));
+      const Tensor model = learned(grid.to(kFloat32), full({kGrid * kGrid}, s)).to(kFloat64);
+      by_sigma.push_back({{"sigma", s}, {"relative_error", field_error(model, truth, mask)}});
+    }
+    m["by_sigma"] = by_sigma;
+  }
+  return m;
+}
+
+json config_json(const GmmConfig& c, const std::vector<double>& sigmas) {
+  return {{"seed", c.seed}, {"model", c.model}, {"objective", c.objective}, {"steps", c.steps}, {"batch", c.batch},
+          {"lr", c.lr}, {"lr_schedule", c.lr_schedule}, {"ema", c.ema}, {"sigmas", sigmas}, {"sampler", c.sampler},
+          {"n_samples", c.n_samples}, {"step_size", c.step_size}, {"n_steps", c.n_steps},
+          {"steps_per_level", c.steps_per_level}, {"step_lr", c.step_lr}, {"weights", c.weights}, {"means", c.means},
+          {"covariances", c.covariances}, {"threads", num_threads()}};
+}
+
+// Wall time of each phase, into metrics.json's "timing".
+class PhaseTimer {
+ public:
+  explicit PhaseTimer(json& timing) : timing_(timing) {}
+  void next(const std::string& finished) {
+    timing_[finished + "_s"] = seconds_since(t_);
+    t_ = Clock::now();
+  }
+
+ private:
+  json& timing_;
+  Clock::time_point t_ = Clock::now();
+};
+
 int run(const GmmConfig& c) {
   const auto t_start = Clock::now();
   std::filesystem::create_directories(c.out);
@@ -196,91 +240,60 @@ int run(const GmmConfig& c) {
   const std::vector<double> sigmas = geometric_sigmas(c.sigma_max, c.sigma_min, c.levels);
   Generator gen(c.seed);
   json timing, metrics;
+  PhaseTimer phase(timing);
+  char sig[32];
+  std::snprintf(sig, sizeof sig, "%g", c.field_sigma);
 
-  auto t = Clock::now();
   const Tensor exact = gmm.sample(c.n_samples, gen), exact2 = gmm.sample(c.n_samples, gen);
   save_npy(p.path(c, "true_samples.npy"), exact);
   samples_figure(c, p, "fig1_samples.png", "samples of the mixture", exact, "#1f77b4");
   const Tensor grid = grid_points(p.box);
   const Tensor field_true = gmm.score(grid, scalar_tensor(c.field_sigma, {.dtype = kFloat64}));
   write_field_csv(p.path(c, "score_true.csv"), grid, field_true);
-  char sig[32];
-  std::snprintf(sig, sizeof sig, "%g", c.field_sigma);
   field_figure(c, p, "fig2_true_score.png", std::string("exact score of p, noise sigma = ") + sig, grid, field_true, "#1f77b4");
-  timing["data_s"] = seconds_since(t);
+  phase.next("data");
 
-  t = Clock::now();
   const Trained trained = train(c, gmm, sigmas, gen);
   write_losses(c, p, trained.losses);
   nn::save_module(p.path(c, "model.safetensors"), *trained.model,
                   {{"model", c.model}, {"objective", c.objective}, {"steps", std::to_string(c.steps)}, {"seed", std::to_string(c.seed)}});
-  timing["train_s"] = seconds_since(t);
+  phase.next("train");
 
-  t = Clock::now();
   NoGradGuard no_grad;
   const ModelScore learned(trained.model);
-  const Tensor grid32 = grid.to(kFloat32);
-  const Tensor field_learned = learned(grid32, full({kGrid * kGrid}, c.field_sigma)).to(kFloat64);
+  const Tensor field_learned = learned(grid.to(kFloat32), full({kGrid * kGrid}, c.field_sigma)).to(kFloat64);
   write_field_csv(p.path(c, "score_learned.csv"), grid, field_learned);
   field_figure(c, p, "fig3_learned_score.png", "learned score (" + c.model + ", " + c.objective + "), sigma = " + sig, grid,
                field_learned, "#d62728");
-  // Error where the density is above 1e-3 of its maximum on the grid, at the plotted noise level and,
-  // for the conditional model, at every level of the schedule.
-  const std::vector<double> density = gmm.density(grid);
-  const double top = *std::max_element(density.begin(), density.end());
-  std::vector<bool> mask(density.size());
-  for (size_t i = 0; i < mask.size(); ++i) mask[i] = density[i] > 1e-3 * top;
-  metrics["field"] = {{"sigma", c.field_sigma}, {"relative_error", field_error(field_learned, field_true, mask)},
-                      {"grid", {kGrid, kGrid}}, {"range", {p.box.lo, p.box.hi}}, {"density_threshold", 1e-3}};
-  if (c.model == "mlp") {
-    json by_sigma = json::array();
-    for (double s : sigmas) {
-      const Tensor truth = gmm.score(grid, scalar_tensor(s, {.dtype = kFloat64}));
-      const Tensor model = learned(grid32, full({kGrid * kGrid}, s)).to(kFloat64);
-      by_sigma.push_back({{"sigma", s}, {"relative_error", field_error(model, truth, mask)}});
-    }
-    metrics["field"]["by_sigma"] = by_sigma;
-  }
-  timing["field_s"] = seconds_since(t);
+  metrics["field"] = field_metrics(c, gmm, p, sigmas, grid, learned, field_learned, field_true);
+  phase.next("field");
 
-  t = Clock::now();
-  const SampleResult plain_true = sample_plain("langevin (exact)", gmm, c, p.box, 0.0, gen);
-  save_npy(p.path(c, "langevin_true.npy"), plain_true.x.to(kFloat32));
-  samples_figure(c, p, "fig4_langevin_true.png", "Langevin, exact score (uniform start)", plain_true.x, "#2ca02c");
-  timing["langevin_true_s"] = seconds_since(t);
-
-  t = Clock::now();
-  const SampleResult plain_learned = sample_plain("langevin (learned)", learned, c, p.box, c.field_sigma, gen);
-  save_npy(p.path(c, "langevin_learned.npy"), plain_learned.x);
-  samples_figure(c, p, "fig5_langevin_learned.png", std::string("Langevin, learned score at sigma = ") + sig, plain_learned.x, "#ff7f0e");
-  timing["langevin_learned_s"] = seconds_since(t);
-
-  t = Clock::now();
-  const SampleResult annealed_learned = sample_annealed("annealed (learned)", learned, c, sigmas, gen);
-  save_npy(p.path(c, "annealed_learned.npy"), annealed_learned.x);
-  samples_figure(c, p, "fig6_annealed_learned.png", "annealed Langevin, learned score", annealed_learned.x, "#9467bd");
-  timing["annealed_learned_s"] = seconds_since(t);
-
-  t = Clock::now();
-  const SampleResult annealed_true = sample_annealed("annealed (exact)", gmm, c, sigmas, gen);  // the sampler's own bias
-  timing["annealed_true_s"] = seconds_since(t);
+  // Each sample set: its particles as .npy, its figure, its metrics against the exact samples.
+  auto keep = [&](const std::string& name, const SampleResult& r, const std::string& figure, const std::string& title,
+                  const std::string& color) {
+    save_npy(p.path(c, name + ".npy"), r.x.to(kFloat32));
+    samples_figure(c, p, figure, title, r.x, color);
+    metrics["samples"][name] = sample_metrics(gmm, r.x, exact);
+    phase.next(name);
+  };
+  keep("langevin_true", sample_plain("langevin (exact)", gmm, c, p.box, 0.0, gen), "fig4_langevin_true.png",
+       "Langevin, exact score (uniform start)", "#2ca02c");
+  keep("langevin_learned", sample_plain("langevin (learned)", learned, c, p.box, c.field_sigma, gen),
+       "fig5_langevin_learned.png", std::string("Langevin, learned score at sigma = ") + sig, "#ff7f0e");
+  keep("annealed_learned", sample_annealed("annealed (learned)", learned, c, sigmas, gen), "fig6_annealed_learned.png",
+       "annealed Langevin, learned score", "#9467bd");
+  // The sampler's own bias, with the exact score: metrics only.
+  metrics["samples"]["annealed_true"] = sample_metrics(gmm, sample_annealed("annealed (exact)", gmm, c, sigmas, gen).x, exact);
+  phase.next("annealed_true");
 
   const int64_t rows = std::min<int64_t>(kMmdRows, c.n_samples);
   metrics["mmd2_noise_floor"] = mmd2(exact.narrow(0, 0, rows), exact2.narrow(0, 0, rows));
   metrics["mmd"] = {{"rows", rows}, {"bandwidths", kMmdBandwidths}};
-  metrics["samples"] = {{"langevin_true", sample_metrics(gmm, plain_true.x, exact)},
-                        {"langevin_learned", sample_metrics(gmm, plain_learned.x, exact)},
-                        {"annealed_learned", sample_metrics(gmm, annealed_learned.x, exact)},
-                        {"annealed_true", sample_metrics(gmm, annealed_true.x, exact)}};
   metrics["headline"] = metrics["samples"][c.sampler == "annealed" ? "annealed_learned" : "langevin_learned"];
   metrics["final_loss"] = trained.losses.back();
   timing["total_s"] = seconds_since(t_start);
   metrics["timing"] = timing;
-  metrics["config"] = {{"seed", c.seed}, {"model", c.model}, {"objective", c.objective}, {"steps", c.steps},
-                       {"batch", c.batch}, {"lr", c.lr}, {"lr_schedule", c.lr_schedule}, {"ema", c.ema}, {"sigmas", sigmas}, {"sampler", c.sampler},
-                       {"n_samples", c.n_samples}, {"step_size", c.step_size}, {"n_steps", c.n_steps},
-                       {"steps_per_level", c.steps_per_level}, {"step_lr", c.step_lr}, {"weights", c.weights},
-                       {"means", c.means}, {"covariances", c.covariances}, {"threads", num_threads()}};
+  metrics["config"] = config_json(c, sigmas);
   write_file_atomic(p.path(c, "metrics.json"), metrics.dump(2) + "\n");
   std::fprintf(stderr, "heavy-mode share %.3f (annealed, learned), field error %.3f, total %.1fs -> %s\n",
                metrics["samples"]["annealed_learned"]["mode_fraction"][0].get<double>(),
