@@ -12,15 +12,9 @@
 namespace scorch::nn {
 namespace {
 
-std::string number(double v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
-}
-
 // `ok` false: "Adam: beta1 must be in [0, 1), got 1". Written so that NaN fails every check.
 void check_option(bool ok, const std::string& op, const std::string& option, const std::string& expected, double v) {
-  if (!ok) throw std::invalid_argument(op + ": " + option + " must be " + expected + ", got " + number(v));
+  if (!ok) throw std::invalid_argument(op + ": " + option + " must be " + expected + ", got " + format_number(v));
 }
 
 void check_parameter(const std::string& op, size_t i, const Tensor& p) {
@@ -211,7 +205,7 @@ std::string check_entries(const std::map<std::string, Tensor>& state, const std:
       const double value = t.defined() && t.numel() == 1 ? t.item() : 0;
       if (!(value >= 1 && value == std::floor(value) && value < 9e15))
         problems += "\n  " + name + " must hold one integer >= 1, got " + (t.defined() ? describe(t) : "undefined") +
-                    (t.defined() && t.numel() == 1 ? " = " + number(value) : "");
+                    (t.defined() && t.numel() == 1 ? " = " + format_number(value) : "");
       step = static_cast<int64_t>(value);
     } else if (!t.defined() || t.shape() != p.shape() || !is_floating(t.dtype())) {
       problems += "\n  " + name + " is " + (t.defined() ? describe(t) : "undefined") + ", parameter " +
@@ -256,7 +250,7 @@ const SGDOptions& checked(const SGDOptions& o) {
   check_option(o.weight_decay >= 0, "SGD", "weight_decay", ">= 0", o.weight_decay);
   if (o.nesterov && !(o.momentum > 0 && o.dampening == 0))
     throw std::invalid_argument("SGD: nesterov needs momentum > 0 and dampening = 0, got momentum " +
-                                number(o.momentum) + " and dampening " + number(o.dampening));
+                                format_number(o.momentum) + " and dampening " + format_number(o.dampening));
   return o;
 }
 }  // namespace

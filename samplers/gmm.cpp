@@ -62,7 +62,7 @@ GaussianMixture::GaussianMixture(std::vector<double> weights, std::vector<std::v
   const int d = static_cast<int>(means_[0].size());
   double total = 0;
   for (double w : weights_) {
-    if (!(w > 0)) throw std::invalid_argument("GaussianMixture: weights must be positive, got " + std::to_string(w));
+    if (!(w > 0)) throw std::invalid_argument("GaussianMixture: weights must be positive, got " + format_number(w));
     total += w;
   }
   for (double& w : weights_) w /= total;
@@ -149,7 +149,7 @@ Tensor GaussianMixture::score(const Tensor& x, const Tensor& sigma) const {
   const std::vector<double> xs = x.values(), ss = sigma.values();
   for (double s : ss)  // checked here: the loop below runs on OpenMP threads, which must not throw
     if (!(s >= 0) || !std::isfinite(s))
-      throw std::invalid_argument("GaussianMixture::score: sigma must be finite and >= 0, got " + std::to_string(s));
+      throw std::invalid_argument("GaussianMixture::score: sigma must be finite and >= 0, got " + format_number(s));
   std::vector<double> out(xs.size());
   parallel_for(n, 2048, [&](int64_t begin, int64_t end) {
     double cached_sigma = NAN;

@@ -25,7 +25,7 @@ Tensor langevin_step(const ScoreFn& score, const Tensor& x, const Tensor& sigma,
 SampleResult langevin(const ScoreFn& score, const Tensor& x0, const LangevinOptions& o, Generator& gen) {
   check_particles("langevin", x0);
   if (!(o.step_size > 0) || o.n_steps < 0)
-    throw std::invalid_argument("langevin: need step_size > 0 and n_steps >= 0, got " + std::to_string(o.step_size) +
+    throw std::invalid_argument("langevin: need step_size > 0 and n_steps >= 0, got " + format_number(o.step_size) +
                                 ", " + std::to_string(o.n_steps));
   NoGradGuard no_grad;
   const Tensor sigma = full({x0.shape()[0]}, o.sigma, x0.options());
@@ -42,7 +42,9 @@ SampleResult langevin(const ScoreFn& score, const Tensor& x0, const LangevinOpti
 SampleResult annealed_langevin(const ScoreFn& score, const Tensor& x0, const AnnealedLangevinOptions& o, Generator& gen) {
   check_particles("annealed_langevin", x0);
   if (o.sigmas.empty() || !(o.step_lr > 0) || o.steps_per_level < 0)
-    throw std::invalid_argument("annealed_langevin: need a non-empty schedule, step_lr > 0 and steps_per_level >= 0");
+    throw std::invalid_argument("annealed_langevin: need a non-empty schedule, step_lr > 0 and steps_per_level >= 0, got " +
+                                std::to_string(o.sigmas.size()) + " levels, step_lr " + format_number(o.step_lr) + ", " +
+                                std::to_string(o.steps_per_level) + " steps per level");
   NoGradGuard no_grad;
   const int64_t n = x0.shape()[0];
   const double sigma_last = o.sigmas.back();

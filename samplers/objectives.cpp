@@ -21,7 +21,7 @@ Tensor weighted_denoising_error(const Tensor& s, const Tensor& sigma_col, const 
 
 Tensor dsm_loss(const ScoreFn& score, const Tensor& x, double sigma, Generator& gen) {
   check_batch("dsm_loss", x);
-  if (!(sigma > 0)) throw std::invalid_argument("dsm_loss: sigma must be > 0, got " + std::to_string(sigma));
+  if (!(sigma > 0)) throw std::invalid_argument("dsm_loss: sigma must be > 0, got " + format_number(sigma));
   const Tensor z = randn(x.shape(), gen, x.options());
   const Tensor s = score(x + z * sigma, sigma_rows(x, sigma));
   return mean(sum(square(s + z / sigma), {1})) * 0.5;

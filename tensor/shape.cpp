@@ -42,6 +42,12 @@ std::string to_string(const Shape& s) {
 
 std::ostream& operator<<(std::ostream& os, const Shape& s) { return os << to_string(s); }
 
+std::string format_number(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
 Shape contiguous_strides(const Shape& shape) {
   Shape strides = Shape::filled(shape.size(), 1);
   for (int i = shape.size() - 2; i >= 0; --i) strides[i] = strides[i + 1] * std::max<int64_t>(shape[i + 1], 1);

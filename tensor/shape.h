@@ -46,6 +46,8 @@ class Shape {
 };
 
 std::string to_string(const Shape& s);  // "[2, 3]"
+// A double for an error message, as %g writes it ("-1e-09", "0.01"; std::to_string gives "-0.000000").
+std::string format_number(double v);
 std::ostream& operator<<(std::ostream& os, const Shape& s);
 
 // Row-major strides (in elements) of a shape.

@@ -269,7 +269,7 @@ Tensor softplus(const Tensor& a) { return apply(Softplus{}, a); }
 Tensor elu(const Tensor& a, double alpha) { return apply(Elu{{EluFn{alpha}}}, a); }
 Tensor clamp(const Tensor& a, double lo, double hi) {
   if (!(lo <= hi))
-    throw std::invalid_argument("clamp: lo must be <= hi, got lo " + std::to_string(lo) + ", hi " + std::to_string(hi));
+    throw std::invalid_argument("clamp: lo must be <= hi, got lo " + format_number(lo) + ", hi " + format_number(hi));
   return apply(Clamp{{ClampFn{lo, hi}}}, a);
 }
 Tensor sign(const Tensor& a) { return apply(Sign{}, a); }
