@@ -1,10 +1,10 @@
 #include "samplers/schedule.h"
 
-#include "tensor/shape.h"
-
 #include <cmath>
 #include <stdexcept>
 #include <string>
+
+#include "tensor/shape.h"
 
 namespace scorch {
 namespace {
