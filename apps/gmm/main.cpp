@@ -72,16 +72,20 @@ void write_field_csv(const std::string& path, const Tensor& grid, const Tensor& 
   write_file_atomic(path, out.str());
 }
 
-// Arrows scaled so that the longest is one grid cell: direction everywhere, relative size kept.
+// Arrows every other grid point, length proportional to sqrt|s| (the longest 1.8 cells): a linear
+// scale would shrink the arrows near the modes, where the field is weak, to dots.
 std::vector<double> quiver_rows(const Tensor& grid, const Tensor& score, Range r) {
   const std::vector<double> g = grid.values(), s = score.values();
   double longest = 0;
   for (size_t i = 0; i + 1 < s.size(); i += 2)
     if (std::isfinite(s[i]) && std::isfinite(s[i + 1])) longest = std::max(longest, std::hypot(s[i], s[i + 1]));
-  const double scale = longest > 0 ? (r.hi - r.lo) / (kGrid - 1) / longest * 1.6 : 0;
+  const double cell = (r.hi - r.lo) / (kGrid - 1);
   std::vector<double> rows;
-  for (size_t i = 0; i + 1 < g.size(); i += 4) {  // every other point per row keeps arrows apart
-    rows.insert(rows.end(), {g[i], g[i + 1], s[i] * scale, s[i + 1] * scale});
+  for (size_t i = 0; i + 1 < g.size(); i += 4) {
+    const double norm = std::hypot(s[i], s[i + 1]);
+    if (!std::isfinite(norm) || norm == 0 || longest == 0) continue;
+    const double length = 1.8 * cell * std::sqrt(norm / longest);
+    rows.insert(rows.end(), {g[i], g[i + 1], s[i] / norm * length, s[i + 1] / norm * length});
   }
   return rows;
 }
@@ -89,7 +93,7 @@ std::vector<double> quiver_rows(const Tensor& grid, const Tensor& score, Range r
 void field_figure(const GmmConfig& c, const Plot& p, const std::string& name, const std::string& title,
                   const Tensor& grid, const Tensor& score, const std::string& color) {
   Figure f(title, p.box, p.box);
-  f.arrows(quiver_rows(grid, score, p.box), "score (longest arrow = 1.6 cells)", color);
+  f.arrows(quiver_rows(grid, score, p.box), "score, arrow length sqrt(|s|)", color);
   f.render(p.path(c, name));
 }
 
