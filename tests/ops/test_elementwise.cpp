@@ -103,6 +103,8 @@ const std::vector<UnarySpec> kUnaryOps = {
     {"softplus", [](const Tensor& a) { return softplus(a); }, [](double x) { return std::log(1 + std::exp(x)); }},
     {"elu", [](const Tensor& a) { return elu(a, 0.7); }, [](double x) { return x > 0 ? x : 0.7 * (std::exp(x) - 1); }},
     {"clamp", [](const Tensor& a) { return clamp(a, -0.5, 0.8); }, [](double x) { return std::clamp(x, -0.5, 0.8); }},
+    // Not differentiable: its output is a constant, so gradcheck sees a zero Jacobian both ways.
+    {"sign", [](const Tensor& a) { return sign(a); }, [](double x) { return double((x > 0) - (x < 0)); }},
 };
 
 // Draws that keep every input at least 0.05 away from 0 and from clamp's bounds, so that finite
