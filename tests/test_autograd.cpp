@@ -7,9 +7,8 @@
 namespace scorch {
 namespace {
 
-using testing::error_of;
-
 using ::testing::HasSubstr;
+using testing::error_of;
 
 Tensor leaf(std::vector<double> v, Shape shape = {}) {
   if (shape.empty() && v.size() != 1) shape = Shape{static_cast<int64_t>(v.size())};

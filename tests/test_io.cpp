@@ -16,11 +16,10 @@
 namespace scorch {
 namespace {
 
-using testing::error_of;
-
 namespace fs = std::filesystem;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
+using testing::error_of;
 
 // A fresh directory for the running test, removed afterwards.
 class TempDir {

@@ -11,9 +11,8 @@
 namespace scorch {
 namespace {
 
-using testing::error_of;
-
 using testing::all_close;
+using testing::error_of;
 using testing::grads_ok;
 using testing::Layout;
 using testing::make_input;

@@ -9,9 +9,8 @@
 namespace scorch {
 namespace {
 
-using testing::error_of;
-
 using ::testing::HasSubstr;
+using testing::error_of;
 using testing::Layout;
 using testing::make_input;
 
