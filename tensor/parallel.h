@@ -21,6 +21,15 @@ inline int num_threads() {
 #endif
 }
 void set_num_threads(int n);
+// The index of the calling thread in the current parallel region (0 outside one): a slot in
+// per-thread scratch buffers.
+inline int thread_index() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
 
 // Elementwise work per thread below which we stay serial (about 10 µs of a simple kernel).
 inline constexpr int64_t kGrainElementwise = 32768;

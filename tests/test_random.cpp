@@ -13,15 +13,12 @@
 
 #include "tensor/parallel.h"
 #include "tensor/random.h"
+#include "test_util.h"
 
 namespace scorch {
 namespace {
 
-// Restores the OpenMP thread count that a test changes.
-struct ThreadCountGuard {
-  int saved = num_threads();
-  ~ThreadCountGuard() { set_num_threads(saved); }
-};
+using testing::ThreadCountGuard;
 
 ::testing::AssertionResult throws_with(const std::function<void()>& f, const std::string& expected) {
   try {

@@ -10,6 +10,7 @@
 
 #include "autograd/gradcheck.h"
 #include "autograd/ops.h"
+#include "tensor/parallel.h"
 
 namespace scorch::testing {
 
@@ -78,6 +79,12 @@ std::string error_of(F&& f) {
   }
   return "(no exception)";
 }
+
+// Restores the OpenMP thread count that a test changes.
+struct ThreadCountGuard {
+  int saved = num_threads();
+  ~ThreadCountGuard() { set_num_threads(saved); }
+};
 
 // gradcheck and, when second_order, gradgradcheck, reporting the worst entry on failure.
 inline ::testing::AssertionResult grads_ok(const DifferentiableFn& f, const TensorList& inputs,

@@ -31,6 +31,8 @@ struct SqrtFn { template <typename T> T operator()(T a) const { return std::sqrt
 struct RsqrtFn { template <typename T> T operator()(T a) const { return T(1) / std::sqrt(a); } };
 struct AbsFn { template <typename T> T operator()(T a) const { return std::abs(a); } };
 struct SquareFn { template <typename T> T operator()(T a) const { return a * a; } };
+struct SinFn { template <typename T> T operator()(T a) const { return std::sin(a); } };
+struct CosFn { template <typename T> T operator()(T a) const { return std::cos(a); } };
 struct TanhFn { template <typename T> T operator()(T a) const { return std::tanh(a); } };
 struct SigmoidFn { template <typename T> T operator()(T a) const { return T(1) / (T(1) + exp_vec(-a)); } };
 struct ReluFn { template <typename T> T operator()(T a) const { return a > T(0) ? a : T(0); } };
@@ -179,6 +181,14 @@ struct Square : UnaryOp<Square, SquareFn> {
     return {mul(g, mul(in[0], scalar_like(2, g)))};
   }
 };
+struct Sin : UnaryOp<Sin, SinFn> {
+  static constexpr std::string_view name = "sin";
+  TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const { return {mul(g, cos(in[0]))}; }
+};
+struct Cos : UnaryOp<Cos, CosFn> {
+  static constexpr std::string_view name = "cos";
+  TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const { return {neg(mul(g, sin(in[0])))}; }
+};
 struct Tanh : UnaryOp<Tanh, TanhFn> {
   static constexpr std::string_view name = "tanh";
   static constexpr bool needs_output = true;
@@ -260,6 +270,8 @@ Tensor sqrt(const Tensor& a) { return apply(Sqrt{}, a); }
 Tensor rsqrt(const Tensor& a) { return apply(Rsqrt{}, a); }
 Tensor abs(const Tensor& a) { return apply(Abs{}, a); }
 Tensor square(const Tensor& a) { return apply(Square{}, a); }
+Tensor sin(const Tensor& a) { return apply(Sin{}, a); }
+Tensor cos(const Tensor& a) { return apply(Cos{}, a); }
 Tensor tanh(const Tensor& a) { return apply(Tanh{}, a); }
 Tensor sigmoid(const Tensor& a) { return apply(Sigmoid{}, a); }
 Tensor relu(const Tensor& a) { return apply(Relu{}, a); }

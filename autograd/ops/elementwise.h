@@ -15,6 +15,8 @@
 //   rsqrt    y = 1 / sqrt(a)      ga = -g y^3 / 2
 //   abs      y = |a|              ga = g sign(a)            (0 at a = 0, as PyTorch)
 //   square   y = a^2              ga = 2 g a
+//   sin      y = sin a            ga = g cos a
+//   cos      y = cos a            ga = -g sin a
 //   tanh     y = tanh a           ga = g (1 - y^2)
 //   sigmoid  y = 1/(1+e^-a)       ga = g y (1 - y)
 //   relu     y = max(a, 0)        ga = g [a > 0]
@@ -52,6 +54,8 @@ Tensor sqrt(const Tensor& a);
 Tensor rsqrt(const Tensor& a);
 Tensor abs(const Tensor& a);
 Tensor square(const Tensor& a);
+Tensor sin(const Tensor& a);
+Tensor cos(const Tensor& a);
 Tensor tanh(const Tensor& a);
 Tensor sigmoid(const Tensor& a);
 Tensor relu(const Tensor& a);

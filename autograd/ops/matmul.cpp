@@ -8,10 +8,7 @@
 // layer on [B, T, C]) becomes a single gemm of B*T rows when a's rows are evenly spaced.
 #include "autograd/ops/matmul.h"
 
-#include <cblas.h>
-
 #include <algorithm>
-#include <climits>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -20,6 +17,7 @@
 #include "autograd/apply.h"
 #include "autograd/ops/reduce.h"
 #include "autograd/ops/shape.h"
+#include "tensor/blas.h"
 #include "tensor/cpu_loops.h"
 
 namespace scorch {
@@ -151,14 +149,8 @@ template <typename T>
 void gemm(const BlasMatrix& a, const T* pa, const BlasMatrix& b, const T* pb, T* c, int64_t M, int64_t N, int64_t K,
           T beta = 0) {
   if (beta == T(0) && gemm_thin<T>(a, pa, b, pb, c, M, N, K, nullptr)) return;
-  if (std::max({M, N, K, a.ld, b.ld}) > INT_MAX)
-    throw std::invalid_argument("matmul: a matrix dim over 2^31 - 1 does not fit BLAS's int");
-  const int m = static_cast<int>(M), n = static_cast<int>(N), k = static_cast<int>(K);
-  const int lda = static_cast<int>(a.ld), ldb = static_cast<int>(b.ld);
-  if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, a.trans, b.trans, m, n, k, 1.0f, pa, lda, pb, ldb, beta, c, n);
-  else
-    cblas_dgemm(CblasRowMajor, a.trans, b.trans, m, n, k, 1.0, pa, lda, pb, ldb, beta, c, n);
+  check_blas_dims("matmul", {M, N, K, a.ld, b.ld});
+  blas_gemm<T>(a.trans, b.trans, M, N, K, T(1), pa, a.ld, pb, b.ld, beta, c, N);
 }
 
 // y [B..., M, N] = a [Ba..., M, K] @ b [Bb..., K, N], Ba and Bb broadcast to B; y is fresh and contiguous.

@@ -96,6 +96,8 @@ const std::vector<UnarySpec> kUnaryOps = {
     {"rsqrt", [](const Tensor& a) { return rsqrt(a); }, [](double x) { return 1 / std::sqrt(x); }, 0.2, 3},
     {"abs", [](const Tensor& a) { return abs(a); }, [](double x) { return std::abs(x); }},
     {"square", [](const Tensor& a) { return square(a); }, [](double x) { return x * x; }},
+    {"sin", [](const Tensor& a) { return sin(a); }, [](double x) { return std::sin(x); }, -4, 4},
+    {"cos", [](const Tensor& a) { return cos(a); }, [](double x) { return std::cos(x); }, -4, 4},
     {"tanh", [](const Tensor& a) { return tanh(a); }, [](double x) { return std::tanh(x); }},
     {"sigmoid", [](const Tensor& a) { return sigmoid(a); }, [](double x) { return 1 / (1 + std::exp(-x)); }},
     {"relu", [](const Tensor& a) { return relu(a); }, [](double x) { return x > 0 ? x : 0; }},
