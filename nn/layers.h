@@ -1,12 +1,15 @@
-// layers.h: Linear, the activations as modules, and Sequential.
+// layers.h: Linear, Conv2d, the activations as modules, and Sequential.
 //
-// Linear(in, out): y = x W^T + b, W [out, in], b [out], x [..., in] -> y [..., out]. Initialised as
-// PyTorch's nn.Linear: W and b uniform on [-1/sqrt(in), 1/sqrt(in)] (kaiming_uniform_ with a = sqrt(5)
-// gives exactly this bound for W).
+// Linear(in, out): y = x W^T + b, W [out, in], b [out], x [..., in] -> y [..., out].
+// Conv2d(in, out, kernel): y = conv2d(x, W, b) (autograd/ops/conv2d.h), W [out, in, kernel, kernel].
+// Both are initialised as PyTorch's nn.Linear and nn.Conv2d: W and b uniform on
+// [-1/sqrt(fan_in), 1/sqrt(fan_in)], fan_in = in (x kernel^2) (kaiming_uniform_ with a = sqrt(5) gives
+// exactly this bound for W).
 #pragma once
 #include <functional>
 #include <initializer_list>
 
+#include "autograd/ops/conv2d.h"
 #include "nn/module.h"
 #include "tensor/random.h"
 
@@ -20,6 +23,16 @@ class Linear : public UnaryModule {
   int64_t out_features() const { return weight.shape()[0]; }
 
   Tensor weight, bias;  // bias undefined when constructed without one
+};
+
+class Conv2d : public UnaryModule {
+ public:
+  Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, Generator& gen, Conv2dOptions options = {},
+         bool bias = true);
+  Tensor forward(const Tensor& x) override;
+
+  Tensor weight, bias;  // bias undefined when constructed without one
+  Conv2dOptions options;
 };
 
 // An elementwise activation (SiLU, Softplus, ...) as a module without parameters.

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "autograd/grad_mode.h"
+#include "autograd/ops/shape.h"
 
 namespace scorch::nn {
 
@@ -69,6 +70,22 @@ void Module::load_state_dict(const std::map<std::string, Tensor>& state, const s
 void Module::train(bool on) {
   training_ = on;
   for (auto& [name, child] : children_) child->train(on);
+}
+
+void Module::to(DType dtype) {
+  NamedTensors all = named_parameters(), buffers = named_buffers();
+  all.insert(all.end(), buffers.begin(), buffers.end());
+  for (auto& [name, t] : all) {
+    if (t.dtype() == dtype) continue;
+    const Tensor converted = scorch::to(t.detach(), dtype).contiguous();
+    // Swap the data under the shared handle, so every module holding this tensor sees the new dtype.
+    TensorImpl& impl = *t.impl();
+    impl.storage = converted.impl()->storage;
+    impl.strides = converted.strides();
+    impl.offset = converted.offset();
+    impl.dtype = dtype;
+    impl.grad = Tensor();
+  }
 }
 
 void Module::zero_grad() {

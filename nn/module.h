@@ -39,6 +39,9 @@ class Module {
   void eval() { train(false); }
   bool is_training() const { return training_; }
   void zero_grad();
+  // Converts every parameter and buffer to `dtype` in place (float64 copies of a model for gradcheck);
+  // gradients are dropped.
+  void to(DType dtype);
 
  protected:
   // Registers a leaf that requires grad; returns its handle (sharing the module's tensor).

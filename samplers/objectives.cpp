@@ -10,31 +10,50 @@ void check_batch(const char* name, const Tensor& x) {
     throw std::invalid_argument(std::string(name) + ": x must be a non-empty [N, D] batch, got " + describe(x));
 }
 
+// The denoising objectives also take image batches [N, C, H, W]: what they sum is every dim but the first.
+void check_samples(const char* name, const Tensor& x) {
+  if (x.dim() < 2 || x.shape()[0] == 0)
+    throw std::invalid_argument(std::string(name) + ": x must be a non-empty [N, ...] batch, got " + describe(x));
+}
+
+std::vector<int64_t> sample_dims(const Tensor& x) {
+  std::vector<int64_t> dims;
+  for (int64_t d = 1; d < x.dim(); ++d) dims.push_back(d);
+  return dims;
+}
+
+// sigma [N] as [N, 1, ...] to broadcast over one sample of x.
+Tensor per_sample(const Tensor& sigma, const Tensor& x) {
+  Shape shape{x.shape()[0]};
+  while (shape.size() < static_cast<size_t>(x.dim())) shape.push_back(1);
+  return sigma.reshape(shape);
+}
+
 Tensor sigma_rows(const Tensor& x, double sigma) { return full({x.shape()[0]}, sigma, x.options()); }
 
-// 1/2 |s sigma + z|^2 per row, averaged (= 1/2 sigma^2 |s + z / sigma|^2, without dividing by sigma).
+// 1/2 |s sigma + z|^2 per sample, averaged (= 1/2 sigma^2 |s + z / sigma|^2, without dividing by sigma).
 Tensor weighted_denoising_error(const Tensor& s, const Tensor& sigma_col, const Tensor& z) {
-  return mean(sum(square(s * sigma_col + z), {1})) * 0.5;
+  return mean(sum(square(s * sigma_col + z), sample_dims(z))) * 0.5;
 }
 
 }  // namespace
 
 Tensor dsm_loss(const ScoreFn& score, const Tensor& x, double sigma, Generator& gen) {
-  check_batch("dsm_loss", x);
+  check_samples("dsm_loss", x);
   if (!(sigma > 0)) throw std::invalid_argument("dsm_loss: sigma must be > 0, got " + format_number(sigma));
   const Tensor z = randn(x.shape(), gen, x.options());
   const Tensor s = score(x + z * sigma, sigma_rows(x, sigma));
-  return mean(sum(square(s + z / sigma), {1})) * 0.5;
+  return mean(sum(square(s + z / sigma), sample_dims(z))) * 0.5;
 }
 
 Tensor annealed_dsm_loss(const ScoreFn& score, const Tensor& x, const std::vector<double>& sigmas, Generator& gen) {
-  check_batch("annealed_dsm_loss", x);
+  check_samples("annealed_dsm_loss", x);
   if (sigmas.empty()) throw std::invalid_argument("annealed_dsm_loss: empty noise schedule");
   const int64_t n = x.shape()[0];
   const std::vector<double> level = randint(0, static_cast<int64_t>(sigmas.size()), {n}, gen).values();
   std::vector<double> sigma(n);
   for (int64_t i = 0; i < n; ++i) sigma[i] = sigmas[static_cast<size_t>(level[i])];
-  const Tensor sigma_row = from_vector(sigma, x.options()), sigma_col = sigma_row.reshape({n, 1});
+  const Tensor sigma_row = from_vector(sigma, x.options()), sigma_col = per_sample(sigma_row, x);
   const Tensor z = randn(x.shape(), gen, x.options());
   return weighted_denoising_error(score(x + sigma_col * z, sigma_row), sigma_col, z);
 }

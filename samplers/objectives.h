@@ -9,7 +9,8 @@
 //                 the first term is a Hessian-vector product through double backward
 //   esm           explicit score matching (Hyvarinen 2005): L = mean_n [ tr(grad_x s(x)) + 1/2 |s(x)|^2 ],
 //                 the trace by one backward per dimension (cheap in 2-D)
-// ssm and esm evaluate the score at noise level `sigma` (unconditional models ignore it).
+// ssm and esm evaluate the score at noise level `sigma` (unconditional models ignore it) on x [N, D];
+// dsm and annealed_dsm also take images x [N, C, H, W] (|.|^2 sums over every dim but the batch).
 #pragma once
 #include <vector>
 

@@ -1,0 +1,105 @@
+// bench_conv2d.cpp: every convolution shape of unet-small at batch 64 (B2's), forward, data gradient
+// and weight gradient, with FLOP/s and the share of this machine's FMA roof (bench/peak.h; 2 N K P Q
+// C R S FLOP per map), plus all of the model's convolutions in sequence ("unet_small_convs"): the
+// figure the conv issue's "65% of peak" goal reads.
+#include <benchmark/benchmark.h>
+
+#include <string>
+#include <vector>
+
+#include "autograd/ops.h"
+#include "bench/peak.h"
+#include "tensor/random.h"
+
+namespace scorch {
+namespace {
+
+struct ConvLayer {
+  const char* name;
+  Shape x, w;
+  Conv2dOptions o;
+  int count;  // how many layers of unet-small have this shape
+};
+
+// unet-small (shared/spec/reference-models.md) at batch 64, layer by layer.
+const std::vector<ConvLayer> kUnetLayers = {
+    {"conv_in_1to32_28", {64, 1, 28, 28}, {32, 1, 3, 3}, {.padding = 1}, 1},
+    {"c32to32_28", {64, 32, 28, 28}, {32, 32, 3, 3}, {.padding = 1}, 3},  // down0 x2, up0.conv2
+    {"down_32_28_s2", {64, 32, 28, 28}, {32, 32, 3, 3}, {.stride = 2, .padding = 1}, 1},
+    {"c32to64_14", {64, 32, 14, 14}, {64, 32, 3, 3}, {.padding = 1}, 1},
+    {"c64to64_14", {64, 64, 14, 14}, {64, 64, 3, 3}, {.padding = 1}, 2},  // down1.conv2, up1.conv2
+    {"skip_32to64_14", {64, 32, 14, 14}, {64, 32, 1, 1}, {}, 1},
+    {"down_64_14_s2", {64, 64, 14, 14}, {64, 64, 3, 3}, {.stride = 2, .padding = 1}, 1},
+    {"c64to128_7", {64, 64, 7, 7}, {128, 64, 3, 3}, {.padding = 1}, 1},
+    {"c128to128_7", {64, 128, 7, 7}, {128, 128, 3, 3}, {.padding = 1}, 4},  // down2.conv2, mid x2, up2.conv2
+    {"skip_64to128_7", {64, 64, 7, 7}, {128, 64, 1, 1}, {}, 1},
+    {"c256to128_7", {64, 256, 7, 7}, {128, 256, 3, 3}, {.padding = 1}, 1},
+    {"skip_256to128_7", {64, 256, 7, 7}, {128, 256, 1, 1}, {}, 1},
+    {"c128to64_14", {64, 128, 14, 14}, {64, 128, 3, 3}, {.padding = 1}, 2},  // upconv2, up1.conv1
+    {"skip_128to64_14", {64, 128, 14, 14}, {64, 128, 1, 1}, {}, 1},
+    {"c64to32_28", {64, 64, 28, 28}, {32, 64, 3, 3}, {.padding = 1}, 2},  // upconv1, up0.conv1
+    {"skip_64to32_28", {64, 64, 28, 28}, {32, 64, 1, 1}, {}, 1},
+    {"conv_out_32to1_28", {64, 32, 28, 28}, {1, 32, 3, 3}, {.padding = 1}, 1},
+};
+
+enum class Pass { forward, backward_input, backward_weight, all };
+
+struct Inputs {
+  Tensor x, w, b, g;
+};
+
+Inputs make_inputs(const ConvLayer& l) {
+  Generator gen(0);
+  Inputs in{randn(l.x, gen), randn(l.w, gen), randn({l.w[0]}, gen), Tensor()};
+  in.g = randn(conv2d_output_shape(l.x, l.w, l.o), gen);
+  return in;
+}
+
+void run_pass(const ConvLayer& l, const Inputs& in, Pass pass) {
+  Tensor t;
+  if (pass == Pass::forward || pass == Pass::all) t = conv2d(in.x, in.w, in.b, l.o);
+  if (pass == Pass::backward_input || pass == Pass::all) t = conv2d_backward_input(in.g, in.w, l.x, l.o);
+  if (pass == Pass::backward_weight || pass == Pass::all) t = conv2d_backward_weight(in.x, in.g, l.w, l.o);
+  benchmark::DoNotOptimize(t.raw_data());
+}
+
+void conv2d_layer(benchmark::State& state, const ConvLayer& layer, Pass pass) {
+  const Inputs in = make_inputs(layer);
+  const double peak = bench::machine_peak().fma_gflops;  // measured before the timing starts
+  for (auto _ : state) run_pass(layer, in, pass);
+  const double flops = conv2d_flops(layer.x, layer.w, layer.o) * (pass == Pass::all ? 3 : 1);
+  state.counters["FLOP/s"] = benchmark::Counter(flops * state.iterations(), benchmark::Counter::kIsRate);
+  state.counters["fma_peak_gflops"] = peak;
+}
+
+// Every conv of unet-small forward and backward, as one B2 step runs them.
+void unet_small_convs(benchmark::State& state) {
+  std::vector<Inputs> inputs;
+  double flops = 0;
+  for (const ConvLayer& l : kUnetLayers) {
+    inputs.push_back(make_inputs(l));
+    flops += 3 * l.count * conv2d_flops(l.x, l.w, l.o);
+  }
+  const double peak = bench::machine_peak().fma_gflops;
+  for (auto _ : state)
+    for (size_t i = 0; i < kUnetLayers.size(); ++i)
+      for (int c = 0; c < kUnetLayers[i].count; ++c) run_pass(kUnetLayers[i], inputs[i], Pass::all);
+  state.counters["FLOP/s"] = benchmark::Counter(flops * state.iterations(), benchmark::Counter::kIsRate);
+  state.counters["fma_peak_gflops"] = peak;
+}
+
+int register_benchmarks() {
+  const std::pair<Pass, const char*> passes[] = {
+      {Pass::forward, "forward"}, {Pass::backward_input, "backward_input"}, {Pass::backward_weight, "backward_weight"}};
+  for (const ConvLayer& l : kUnetLayers)
+    for (const auto& [pass, pass_name] : passes)
+      benchmark::RegisterBenchmark(("conv2d/" + std::string(l.name) + "/" + pass_name).c_str(),
+                                   [&l, pass = pass](benchmark::State& s) { conv2d_layer(s, l, pass); })
+          ->Unit(benchmark::kMillisecond)->UseRealTime();
+  benchmark::RegisterBenchmark("conv2d/unet_small_convs/fwd_bwd", unet_small_convs)->Unit(benchmark::kMillisecond)->UseRealTime();
+  return 0;
+}
+const int registered = register_benchmarks();
+
+}  // namespace
+}  // namespace scorch
