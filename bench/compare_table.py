@@ -2,22 +2,27 @@
 """Prints one table, workload | scorch | pytorch | ratio, from Google Benchmark JSON files (ours) and the
 JSON of the PyTorch scripts in bench/torch/. Standard library only; bench/compare calls it.
 
-  compare_table.py --pytorch R-pytorch.json --pytorch R-pytorch_gmm.json R-bench_*.json
+  compare_table.py --pytorch R-pytorch.json --pytorch R-pytorch_gmm.json --pytorch R-pytorch_unet.json \
+                   R-bench_*.json
 
 A PyTorch file is either {"results": {key: {"value": v, ...}}} (bench_foundation.py) or a flat object
-{key: v} (bench_gmm.py).
+{key: v} (bench_gmm.py, bench_unet.py).
 
 Rows are data: add one to ROWS. A row finds its scorch benchmark by the first pattern (a regular
 expression, searched in the benchmark's name) that matches any run not matched by an `exclude`
-pattern, and its PyTorch figure by key. A missing side shows n/a. ratio = how many times faster scorch
-is (scorch / pytorch for rates, pytorch / scorch for times): > 1 means scorch wins.
+pattern, and its PyTorch figure by key. A row with a `counter` takes the scorch figure from that
+Google Benchmark counter of the run (state.counters[...]) instead of its time. A missing side shows
+n/a. ratio = how many times better scorch is: scorch / pytorch where higher is better (rates),
+pytorch / scorch where lower is better (times, memory, faults); > 1 means scorch wins.
 """
 import argparse
 import json
+import math
 import re
 
 # unit: "GB/s" (bytes_per_second), "GFLOP/s" (a FLOP counter, else `flop` per call / time),
-# "ns/op" (the time_per_op counter, else time per call / `ops`), "ms" or "s" (time per call).
+# "ns/op" (the time_per_op counter, else time per call / `ops`), "ms" or "s" (time per call);
+# with `counter`, any unit: the named counter as it is. Only HIGHER_IS_BETTER units are rates.
 ROWS = [
     {"workload": "add 16M f32", "unit": "GB/s", "scorch": [r"^add/16M", r"add.*(16M|16777216)"],
      "exclude": [r"out", r"broadcast"], "pytorch": "add_16M"},
@@ -48,7 +53,14 @@ ROWS = [
     {"workload": "B2 unet-small training step, batch 64", "unit": "ms", "scorch": [r"^B2_"], "pytorch": "B2_ms"},
     {"workload": "B3 unet-small forward, batch 64", "unit": "ms", "scorch": [r"^B3_"], "pytorch": "B3_ms"},
     {"workload": "B4 annealed Langevin, 10k particles", "unit": "s", "scorch": [r"^B4_"], "pytorch": "B4_s"},
+    # Memory of one B2 step: peak resident set of a process that only trains, and minor page faults per step.
+    {"workload": "B2 peak RSS", "unit": "MiB", "scorch": [r"^B2_"], "counter": "peak_rss_mib",
+     "pytorch": "B2_peak_rss_mib"},
+    {"workload": "B2 minor page faults per step", "unit": "faults", "scorch": [r"^B2_"],
+     "counter": "minor_faults_per_step", "pytorch": "B2_minor_faults_per_step"},
 ]
+
+HIGHER_IS_BETTER = {"GB/s", "GFLOP/s"}
 
 TIME_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 
@@ -80,14 +92,20 @@ def pick(entries):
 
 def find_run(row, runs):
     exclude = [re.compile(p) for p in row.get("exclude", [])]
+    counter = row.get("counter")
     for pattern in row["scorch"]:
         for name in runs:
+            if counter and not any(counter in e for e in runs[name]):
+                continue  # a counter row takes only runs that report the counter
             if re.search(pattern, name) and not any(x.search(name) for x in exclude):
                 return name
     return None
 
 
 def scorch_value(row, entry):
+    if "counter" in row:
+        value = entry.get(row["counter"])
+        return value if isinstance(value, (int, float)) else None
     unit = row["unit"]
     seconds = entry["real_time"] * TIME_UNITS[entry.get("time_unit", "ns")]
     if unit == "GB/s":
@@ -131,9 +149,12 @@ def load_pytorch(paths):
 
 
 def ratio(unit, ours, theirs):
-    if ours is None or theirs is None or ours <= 0 or theirs <= 0:
+    if ours is None or theirs is None or ours < 0 or theirs < 0:
         return None
-    return ours / theirs if unit in ("GB/s", "GFLOP/s") else theirs / ours  # rates, else times
+    better, worse = (ours, theirs) if unit in HIGHER_IS_BETTER else (theirs, ours)
+    if worse == 0:  # e.g. no page faults at all on one side
+        return 1.0 if better == 0 else math.inf
+    return better / worse
 
 
 def fmt(value, digits=2):
@@ -165,7 +186,7 @@ def main():
               f"{context.get('scorch_threads', '?')} threads, {context.get('date', '')}")
     if pytorch_context:
         print(f"pytorch: {pytorch_context.get('torch', '?')}, {pytorch_context.get('threads', '?')} threads")
-    print("ratio: how many times faster scorch is (> 1: scorch faster)\n")
+    print("ratio: how many times better scorch is: faster, or less memory and faults (> 1: scorch wins)\n")
     widths = [max(len(r[i]) for r in table) for i in range(4)]
     if args.markdown:
         print("| " + " | ".join(table[0]) + " |")
