@@ -1,6 +1,8 @@
 #include "nn/score_models.h"
 
 #include "autograd/ops.h"
+#include "nn/refinenet.h"
+#include "samplers/schedule.h"
 
 namespace scorch::nn {
 namespace {
@@ -39,7 +41,10 @@ Tensor MlpScore::forward(const Tensor& x, const Tensor& sigma) {
 std::shared_ptr<ScoreModel> make_score_model(std::string_view name, Generator& gen) {
   if (name == "mlp") return std::make_shared<MlpScore>(gen, MlpScore::Options{.conditional = true});
   if (name == "mlp-uncond") return std::make_shared<MlpScore>(gen, MlpScore::Options{.conditional = false});
-  throw std::invalid_argument("unknown score model '" + std::string(name) + "' (known: mlp, mlp-uncond)");
+  if (name == "refinenet")  // ngf 16 and the MNIST schedule: geometric 1 -> 0.01, L = 10
+    return std::make_shared<RefineNet>(gen, RefineNet::Options{.ngf = 16, .num_classes = 10,
+                                                               .sigmas = geometric_sigmas(1.0, 0.01, 10)});
+  throw std::invalid_argument("unknown score model '" + std::string(name) + "' (known: mlp, mlp-uncond, refinenet)");
 }
 
 }  // namespace scorch::nn

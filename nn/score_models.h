@@ -6,6 +6,9 @@
 //               divided by sigma (noise-conditional; 17,282 parameters)
 //   mlp-uncond  x -> Linear(2,128) -> Softplus -> Linear(128,128) -> Softplus -> Linear(128,2)
 //               (NCSN's toy model; ignores sigma; 17,154 parameters)
+//   refinenet   NCSN's CondRefineNetDilated, ngf 16, on [N, 1, 28, 28] (nn/refinenet.h; 518,817
+//               parameters); sigma must be a level of the MNIST schedule (geometric 1 -> 0.01, L = 10).
+//               NOTE: its output is the score itself, not divided by sigma.
 #pragma once
 #include <string_view>
 
@@ -35,7 +38,7 @@ class MlpScore : public ScoreModel {
   std::shared_ptr<Sequential> net_;
 };
 
-// "mlp" or "mlp-uncond"; throws naming the known models otherwise.
+// "mlp", "mlp-uncond" or "refinenet"; throws naming the known models otherwise.
 std::shared_ptr<ScoreModel> make_score_model(std::string_view name, Generator& gen);
 
 }  // namespace scorch::nn
