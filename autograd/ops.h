@@ -8,3 +8,4 @@
 #include "autograd/ops/reduce.h"
 #include "autograd/ops/shape.h"
 #include "autograd/ops/conv2d.h"
+#include "autograd/ops/upsample.h"
