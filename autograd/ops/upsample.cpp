@@ -177,7 +177,9 @@ struct InterpolateBilinear {
     return {s[0], s[1], out_h, out_w};
   }
   void cpu(const Tensor& x, Tensor& y) const {
-    dispatch_float(name, x.dtype(), [&]<typename T>() { interpolate_bilinear_forward_cpu<T>(x.contiguous(), y, align_corners); });
+    dispatch_float(name, x.dtype(), [&]<typename T>() {
+      interpolate_bilinear_forward_cpu<T>(x.contiguous(), y, align_corners);
+    });
   }
   TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
     return {interpolate_bilinear_backward(g, in[0].shape()[2], in[0].shape()[3], align_corners)};
@@ -196,7 +198,9 @@ struct InterpolateBilinearBackward {
     return {s[0], s[1], in_h, in_w};
   }
   void cpu(const Tensor& g, Tensor& gx) const {
-    dispatch_float(name, g.dtype(), [&]<typename T>() { interpolate_bilinear_backward_cpu<T>(g.contiguous(), gx, align_corners); });
+    dispatch_float(name, g.dtype(), [&]<typename T>() {
+      interpolate_bilinear_backward_cpu<T>(g.contiguous(), gx, align_corners);
+    });
   }
   TensorList backward(const Tensor& gg, const TensorList& in, const Tensor&) const {
     return {interpolate_bilinear(gg, in[0].shape()[2], in[0].shape()[3], align_corners)};

@@ -133,9 +133,11 @@ TEST(Pool, MaxPool2dGradients) {
 
 TEST(Pool, BadArgumentsThrowNamingShapesAndArguments) {
   const Tensor x = zeros({1, 2, 3, 3});
-  EXPECT_THAT(error_of([] { avg_pool2d(zeros({2, 3, 4}), 2); }), HasSubstr("avg_pool2d: input [2, 3, 4] must be 4-d [N, C, H, W]"));
+  EXPECT_THAT(error_of([] { avg_pool2d(zeros({2, 3, 4}), 2); }),
+              HasSubstr("avg_pool2d: input [2, 3, 4] must be 4-d [N, C, H, W]"));
   EXPECT_THAT(error_of([&] { avg_pool2d(x, 5); }),
-              HasSubstr("avg_pool2d: kernel 5 is larger than the padded input 3x3 (input [1, 2, 3, 3], kernel 5, stride 5, padding 0)"));
+              HasSubstr("avg_pool2d: kernel 5 is larger than the padded input 3x3 (input [1, 2, 3, 3], kernel 5, "
+                        "stride 5, padding 0)"));
   EXPECT_THAT(error_of([&] { max_pool2d(x, 2, 0); }),
               HasSubstr("max_pool2d: kernel and stride must be >= 1, got kernel 2, stride 0, padding 0"));
   EXPECT_THAT(error_of([&] { max_pool2d(x, 0); }), HasSubstr("max_pool2d: kernel and stride must be >= 1"));
