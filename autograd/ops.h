@@ -3,6 +3,7 @@
 #include "autograd/engine.h"
 #include "autograd/grad_mode.h"
 #include "autograd/ops/elementwise.h"
+#include "autograd/ops/group_norm.h"
 #include "autograd/ops/matmul.h"
 #include "autograd/ops/pool.h"
 #include "autograd/ops/reduce.h"
