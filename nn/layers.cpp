@@ -45,6 +45,38 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, int64_t kernel, Genera
 
 Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight, bias, options); }
 
+Embedding::Embedding(int64_t num_embeddings, int64_t embedding_dim, Generator& gen) {
+  if (num_embeddings <= 0 || embedding_dim <= 0)
+    throw std::invalid_argument("Embedding: sizes must be positive, got " + std::to_string(num_embeddings) + " x " +
+                                std::to_string(embedding_dim));
+  weight = register_parameter("weight", randn({num_embeddings, embedding_dim}, gen));
+}
+
+// [*, num] @ [num, dim] -> [*, dim]: matmul broadcasts W over the label dims.
+Tensor Embedding::forward(const Tensor& labels) {
+  return matmul(one_hot(labels, num_embeddings(), weight.options()), weight);
+}
+
+Tensor one_hot(const Tensor& labels, int64_t num_classes, TensorOptions options) {
+  if (!labels.defined() || labels.dtype() != kInt64)
+    throw std::invalid_argument("one_hot: labels must be int64, got " +
+                                (labels.defined() ? describe(labels) : std::string("undefined")));
+  if (num_classes <= 0)
+    throw std::invalid_argument("one_hot: num_classes must be positive, got " + std::to_string(num_classes));
+  const std::vector<double> values = labels.values();  // int64 labels below 2^53 are exact in double
+  std::vector<double> hot(values.size() * num_classes, 0.0);
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (!(values[i] >= 0 && values[i] < static_cast<double>(num_classes)))
+      throw std::invalid_argument("one_hot: label " + format_number(values[i]) + " at index " + std::to_string(i) +
+                                  " is out of range [0, " + std::to_string(num_classes) + ")");
+    hot[i * num_classes + static_cast<int64_t>(values[i])] = 1.0;
+  }
+  Shape shape = labels.shape();
+  shape.push_back(num_classes);
+  options.requires_grad = false;
+  return from_vector(hot, shape, options);
+}
+
 std::shared_ptr<Activation> SiLU() { return std::make_shared<Activation>([](const Tensor& x) { return silu(x); }); }
 std::shared_ptr<Activation> Softplus() { return std::make_shared<Activation>([](const Tensor& x) { return softplus(x); }); }
 std::shared_ptr<Activation> ReLU() { return std::make_shared<Activation>([](const Tensor& x) { return relu(x); }); }

@@ -1,10 +1,13 @@
-// layers.h: Linear, Conv2d, the activations as modules, and Sequential.
+// layers.h: Linear, Conv2d, Embedding, the activations as modules, and Sequential.
 //
 // Linear(in, out): y = x W^T + b, W [out, in], b [out], x [..., in] -> y [..., out].
 // Conv2d(in, out, kernel): y = conv2d(x, W, b) (autograd/ops/conv2d.h), W [out, in, kernel, kernel].
 // Both are initialised as PyTorch's nn.Linear and nn.Conv2d: W and b uniform on
 // [-1/sqrt(fan_in), 1/sqrt(fan_in)], fan_in = in (x kernel^2) (kaiming_uniform_ with a = sqrt(5) gives
 // exactly this bound for W).
+// Embedding(num, dim): rows of W [num, dim] picked by int64 labels [*] -> [*, dim], computed as
+// one_hot(labels) @ W so that W gets its gradient from matmul (gW = one_hot^T g: row k sums the
+// gradients of the labels equal to k). Initialised N(0, 1), as torch.nn.Embedding.
 #pragma once
 #include <functional>
 #include <initializer_list>
@@ -34,6 +37,20 @@ class Conv2d : public UnaryModule {
   Tensor weight, bias;  // bias undefined when constructed without one
   Conv2dOptions options;
 };
+
+class Embedding : public Module {
+ public:
+  Embedding(int64_t num_embeddings, int64_t embedding_dim, Generator& gen);
+  Tensor forward(const Tensor& labels);
+  Tensor operator()(const Tensor& labels) { return forward(labels); }
+  int64_t num_embeddings() const { return weight.shape()[0]; }
+
+  Tensor weight;
+};
+
+// [*labels.shape, num_classes] with 1 at each label and 0 elsewhere (no gradient); labels int64 in
+// [0, num_classes), else std::invalid_argument naming the first bad label and its position.
+Tensor one_hot(const Tensor& labels, int64_t num_classes, TensorOptions options = {});
 
 // An elementwise activation (SiLU, Softplus, ...) as a module without parameters.
 class Activation : public UnaryModule {

@@ -1,15 +1,15 @@
 // conv2d.cpp: conv2d and its two backward maps (formulas in conv2d.h) on the CPU.
 //
-// Each map is a gemm per image over the column matrix col [C R S, P Q] of that image (im2col: row
-// (c, r, s) holds the input pixels that filter tap (r, s) of channel c sees at every output position):
+// Each map is a gemm per group of images over their column matrix col [C R S, P Q] (im2col: row
+// (c, r, s) holds the input pixels that filter tap (r, s) of channel c sees at every output position;
+// a group's images sit side by side in the columns):
 //   forward          y_n [K, P Q]    = w [K, C R S] @ col_n                (+ b, preloaded into y_n)
 //   backward_input   gcol [C R S, P Q] = w^T @ g_n, then col2im adds it back onto gx_n [C, H, W]
 //   backward_weight  gw [K, C R S]  += g_n [K, P Q] @ col_n^T
-// A 1x1 stride-1 unpadded conv needs no columns: col_n is x_n itself. Threads split the batch, each
-// with its own column buffer (about 1 MB for unet-small's largest layer, so it stays in L2) and
-// OpenBLAS single-threaded inside the parallel region; a batch smaller than the thread count runs
-// image by image on OpenBLAS's threads instead. backward_weight sums per-thread partial gradients,
-// in a fixed order for a given thread count.
+// A 1x1 stride-1 unpadded conv of one image needs no columns: col_n is x_n itself. Threads split the
+// groups, each with its own column buffer and OpenBLAS single-threaded inside the parallel region; a
+// batch smaller than the thread count runs on OpenBLAS's threads instead. backward_weight sums
+// per-thread partial gradients, in a fixed order for a given thread count.
 #include "autograd/ops/conv2d.h"
 
 #include <algorithm>
@@ -65,13 +65,14 @@ std::pair<int64_t, int64_t> valid_columns(const Geometry& g, int64_t offset) {
   return {lo, std::max(lo, hi)};
 }
 
-// col [C R S, P Q] of one image x [C, H, W]; zeros where the window hangs over the padding.
+// Row (c, r, s) of the column matrix for one image x [C, H, W], written at `col` with row stride
+// `ld` (the images of a group sit side by side); zeros where the window hangs over the padding.
 template <typename T>
-void im2col(const Geometry& g, const T* x, T* col) {
+void im2col(const Geometry& g, const T* x, T* col, int64_t ld) {
   for (int64_t c = 0; c < g.C; ++c)
     for (int64_t r = 0; r < g.R; ++r)
       for (int64_t s = 0; s < g.S; ++s) {
-        T* row = col + ((c * g.R + r) * g.S + s) * g.pq();
+        T* row = col + ((c * g.R + r) * g.S + s) * ld;
         const int64_t offset = s * g.dil - g.pad;
         const auto [lo, hi] = valid_columns(g, offset);
         for (int64_t p = 0; p < g.P; ++p) {
@@ -92,11 +93,11 @@ void im2col(const Geometry& g, const T* x, T* col) {
 
 // The transpose of im2col: x [C, H, W] (zeroed by the caller) += each column entry at its pixel.
 template <typename T>
-void col2im(const Geometry& g, const T* col, T* x) {
+void col2im(const Geometry& g, const T* col, int64_t ld, T* x) {
   for (int64_t c = 0; c < g.C; ++c)
     for (int64_t r = 0; r < g.R; ++r)
       for (int64_t s = 0; s < g.S; ++s) {
-        const T* row = col + ((c * g.R + r) * g.S + s) * g.pq();
+        const T* row = col + ((c * g.R + r) * g.S + s) * ld;
         const int64_t offset = s * g.dil - g.pad;
         const auto [lo, hi] = valid_columns(g, offset);
         for (int64_t p = 0; p < g.P; ++p) {
@@ -109,48 +110,101 @@ void col2im(const Geometry& g, const T* col, T* x) {
       }
 }
 
-// Calls f(n, scratch) for every image n, threads splitting the batch; `scratch` is the calling
-// thread's buffer of `scratch_size` elements (or thread slot `t` of `partials` when given).
+// Images are lowered in groups of `images`, side by side in the columns, so that small images (7x7:
+// 49 columns each) still give gemms wide enough for OpenBLAS's kernels. Groups never span more than a
+// thread's share of the batch, so both threads stay busy.
+constexpr int64_t kMinColumns = 768;
+
+struct Groups {
+  int64_t images = 1, count = 0;
+  int threads = 1;
+};
+
+Groups make_groups(const Geometry& g) {
+  Groups gr;
+  gr.threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads(), g.N)));
+  const int64_t share = (g.N + gr.threads - 1) / gr.threads;
+  gr.images = std::clamp<int64_t>((kMinColumns + g.pq() - 1) / g.pq(), 1, std::max<int64_t>(share, 1));
+  gr.count = (g.N + gr.images - 1) / gr.images;
+  gr.threads = static_cast<int>(std::min<int64_t>(gr.threads, gr.count));
+  return gr;
+}
+
+// Calls f(first image, images in the group, thread's scratch, thread index) for every group, threads
+// splitting the groups; each thread owns `scratch_size` elements of scratch.
 template <typename T, typename F>
-void for_each_image(const Geometry& g, int64_t scratch_size, F&& f) {
-  const int threads = static_cast<int>(std::min<int64_t>(num_threads(), g.N));
-  Tensor scratch = empty({std::max(threads, 1), std::max<int64_t>(scratch_size, 1)}, {.dtype = dtype_of<T>()});
+void for_each_group(const Geometry& g, const Groups& gr, int64_t scratch_size, F&& f) {
+  Tensor scratch = empty({std::max(gr.threads, 1), std::max<int64_t>(scratch_size, 1)}, {.dtype = dtype_of<T>()});
   T* base = scratch.data<T>();
-  if (threads <= 1) {
-    for (int64_t n = 0; n < g.N; ++n) f(n, base, 0);
-    return;
-  }
-  parallel_for(g.N, 1, [&](int64_t begin, int64_t end) {
-    const int t = thread_index();
-    for (int64_t n = begin; n < end; ++n) f(n, base + t * scratch_size, t);
-  });
+  auto run = [&](int64_t begin, int64_t end, int t) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t n0 = i * gr.images;
+      f(n0, std::min(gr.images, g.N - n0), base + t * scratch_size, t);
+    }
+  };
+  if (gr.threads <= 1) return run(0, gr.count, 0);
+  parallel_for(gr.count, 1, [&](int64_t begin, int64_t end) { run(begin, end, thread_index()); });
+}
+
+// Copies planes [rows, PQ] of `count` images (image stride rows PQ) into one [rows, count PQ] matrix,
+// or back (to_images).
+template <typename T>
+void interleave(const Geometry& g, int64_t rows, int64_t count, const T* images, T* matrix) {
+  for (int64_t j = 0; j < count; ++j)
+    for (int64_t k = 0; k < rows; ++k)
+      std::memcpy(matrix + k * count * g.pq() + j * g.pq(), images + (j * rows + k) * g.pq(), g.pq() * sizeof(T));
+}
+template <typename T>
+void deinterleave(const Geometry& g, int64_t rows, int64_t count, const T* matrix, T* images) {
+  for (int64_t j = 0; j < count; ++j)
+    for (int64_t k = 0; k < rows; ++k)
+      std::memcpy(images + (j * rows + k) * g.pq(), matrix + k * count * g.pq() + j * g.pq(), g.pq() * sizeof(T));
+}
+
+// The column matrix [C R S, count P Q] of images n0.. of x: x itself for one image of a 1x1 conv.
+template <typename T>
+const T* lower(const Geometry& g, const T* x, int64_t n0, int64_t count, T* col) {
+  if (g.pointwise() && count == 1) return x + n0 * g.chw();
+  for (int64_t j = 0; j < count; ++j) im2col(g, x + (n0 + j) * g.chw(), col + j * g.pq(), count * g.pq());
+  return col;
 }
 
 // x [N, C, H, W], w [K, C, R, S], b [K] or null -> y [N, K, P, Q]; all contiguous.
 template <typename T>
 void conv2d_forward_cpu(const Geometry& g, const T* x, const T* w, const T* b, T* y) {
-  for_each_image<T>(g, g.pointwise() ? 0 : g.crs() * g.pq(), [&](int64_t n, T* col, int) {
-    const T* xn = x + n * g.chw();
-    if (!g.pointwise()) im2col(g, xn, col);
-    T* yn = y + n * g.K * g.pq();
+  const Groups gr = make_groups(g);
+  const int64_t cols = gr.images * g.pq(), col_size = g.crs() * cols;
+  for_each_group<T>(g, gr, col_size + (gr.images > 1 ? g.K * cols : 0), [&](int64_t n0, int64_t count, T* scratch, int) {
+    const int64_t ld = count * g.pq();
+    const T* B = lower(g, x, n0, count, scratch);
+    T* out = count == 1 ? y + n0 * g.K * g.pq() : scratch + col_size;
     if (b)
-      for (int64_t k = 0; k < g.K; ++k) std::fill(yn + k * g.pq(), yn + (k + 1) * g.pq(), b[k]);
-    blas_gemm<T>(CblasNoTrans, CblasNoTrans, g.K, g.pq(), g.crs(), T(1), w, g.crs(), g.pointwise() ? xn : col,
-                 g.pq(), b ? T(1) : T(0), yn, g.pq());
+      for (int64_t k = 0; k < g.K; ++k) std::fill(out + k * ld, out + (k + 1) * ld, b[k]);
+    blas_gemm<T>(CblasNoTrans, CblasNoTrans, g.K, ld, g.crs(), T(1), w, g.crs(), B, ld, b ? T(1) : T(0), out, ld);
+    if (count > 1) deinterleave(g, g.K, count, out, y + n0 * g.K * g.pq());
   });
 }
 
 // g [N, K, P, Q], w [K, C, R, S] -> gx [N, C, H, W]
 template <typename T>
 void conv2d_backward_input_cpu(const Geometry& geo, const T* g, const T* w, T* gx) {
-  for_each_image<T>(geo, geo.pointwise() ? 0 : geo.crs() * geo.pq(), [&](int64_t n, T* col, int) {
-    T* gxn = gx + n * geo.chw();
-    T* out = geo.pointwise() ? gxn : col;
-    blas_gemm<T>(CblasTrans, CblasNoTrans, geo.crs(), geo.pq(), geo.K, T(1), w, geo.crs(), g + n * geo.K * geo.pq(),
-                 geo.pq(), T(0), out, geo.pq());
-    if (!geo.pointwise()) {
+  const Groups gr = make_groups(geo);
+  const int64_t cols = gr.images * geo.pq(), col_size = geo.crs() * cols;
+  for_each_group<T>(geo, gr, col_size + (gr.images > 1 ? geo.K * cols : 0), [&](int64_t n0, int64_t count, T* scratch, int) {
+    const int64_t ld = count * geo.pq();
+    const T* G = g + n0 * geo.K * geo.pq();
+    if (count > 1) {
+      interleave(geo, geo.K, count, G, scratch + col_size);
+      G = scratch + col_size;
+    }
+    const bool direct = geo.pointwise() && count == 1;
+    T* out = direct ? gx + n0 * geo.chw() : scratch;
+    blas_gemm<T>(CblasTrans, CblasNoTrans, geo.crs(), ld, geo.K, T(1), w, geo.crs(), G, ld, T(0), out, ld);
+    if (direct) return;
+    for (int64_t j = 0; j < count; ++j) {
+      T* gxn = gx + (n0 + j) * geo.chw();
       std::fill(gxn, gxn + geo.chw(), T(0));
-      col2im(geo, col, gxn);
+      col2im(geo, scratch + j * geo.pq(), ld, gxn);
     }
   });
 }
@@ -158,18 +212,22 @@ void conv2d_backward_input_cpu(const Geometry& geo, const T* g, const T* w, T* g
 // x [N, C, H, W], g [N, K, P, Q] -> gw [K, C, R, S]: per-thread partial sums, then their total.
 template <typename T>
 void conv2d_backward_weight_cpu(const Geometry& geo, const T* x, const T* g, T* gw) {
-  const int64_t kcrs = geo.K * geo.crs(), col_size = geo.pointwise() ? 0 : geo.crs() * geo.pq();
-  const int threads = std::max<int>(1, static_cast<int>(std::min<int64_t>(num_threads(), geo.N)));
-  Tensor partials = zeros({threads, kcrs}, {.dtype = dtype_of<T>()});
+  const Groups gr = make_groups(geo);
+  const int64_t kcrs = geo.K * geo.crs(), cols = gr.images * geo.pq(), col_size = geo.crs() * cols;
+  Tensor partials = zeros({std::max(gr.threads, 1), kcrs}, {.dtype = dtype_of<T>()});
   T* part = partials.data<T>();
-  for_each_image<T>(geo, col_size, [&](int64_t n, T* col, int t) {
-    const T* xn = x + n * geo.chw();
-    if (!geo.pointwise()) im2col(geo, xn, col);
-    blas_gemm<T>(CblasNoTrans, CblasTrans, geo.K, geo.crs(), geo.pq(), T(1), g + n * geo.K * geo.pq(), geo.pq(),
-                 geo.pointwise() ? xn : col, geo.pq(), T(1), part + t * kcrs, geo.crs());
+  for_each_group<T>(geo, gr, col_size + (gr.images > 1 ? geo.K * cols : 0), [&](int64_t n0, int64_t count, T* scratch, int t) {
+    const int64_t ld = count * geo.pq();
+    const T* B = lower(geo, x, n0, count, scratch);
+    const T* G = g + n0 * geo.K * geo.pq();
+    if (count > 1) {
+      interleave(geo, geo.K, count, G, scratch + col_size);
+      G = scratch + col_size;
+    }
+    blas_gemm<T>(CblasNoTrans, CblasTrans, geo.K, geo.crs(), ld, T(1), G, ld, B, ld, T(1), part + t * kcrs, geo.crs());
   });
   std::copy(part, part + kcrs, gw);
-  for (int t = 1; t < threads; ++t)
+  for (int t = 1; t < gr.threads; ++t)
     for (int64_t i = 0; i < kcrs; ++i) gw[i] += part[t * kcrs + i];
 }
 

@@ -83,7 +83,9 @@ void expect_matches_reference(const std::vector<ConvCase>& cases) {
 TEST(Conv2d, MatchesNaiveReference) { expect_matches_reference(kCases); }
 TEST(Conv2d, LargeInputsMatchNaiveReference) { expect_matches_reference(kLargeCases); }
 
-TEST(Conv2d, OneThreadGivesTheSameResult) {  // the serial path (batch below the thread count) too
+// One thread lowers the whole batch as one group (the serial path); two split it. Groups change the
+// gemm shapes, so sums may round differently: float32 tolerance.
+TEST(Conv2d, OneThreadMatchesTwo) {
   const ConvCase c{{4, 8, 9, 9}, {6, 8, 3, 3}, {.padding = 1}};
   const TensorList in = c.make(kFloat32, 3);
   const Tensor y = c.run(in), g = make_input(y.shape(), kFloat32, 4);
@@ -95,7 +97,7 @@ TEST(Conv2d, OneThreadGivesTheSameResult) {  // the serial path (batch below the
     y1 = c.run(in);
     gw1 = conv2d_backward_weight(in[0], g, c.w, c.o);
   }
-  EXPECT_EQ(y.values(), y1.values());
+  EXPECT_TRUE(all_close(y1, y, tolerance(kFloat32)));
   EXPECT_TRUE(all_close(gw1, gw, tolerance(kFloat32)));
 }
 
