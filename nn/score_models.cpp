@@ -1,6 +1,7 @@
 #include "nn/score_models.h"
 
 #include "autograd/ops.h"
+#include "nn/unet.h"
 
 namespace scorch::nn {
 namespace {
@@ -39,7 +40,8 @@ Tensor MlpScore::forward(const Tensor& x, const Tensor& sigma) {
 std::shared_ptr<ScoreModel> make_score_model(std::string_view name, Generator& gen) {
   if (name == "mlp") return std::make_shared<MlpScore>(gen, MlpScore::Options{.conditional = true});
   if (name == "mlp-uncond") return std::make_shared<MlpScore>(gen, MlpScore::Options{.conditional = false});
-  throw std::invalid_argument("unknown score model '" + std::string(name) + "' (known: mlp, mlp-uncond)");
+  if (name == "unet-small") return std::make_shared<UNetSmall>(gen, UNetSmall::Options{});
+  throw std::invalid_argument("unknown score model '" + std::string(name) + "' (known: mlp, mlp-uncond, unet-small)");
 }
 
 }  // namespace scorch::nn

@@ -35,7 +35,7 @@ class MlpScore : public ScoreModel {
   std::shared_ptr<Sequential> net_;
 };
 
-// "mlp" or "mlp-uncond"; throws naming the known models otherwise.
+// "mlp", "mlp-uncond" or "unet-small" (nn/unet.h, default options); throws naming the known models otherwise.
 std::shared_ptr<ScoreModel> make_score_model(std::string_view name, Generator& gen);
 
 }  // namespace scorch::nn
