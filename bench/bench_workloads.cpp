@@ -1,12 +1,18 @@
 // bench_workloads.cpp: the benchmark workloads of shared/spec/reference-models.md that exist so far,
 // timed exactly as bench/torch/bench_gmm.py times them in PyTorch (bench/compare runs both).
 //   B1  one `mlp` training step: batch 512 GMM samples, annealed DSM (sigmas 10 -> 0.01, L = 10), Adam 1e-3
+//   B2  one `unet-small` training step: batch 64 of x ~ U[0, 1] [64, 1, 28, 28], annealed DSM (sigmas
+//       1 -> 0.01, L = 10), Adam 2e-4; counters: peak resident memory of the process (MiB) and minor
+//       page faults per step (bench/torch/bench_unet.py reports the same two for PyTorch)
+//   B3  `unet-small` forward only (one sampler step), batch 64, no graph
 //   B4  annealed Langevin with the `mlp`: 10,000 particles, L = 10, T = 100, step_lr 5e-5 (untrained weights)
 #include <benchmark/benchmark.h>
+#include <sys/resource.h>
 
 #include "autograd/ops.h"
 #include "nn/optim.h"
 #include "nn/score_models.h"
+#include "nn/unet.h"
 #include "samplers/gmm.h"
 #include "samplers/langevin.h"
 #include "samplers/objectives.h"
@@ -36,6 +42,51 @@ void B1_mlp_train_step(benchmark::State& state) {
   }
 }
 BENCHMARK(B1_mlp_train_step)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+
+rusage usage() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u;
+}
+
+std::shared_ptr<nn::ScoreModel> unet_small(Generator& gen) {
+  return std::make_shared<nn::UNetSmall>(gen, nn::UNetSmall::Options{});
+}
+
+void B2_unet_train_step(benchmark::State& state) {
+  Generator gen(0);
+  const auto model = unet_small(gen);
+  const ModelScore score(model);
+  nn::Adam adam(model->parameters(), {.lr = 2e-4});
+  const std::vector<double> sigmas = geometric_sigmas(1.0, 0.01, 10);
+  auto step = [&] {
+    const Tensor x = rand({64, 1, 28, 28}, gen);
+    const Tensor loss = annealed_dsm_loss(score, x, sigmas, gen);
+    adam.zero_grad();
+    loss.backward();
+    adam.step();
+    return loss.item();
+  };
+  step();  // warm-up: Adam's state and the allocator's cache
+  const long faults_before = usage().ru_minflt;
+  for (auto _ : state) benchmark::DoNotOptimize(step());
+  const rusage after = usage();
+  state.counters["peak_rss_mib"] = after.ru_maxrss / 1024.0;
+  state.counters["minor_faults_per_step"] = static_cast<double>(after.ru_minflt - faults_before) / state.iterations();
+}
+BENCHMARK(B2_unet_train_step)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
+
+void B3_unet_forward(benchmark::State& state) {
+  Generator gen(0);
+  const auto model = unet_small(gen);
+  const Tensor x = rand({64, 1, 28, 28}, gen), sigma = full({64}, 0.1);
+  NoGradGuard no_grad;
+  for (auto _ : state) {
+    const Tensor s = model->forward(x, sigma);
+    benchmark::DoNotOptimize(s.raw_data());
+  }
+}
+BENCHMARK(B3_unet_forward)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
 
 void B4_annealed_langevin(benchmark::State& state) {
   Generator gen(0);

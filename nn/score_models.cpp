@@ -2,6 +2,7 @@
 
 #include "autograd/ops.h"
 #include "nn/refinenet.h"
+#include "nn/unet.h"
 #include "samplers/schedule.h"
 
 namespace scorch::nn {
@@ -41,10 +42,12 @@ Tensor MlpScore::forward(const Tensor& x, const Tensor& sigma) {
 std::shared_ptr<ScoreModel> make_score_model(std::string_view name, Generator& gen) {
   if (name == "mlp") return std::make_shared<MlpScore>(gen, MlpScore::Options{.conditional = true});
   if (name == "mlp-uncond") return std::make_shared<MlpScore>(gen, MlpScore::Options{.conditional = false});
+  if (name == "unet-small") return std::make_shared<UNetSmall>(gen, UNetSmall::Options{});
   if (name == "refinenet")  // ngf 16 and the MNIST schedule: geometric 1 -> 0.01, L = 10
     return std::make_shared<RefineNet>(gen, RefineNet::Options{.ngf = 16, .num_classes = 10,
                                                                .sigmas = geometric_sigmas(1.0, 0.01, 10)});
-  throw std::invalid_argument("unknown score model '" + std::string(name) + "' (known: mlp, mlp-uncond, refinenet)");
+  throw std::invalid_argument("unknown score model '" + std::string(name) +
+                              "' (known: mlp, mlp-uncond, unet-small, refinenet)");
 }
 
 }  // namespace scorch::nn

@@ -38,7 +38,8 @@ class MlpScore : public ScoreModel {
   std::shared_ptr<Sequential> net_;
 };
 
-// "mlp", "mlp-uncond" or "refinenet"; throws naming the known models otherwise.
+// "mlp", "mlp-uncond", "unet-small" (nn/unet.h, default options) or "refinenet" (nn/refinenet.h, ngf 16,
+// the MNIST schedule); throws naming the known models otherwise.
 std::shared_ptr<ScoreModel> make_score_model(std::string_view name, Generator& gen);
 
 }  // namespace scorch::nn
