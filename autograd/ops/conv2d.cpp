@@ -13,10 +13,12 @@
 #include "autograd/ops/conv2d.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
 #include "autograd/apply.h"
+#include "autograd/ops/conv2d_direct.h"
 #include "autograd/ops/elementwise.h"
 #include "autograd/ops/reduce.h"
 #include "tensor/blas.h"
@@ -65,18 +67,18 @@ std::pair<int64_t, int64_t> valid_columns(const Geometry& g, int64_t offset) {
   return {lo, std::max(lo, hi)};
 }
 
-// Row (c, r, s) of the column matrix for one image x [C, H, W], written at `col` with row stride
-// `ld` (the images of a group sit side by side); zeros where the window hangs over the padding.
+// The column matrix of output rows [p0, p1) of one image x [C, H, W]: row (c, r, s) at col + its
+// index * ld (the images of a group sit side by side); zeros where the window hangs over the padding.
 template <typename T>
-void im2col(const Geometry& g, const T* x, T* col, int64_t ld) {
+void im2col(const Geometry& g, const T* x, T* col, int64_t ld, int64_t p0, int64_t p1) {
   for (int64_t c = 0; c < g.C; ++c)
     for (int64_t r = 0; r < g.R; ++r)
       for (int64_t s = 0; s < g.S; ++s) {
         T* row = col + ((c * g.R + r) * g.S + s) * ld;
         const int64_t offset = s * g.dil - g.pad;
         const auto [lo, hi] = valid_columns(g, offset);
-        for (int64_t p = 0; p < g.P; ++p) {
-          T* out = row + p * g.Q;
+        for (int64_t p = p0; p < p1; ++p) {
+          T* out = row + (p - p0) * g.Q;
           const int64_t ih = p * g.stride - g.pad + r * g.dil;
           if (ih < 0 || ih >= g.H) {
             std::fill(out, out + g.Q, T(0));
@@ -96,17 +98,17 @@ void im2col(const Geometry& g, const T* x, T* col, int64_t ld) {
 
 // The transpose of im2col: x [C, H, W] (zeroed by the caller) += each column entry at its pixel.
 template <typename T>
-void col2im(const Geometry& g, const T* col, int64_t ld, T* x) {
+void col2im(const Geometry& g, const T* col, int64_t ld, int64_t p0, int64_t p1, T* x) {
   for (int64_t c = 0; c < g.C; ++c)
     for (int64_t r = 0; r < g.R; ++r)
       for (int64_t s = 0; s < g.S; ++s) {
         const T* row = col + ((c * g.R + r) * g.S + s) * ld;
         const int64_t offset = s * g.dil - g.pad;
         const auto [lo, hi] = valid_columns(g, offset);
-        for (int64_t p = 0; p < g.P; ++p) {
+        for (int64_t p = p0; p < p1; ++p) {
           const int64_t ih = p * g.stride - g.pad + r * g.dil;
           if (ih < 0 || ih >= g.H) continue;
-          const T* in = row + p * g.Q;
+          const T* in = row + (p - p0) * g.Q;
           T* out = x + (c * g.H + ih) * g.W + offset;
           if (g.stride == 1)  // the common case, as its own loop so that it vectorises
             for (int64_t q = lo; q < hi; ++q) out[q] += in[q];
@@ -118,11 +120,14 @@ void col2im(const Geometry& g, const T* col, int64_t ld, T* x) {
 
 // Images are lowered in groups of `images`, side by side in the columns, so that small images (7x7:
 // 49 columns each) still give gemms wide enough for OpenBLAS's kernels. Groups never span more than a
-// thread's share of the batch, so both threads stay busy.
+// thread's share of the batch, so both threads stay busy. A large image is lowered instead in bands
+// of output rows whose columns fit in L2 (about 1 MB), so the column matrix is still in cache when
+// OpenBLAS packs it.
 constexpr int64_t kMinColumns = 768;
+constexpr int64_t kBandElements = 1 << 18;
 
 struct Groups {
-  int64_t images = 1, count = 0;
+  int64_t images = 1, count = 0, band_rows = 0;
   int threads = 1;
 };
 
@@ -133,61 +138,88 @@ Groups make_groups(const Geometry& g) {
   gr.images = std::clamp<int64_t>((kMinColumns + g.pq() - 1) / g.pq(), 1, std::max<int64_t>(share, 1));
   gr.count = (g.N + gr.images - 1) / gr.images;
   gr.threads = static_cast<int>(std::min<int64_t>(gr.threads, gr.count));
+  gr.band_rows = gr.images > 1 ? g.P : std::clamp<int64_t>(kBandElements / std::max<int64_t>(g.crs() * g.Q, 1), 1, g.P);
   return gr;
 }
 
-// Calls f(first image, images in the group, thread's scratch, thread index) for every group, threads
-// splitting the groups; each thread owns `scratch_size` elements of scratch.
+// A block of columns: output rows [p0, p1) of images [n0, n0 + count) (whole images when count > 1).
+struct Block {
+  int64_t n0, count, p0, p1;
+  int64_t cols(const Geometry& g) const { return count * (p1 - p0) * g.Q; }
+};
+
+// Calls f(block, thread's scratch, thread index) for every block, threads splitting the groups (the
+// bands of one image stay on one thread, in order); each thread owns `scratch_size` elements.
 template <typename T, typename F>
-void for_each_group(const Geometry& g, const Groups& gr, int64_t scratch_size, F&& f) {
+void for_each_block(const Geometry& g, const Groups& gr, int64_t scratch_size, F&& f) {
   Tensor scratch = empty({std::max(gr.threads, 1), std::max<int64_t>(scratch_size, 1)}, {.dtype = dtype_of<T>()});
   T* base = scratch.data<T>();
   auto run = [&](int64_t begin, int64_t end, int t) {
     for (int64_t i = begin; i < end; ++i) {
-      const int64_t n0 = i * gr.images;
-      f(n0, std::min(gr.images, g.N - n0), base + t * scratch_size, t);
+      const int64_t n0 = i * gr.images, count = std::min(gr.images, g.N - n0);
+      for (int64_t p0 = 0; p0 < g.P; p0 += gr.band_rows)
+        f(Block{n0, count, p0, std::min(g.P, p0 + gr.band_rows)}, base + t * scratch_size, t);
     }
   };
   if (gr.threads <= 1) return run(0, gr.count, 0);
   parallel_for(gr.count, 1, [&](int64_t begin, int64_t end) { run(begin, end, thread_index()); });
 }
 
-// Copies planes [rows, PQ] of `count` images (image stride rows PQ) into one [rows, count PQ] matrix,
-// or back (to_images).
-template <typename T>
-void interleave(const Geometry& g, int64_t rows, int64_t count, const T* images, T* matrix) {
-  for (int64_t j = 0; j < count; ++j)
-    for (int64_t k = 0; k < rows; ++k)
-      std::memcpy(matrix + k * count * g.pq() + j * g.pq(), images + (j * rows + k) * g.pq(), g.pq() * sizeof(T));
-}
-template <typename T>
-void deinterleave(const Geometry& g, int64_t rows, int64_t count, const T* matrix, T* images) {
-  for (int64_t j = 0; j < count; ++j)
-    for (int64_t k = 0; k < rows; ++k)
-      std::memcpy(images + (j * rows + k) * g.pq(), matrix + k * count * g.pq() + j * g.pq(), g.pq() * sizeof(T));
+// Scratch per thread: the column matrix and, for groups, one [K, cols] matrix of gathered planes.
+int64_t scratch_size(const Geometry& g, const Groups& gr) {
+  const int64_t cols = gr.images * gr.band_rows * g.Q;
+  return g.crs() * cols + (gr.images > 1 ? g.K * cols : 0);
 }
 
-// The column matrix [C R S, count P Q] of images n0.. of x: x itself for one image of a 1x1 conv.
+// A matrix operand: data and leading dimension.
 template <typename T>
-const T* lower(const Geometry& g, const T* x, int64_t n0, int64_t count, T* col) {
-  if (g.pointwise() && count == 1) return x + n0 * g.chw();
-  for (int64_t j = 0; j < count; ++j) im2col(g, x + (n0 + j) * g.chw(), col + j * g.pq(), count * g.pq());
-  return col;
+struct Operand {
+  T* data;
+  int64_t ld;
+};
+
+// Planes [rows, P Q] of a block's images (image stride rows P Q) as a [rows, cols] matrix: in place
+// for one image, else copied side by side into `buffer` (gather) or back out of it (scatter).
+template <typename T>
+Operand<const T> gather(const Geometry& g, const Block& b, int64_t rows, const T* images, T* buffer) {
+  const T* first = images + b.n0 * rows * g.pq();
+  if (b.count == 1) return {first + b.p0 * g.Q, g.pq()};
+  for (int64_t j = 0; j < b.count; ++j)
+    for (int64_t k = 0; k < rows; ++k)
+      std::memcpy(buffer + k * b.cols(g) + j * g.pq(), first + (j * rows + k) * g.pq(), g.pq() * sizeof(T));
+  return {buffer, b.cols(g)};
+}
+template <typename T>
+void scatter(const Geometry& g, const Block& b, int64_t rows, const T* buffer, T* images) {
+  T* first = images + b.n0 * rows * g.pq();
+  for (int64_t j = 0; j < b.count; ++j)
+    for (int64_t k = 0; k < rows; ++k)
+      std::memcpy(first + (j * rows + k) * g.pq(), buffer + k * b.cols(g) + j * g.pq(), g.pq() * sizeof(T));
+}
+
+// The column matrix [C R S, cols] of a block of x: x itself for one image of a 1x1 conv.
+template <typename T>
+Operand<const T> lower(const Geometry& g, const T* x, const Block& b, T* col) {
+  if (g.pointwise() && b.count == 1) return {x + b.n0 * g.chw() + b.p0 * g.Q, g.pq()};
+  const int64_t per_image = (b.p1 - b.p0) * g.Q;
+  for (int64_t j = 0; j < b.count; ++j) im2col(g, x + (b.n0 + j) * g.chw(), col + j * per_image, b.cols(g), b.p0, b.p1);
+  return {col, b.cols(g)};
 }
 
 // x [N, C, H, W], w [K, C, R, S], b [K] or null -> y [N, K, P, Q]; all contiguous.
 template <typename T>
-void conv2d_forward_cpu(const Geometry& g, const T* x, const T* w, const T* b, T* y) {
+void conv2d_forward_cpu(const Geometry& g, const T* x, const T* w, const T* bias, T* y) {
   const Groups gr = make_groups(g);
-  const int64_t cols = gr.images * g.pq(), col_size = g.crs() * cols;
-  for_each_group<T>(g, gr, col_size + (gr.images > 1 ? g.K * cols : 0), [&](int64_t n0, int64_t count, T* scratch, int) {
-    const int64_t ld = count * g.pq();
-    const T* B = lower(g, x, n0, count, scratch);
-    T* out = count == 1 ? y + n0 * g.K * g.pq() : scratch + col_size;
-    if (b)
-      for (int64_t k = 0; k < g.K; ++k) std::fill(out + k * ld, out + (k + 1) * ld, b[k]);
-    blas_gemm<T>(CblasNoTrans, CblasNoTrans, g.K, ld, g.crs(), T(1), w, g.crs(), B, ld, b ? T(1) : T(0), out, ld);
-    if (count > 1) deinterleave(g, g.K, count, out, y + n0 * g.K * g.pq());
+  const int64_t col_size = g.crs() * gr.images * gr.band_rows * g.Q;
+  for_each_block<T>(g, gr, scratch_size(g, gr), [&](const Block& b, T* scratch, int) {
+    const Operand<const T> B = lower(g, x, b, scratch);
+    const Operand<T> out = b.count == 1 ? Operand<T>{y + b.n0 * g.K * g.pq() + b.p0 * g.Q, g.pq()}
+                                        : Operand<T>{scratch + col_size, b.cols(g)};
+    if (bias)
+      for (int64_t k = 0; k < g.K; ++k) std::fill(out.data + k * out.ld, out.data + k * out.ld + b.cols(g), bias[k]);
+    blas_gemm<T>(CblasNoTrans, CblasNoTrans, g.K, b.cols(g), g.crs(), T(1), w, g.crs(), B.data, B.ld,
+                 bias ? T(1) : T(0), out.data, out.ld);
+    if (b.count > 1) scatter(g, b, g.K, out.data, y);
   });
 }
 
@@ -195,22 +227,20 @@ void conv2d_forward_cpu(const Geometry& g, const T* x, const T* w, const T* b, T
 template <typename T>
 void conv2d_backward_input_cpu(const Geometry& geo, const T* g, const T* w, T* gx) {
   const Groups gr = make_groups(geo);
-  const int64_t cols = gr.images * geo.pq(), col_size = geo.crs() * cols;
-  for_each_group<T>(geo, gr, col_size + (gr.images > 1 ? geo.K * cols : 0), [&](int64_t n0, int64_t count, T* scratch, int) {
-    const int64_t ld = count * geo.pq();
-    const T* G = g + n0 * geo.K * geo.pq();
-    if (count > 1) {
-      interleave(geo, geo.K, count, G, scratch + col_size);
-      G = scratch + col_size;
-    }
-    const bool direct = geo.pointwise() && count == 1;
-    T* out = direct ? gx + n0 * geo.chw() : scratch;
-    blas_gemm<T>(CblasTrans, CblasNoTrans, geo.crs(), ld, geo.K, T(1), w, geo.crs(), G, ld, T(0), out, ld);
+  const int64_t col_size = geo.crs() * gr.images * gr.band_rows * geo.Q;
+  for_each_block<T>(geo, gr, scratch_size(geo, gr), [&](const Block& b, T* scratch, int) {
+    const Operand<const T> G = gather(geo, b, geo.K, g, scratch + col_size);
+    const bool direct = geo.pointwise() && b.count == 1;
+    const Operand<T> out = direct ? Operand<T>{gx + b.n0 * geo.chw() + b.p0 * geo.Q, geo.pq()}
+                                  : Operand<T>{scratch, b.cols(geo)};
+    blas_gemm<T>(CblasTrans, CblasNoTrans, geo.crs(), b.cols(geo), geo.K, T(1), w, geo.crs(), G.data, G.ld, T(0),
+                 out.data, out.ld);
     if (direct) return;
-    for (int64_t j = 0; j < count; ++j) {
-      T* gxn = gx + (n0 + j) * geo.chw();
-      std::fill(gxn, gxn + geo.chw(), T(0));
-      col2im(geo, scratch + j * geo.pq(), ld, gxn);
+    const int64_t per_image = (b.p1 - b.p0) * geo.Q;
+    for (int64_t j = 0; j < b.count; ++j) {
+      T* gxn = gx + (b.n0 + j) * geo.chw();
+      if (b.p0 == 0) std::fill(gxn, gxn + geo.chw(), T(0));  // before the image's first band
+      col2im(geo, scratch + j * per_image, b.cols(geo), b.p0, b.p1, gxn);
     }
   });
 }
@@ -219,22 +249,43 @@ void conv2d_backward_input_cpu(const Geometry& geo, const T* g, const T* w, T* g
 template <typename T>
 void conv2d_backward_weight_cpu(const Geometry& geo, const T* x, const T* g, T* gw) {
   const Groups gr = make_groups(geo);
-  const int64_t kcrs = geo.K * geo.crs(), cols = gr.images * geo.pq(), col_size = geo.crs() * cols;
+  const int64_t kcrs = geo.K * geo.crs(), col_size = geo.crs() * gr.images * gr.band_rows * geo.Q;
   Tensor partials = zeros({std::max(gr.threads, 1), kcrs}, {.dtype = dtype_of<T>()});
   T* part = partials.data<T>();
-  for_each_group<T>(geo, gr, col_size + (gr.images > 1 ? geo.K * cols : 0), [&](int64_t n0, int64_t count, T* scratch, int t) {
-    const int64_t ld = count * geo.pq();
-    const T* B = lower(geo, x, n0, count, scratch);
-    const T* G = g + n0 * geo.K * geo.pq();
-    if (count > 1) {
-      interleave(geo, geo.K, count, G, scratch + col_size);
-      G = scratch + col_size;
-    }
-    blas_gemm<T>(CblasNoTrans, CblasTrans, geo.K, geo.crs(), ld, T(1), G, ld, B, ld, T(1), part + t * kcrs, geo.crs());
+  for_each_block<T>(geo, gr, scratch_size(geo, gr), [&](const Block& b, T* scratch, int t) {
+    const Operand<const T> B = lower(geo, x, b, scratch);
+    const Operand<const T> G = gather(geo, b, geo.K, g, scratch + col_size);
+    blas_gemm<T>(CblasNoTrans, CblasTrans, geo.K, geo.crs(), b.cols(geo), T(1), G.data, G.ld, B.data, B.ld, T(1),
+                 part + t * kcrs, geo.crs());
   });
   std::copy(part, part + kcrs, gw);
   for (int t = 1; t < gr.threads; ++t)
     for (int64_t i = 0; i < kcrs; ++i) gw[i] += part[t * kcrs + i];
+}
+
+// The direct kernel (conv2d_direct.h) for float32 stride-1 convs with a window (1x1 convs are plain
+// gemms already) and at least 16 products per output (not a 1-channel input) on AVX-512 machines, when the padded-width positions it computes are not more than
+// 30% over the output (28x28 and 14x14 yes, 7x7 no: 96 positions for 49 outputs). SCORCH_CONV2D=im2col
+// in the environment forces the gemm lowering everywhere, to compare the two.
+bool use_direct(const Geometry& g, DType dtype) {
+  static const bool allowed = [] {
+    const char* choice = std::getenv("SCORCH_CONV2D");
+    return detail::conv2d_direct_supported() && !(choice && std::string(choice) == "im2col");
+  }();
+  if (!allowed || dtype != kFloat32 || g.stride != 1 || g.R * g.S == 1 || g.crs() < 16) return false;
+  return detail::conv2d_direct_positions(g.P, g.W + 2 * g.pad) <= 1.3 * g.pq();
+}
+
+// wt [C, K, R, S] with wt[c, k, r, s] = w[k, c, R-1-r, S-1-s]: the filter of the transposed conv.
+Tensor flipped_transpose(const Geometry& g, const float* w) {
+  Tensor wt = empty({g.C, g.K, g.R, g.S});
+  float* out = wt.data<float>();
+  for (int64_t k = 0; k < g.K; ++k)
+    for (int64_t c = 0; c < g.C; ++c)
+      for (int64_t r = 0; r < g.R; ++r)
+        for (int64_t s = 0; s < g.S; ++s)
+          out[((c * g.K + k) * g.R + (g.R - 1 - r)) * g.S + (g.S - 1 - s)] = w[((k * g.C + c) * g.R + r) * g.S + s];
+  return wt;
 }
 
 struct Conv2d {
@@ -257,6 +308,11 @@ struct Conv2d {
       return;
     }
     const Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : b;
+    if (use_direct(g, x.dtype())) {
+      detail::conv2d_direct_forward(xc.data<float>(), wc.data<float>(), bc.defined() ? bc.data<float>() : nullptr,
+                                    out.data<float>(), g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.pad, g.dil);
+      return;
+    }
     dispatch_float(name, x.dtype(), [&]<typename T>() {
       conv2d_forward_cpu<T>(g, xc.data<T>(), wc.data<T>(), bc.defined() ? bc.data<T>() : nullptr, out.data<T>());
     });
@@ -294,6 +350,15 @@ struct Conv2dBackwardInput {
       return;
     }
     const Tensor gc = g.contiguous(), wc = w.contiguous();
+    // The transposed stride-1 conv is a conv of g with the flipped, transposed filter and padding
+    // dil (R - 1) - pad (when that is >= 0, as for every "same" conv).
+    const int64_t pad_t = geo.dil * (geo.R - 1) - geo.pad;
+    if (use_direct(geo, g.dtype()) && pad_t >= 0 && geo.dil * (geo.S - 1) - geo.pad == pad_t) {
+      const Tensor wt = flipped_transpose(geo, wc.data<float>());
+      detail::conv2d_direct_forward(gc.data<float>(), wt.data<float>(), nullptr, out.data<float>(), geo.N, geo.K, geo.P,
+                                    geo.Q, geo.C, geo.R, geo.S, pad_t, geo.dil);
+      return;
+    }
     dispatch_float(name, g.dtype(), [&]<typename T>() {
       conv2d_backward_input_cpu<T>(geo, gc.data<T>(), wc.data<T>(), out.data<T>());
     });
@@ -317,6 +382,11 @@ struct Conv2dBackwardWeight {
   void cpu(const Tensor& x, const Tensor& g, const Tensor& out) const {
     const Geometry geo = geometry(name, x.shape(), w_shape, options);
     const Tensor xc = x.contiguous(), gc = g.contiguous();
+    if (use_direct(geo, x.dtype())) {
+      detail::conv2d_direct_backward_weight(xc.data<float>(), gc.data<float>(), out.data<float>(), geo.N, geo.C,
+                                            geo.H, geo.W, geo.K, geo.R, geo.S, geo.pad, geo.dil);
+      return;
+    }
     dispatch_float(name, x.dtype(), [&]<typename T>() {
       conv2d_backward_weight_cpu<T>(geo, xc.data<T>(), gc.data<T>(), out.data<T>());
     });

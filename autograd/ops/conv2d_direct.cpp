@@ -1,0 +1,211 @@
+// conv2d_direct.cpp: the direct stride-1 float32 kernel of conv2d_direct.h.
+#include "autograd/ops/conv2d_direct.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <array>
+#include <utility>
+#include <cstring>
+#include <vector>
+
+#include "tensor/parallel.h"
+#include "tensor/tensor.h"
+
+namespace scorch::detail {
+namespace {
+
+constexpr int kMr = 8;         // output channels per tile
+constexpr int kNv = 3;         // zmm vectors of 16 positions per tile
+constexpr int kNr = 16 * kNv;  // positions per tile
+
+struct DirectShape {
+  int64_t C, H, W, K, R, S, pad, dil, Hp, Wp, P, Q;
+  int64_t positions() const { return conv2d_direct_positions(P, Wp); }
+  int64_t crs() const { return C * R * S; }
+  // xp with room for the last tile's reads past the final row.
+  int64_t padded_size() const { return C * Hp * Wp + positions() + (R - 1) * dil * Wp + (S - 1) * dil + kNr; }
+};
+
+// One tile: acc[m][v] = sum_i wp[i][m] * xp[off[i] + 16 v ...], then y rows k0 + m (mr of them).
+template <int MR>
+__attribute__((target("avx512f"))) void tile(const float* wp, const float* xp, const int64_t* off, int64_t crs,
+                                             const float* bias, float* y, int64_t ldy) {
+  __m512 acc[MR][kNv];
+  for (int m = 0; m < MR; ++m)
+    for (int v = 0; v < kNv; ++v) acc[m][v] = _mm512_set1_ps(bias ? bias[m] : 0.0f);
+  for (int64_t i = 0; i < crs; ++i) {
+    const float* xi = xp + off[i];
+    __m512 xv[kNv];
+    for (int v = 0; v < kNv; ++v) xv[v] = _mm512_loadu_ps(xi + 16 * v);
+    const float* wi = wp + i * MR;
+    for (int m = 0; m < MR; ++m) {
+      const __m512 wv = _mm512_set1_ps(wi[m]);
+      for (int v = 0; v < kNv; ++v) acc[m][v] = _mm512_fmadd_ps(wv, xv[v], acc[m][v]);
+    }
+  }
+  for (int m = 0; m < MR; ++m)
+    for (int v = 0; v < kNv; ++v) _mm512_storeu_ps(y + m * ldy + 16 * v, acc[m][v]);
+}
+
+using TileFn = void (*)(const float*, const float*, const int64_t*, int64_t, const float*, float*, int64_t);
+constexpr TileFn kTiles[kMr + 1] = {nullptr, tile<1>, tile<2>, tile<3>, tile<4>, tile<5>, tile<6>, tile<7>, tile<8>};
+
+// The weight gradient's tile: out[m, c] += sum_j sum_t g_j[m, t] xp_j[off[c] + t] for MK rows of g and MC
+// taps, over `images` images (g_j = g + j gstride, xp_j = xp + j xstride): small images share one
+// reduction across lanes at the end.
+template <int MK, int MC>
+__attribute__((target("avx512f"))) void dot_tile(const float* g, int64_t ldg, int64_t gstride, const float* xp,
+                                                 int64_t xstride, const int64_t* off, int64_t positions,
+                                                 int64_t images, float* out, int64_t ldo) {
+  __m512 acc[MK][MC];
+  for (int m = 0; m < MK; ++m)
+    for (int c = 0; c < MC; ++c) acc[m][c] = _mm512_setzero_ps();
+  for (int64_t j = 0; j < images; ++j) {
+    const float *gj = g + j * gstride, *xj = xp + j * xstride;
+    for (int64_t t = 0; t < positions; t += 16) {
+      __m512 gv[MK];
+      for (int m = 0; m < MK; ++m) gv[m] = _mm512_loadu_ps(gj + m * ldg + t);
+      for (int c = 0; c < MC; ++c) {
+        const __m512 xv = _mm512_loadu_ps(xj + off[c] + t);
+        for (int m = 0; m < MK; ++m) acc[m][c] = _mm512_fmadd_ps(gv[m], xv, acc[m][c]);
+      }
+    }
+  }
+  for (int m = 0; m < MK; ++m)
+    for (int c = 0; c < MC; ++c) out[m * ldo + c] += _mm512_reduce_add_ps(acc[m][c]);
+}
+
+constexpr int kMk = 4, kMc = 6;
+using DotTileFn = void (*)(const float*, int64_t, int64_t, const float*, int64_t, const int64_t*, int64_t, int64_t, float*,
+                          int64_t);
+template <int MK, int... MC>
+constexpr std::array<DotTileFn, kMc + 1> dot_row(std::integer_sequence<int, MC...>) {
+  return {nullptr, dot_tile<MK, MC + 1>...};
+}
+constexpr std::array<std::array<DotTileFn, kMc + 1>, kMk + 1> kDotTiles = {
+    std::array<DotTileFn, kMc + 1>{}, dot_row<1>(std::make_integer_sequence<int, kMc>()),
+    dot_row<2>(std::make_integer_sequence<int, kMc>()), dot_row<3>(std::make_integer_sequence<int, kMc>()),
+    dot_row<4>(std::make_integer_sequence<int, kMc>())};
+
+// w [K, C, R, S] as blocks of kMr output channels: wp[block][i][m] = w[block kMr + m, i] (i = c R S + ...).
+std::vector<float> pack_weights(const float* w, const DirectShape& d) {
+  const int64_t crs = d.crs();
+  std::vector<float> wp((d.K + kMr - 1) / kMr * kMr * crs, 0.0f);
+  for (int64_t k0 = 0; k0 < d.K; k0 += kMr) {
+    const int64_t mr = std::min<int64_t>(kMr, d.K - k0);
+    float* block = wp.data() + k0 * crs;
+    for (int64_t i = 0; i < crs; ++i)
+      for (int64_t m = 0; m < mr; ++m) block[i * mr + m] = w[(k0 + m) * crs + i];
+  }
+  return wp;
+}
+
+// x [C, H, W] into the interior of xp [C, Hp, Wp] (its border stays zero).
+void pad_image(const DirectShape& d, const float* x, float* xp) {
+  for (int64_t c = 0; c < d.C; ++c)
+    for (int64_t h = 0; h < d.H; ++h)
+      std::memcpy(xp + (c * d.Hp + h + d.pad) * d.Wp + d.pad, x + (c * d.H + h) * d.W, d.W * sizeof(float));
+}
+
+DirectShape direct_shape(int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t S, int64_t pad, int64_t dil) {
+  DirectShape d{C, H, W, K, R, S, pad, dil, H + 2 * pad, W + 2 * pad, 0, 0};
+  d.P = d.Hp - dil * (R - 1);
+  d.Q = d.Wp - dil * (S - 1);
+  return d;
+}
+
+// off[c R S + r S + s]: where tap (c, r, s) starts in xp_flat.
+std::vector<int64_t> tap_offsets(const DirectShape& d) {
+  std::vector<int64_t> off(d.crs());
+  for (int64_t c = 0; c < d.C; ++c)
+    for (int64_t r = 0; r < d.R; ++r)
+      for (int64_t s = 0; s < d.S; ++s) off[(c * d.R + r) * d.S + s] = c * d.Hp * d.Wp + r * d.dil * d.Wp + s * d.dil;
+  return off;
+}
+
+// One image: pad x into xp, run every tile into yflat [K, positions], copy the valid positions to y.
+void image(const DirectShape& d, const float* x, const float* wp, const int64_t* off, const float* b, float* y,
+           float* xp, float* yflat) {
+  const int64_t npos = d.positions();
+  pad_image(d, x, xp);
+  for (int64_t t0 = 0; t0 < npos; t0 += kNr)
+    for (int64_t k0 = 0; k0 < d.K; k0 += kMr) {
+      const int64_t mr = std::min<int64_t>(kMr, d.K - k0);
+      kTiles[mr](wp + k0 * d.crs(), xp + t0, off, d.crs(), b ? b + k0 : nullptr, yflat + k0 * npos + t0, npos);
+    }
+  for (int64_t k = 0; k < d.K; ++k)
+    for (int64_t p = 0; p < d.P; ++p)
+      std::memcpy(y + (k * d.P + p) * d.Q, yflat + k * npos + p * d.Wp, d.Q * sizeof(float));
+}
+
+}  // namespace
+
+bool conv2d_direct_supported() { return __builtin_cpu_supports("avx512f"); }
+
+int64_t conv2d_direct_positions(int64_t P, int64_t Wp) { return (P * Wp + kNr - 1) / kNr * kNr; }
+
+void conv2d_direct_forward(const float* x, const float* w, const float* b, float* y, int64_t N, int64_t C, int64_t H,
+                           int64_t W, int64_t K, int64_t R, int64_t S, int64_t pad, int64_t dil) {
+  const DirectShape d = direct_shape(C, H, W, K, R, S, pad, dil);
+  const std::vector<float> wp = pack_weights(w, d);
+  const std::vector<int64_t> off = tap_offsets(d);
+  const int threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads(), N)));
+  const int64_t xp_size = d.padded_size(), y_size = K * d.positions();
+  // Per-thread scratch; xp's padding border and tail stay zero across images (only the interior is
+  // rewritten).
+  Tensor scratch = zeros({threads, xp_size + y_size});
+  float* base = scratch.data<float>();
+  parallel_for(N, 1, [&](int64_t begin, int64_t end) {
+    float* xp = base + thread_index() * (xp_size + y_size);
+    for (int64_t n = begin; n < end; ++n)
+      image(d, x + n * C * H * W, wp.data(), off.data(), b, y + n * K * d.P * d.Q, xp, xp + xp_size);
+  });
+}
+
+}  // namespace scorch::detail
+
+namespace scorch::detail {
+
+void conv2d_direct_backward_weight(const float* x, const float* g, float* gw, int64_t N, int64_t C, int64_t H,
+                                   int64_t W, int64_t K, int64_t R, int64_t S, int64_t pad, int64_t dil) {
+  const DirectShape d = direct_shape(C, H, W, K, R, S, pad, dil);
+  const std::vector<int64_t> off = tap_offsets(d);
+  const int threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads(), N)));
+  const int64_t npos = d.positions(), crs = d.crs();
+  // Images per reduction: enough positions (768) to amortise the final sums across lanes.
+  const int64_t share = (N + threads - 1) / threads;
+  const int64_t group = std::clamp<int64_t>((768 + npos - 1) / npos, 1, share);
+  const int64_t xp_size = d.padded_size(), g_size = K * npos, slot = group * (xp_size + g_size) + K * crs;
+  // Per thread: `group` padded images, as many g_flat (zero at the dropped positions, which are never
+  // written) and a partial gw.
+  Tensor scratch = zeros({threads, slot});
+  float* base = scratch.data<float>();
+  const int64_t groups = (N + group - 1) / group;
+  parallel_for(groups, 1, [&](int64_t begin, int64_t end) {
+    float* xp = base + thread_index() * slot;
+    float *gflat = xp + group * xp_size, *part = gflat + group * g_size;
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t n0 = i * group, count = std::min(group, N - n0);
+      for (int64_t j = 0; j < count; ++j) {
+        pad_image(d, x + (n0 + j) * C * H * W, xp + j * xp_size);
+        const float* gn = g + (n0 + j) * K * d.P * d.Q;
+        for (int64_t k = 0; k < K; ++k)
+          for (int64_t p = 0; p < d.P; ++p)
+            std::memcpy(gflat + j * g_size + k * npos + p * d.Wp, gn + (k * d.P + p) * d.Q, d.Q * sizeof(float));
+      }
+      for (int64_t i0 = 0; i0 < crs; i0 += kMc) {
+        const int64_t mc = std::min<int64_t>(kMc, crs - i0);
+        for (int64_t k0 = 0; k0 < K; k0 += kMk)
+          kDotTiles[std::min<int64_t>(kMk, K - k0)][mc](gflat + k0 * npos, npos, g_size, xp, xp_size, off.data() + i0,
+                                                        npos, count, part + k0 * crs + i0, crs);
+      }
+    }
+  });
+  const int64_t part_at = group * (xp_size + g_size);
+  std::copy(base + part_at, base + slot, gw);  // thread 0's partial, then the others in order
+  for (int t = 1; t < threads; ++t)
+    for (int64_t i = 0; i < K * crs; ++i) gw[i] += base[t * slot + part_at + i];
+}
+
+}  // namespace scorch::detail
