@@ -59,6 +59,18 @@ const std::vector<ConvCase> kLargeCases = {
     {{3, 16, 14, 14}, {16, 16, 3, 3}, {.padding = 4, .dilation = 4}},
 };
 
+// float32 stride-1 convs on wide enough images take the direct AVX-512 kernels (conv2d_direct.h) on
+// CPUs that have them: output channels that are not a multiple of 8 (7, 1), taps not a multiple of 6,
+// dilation, no padding, R != S (whose data gradient falls back to the gemm), several images per
+// weight-gradient reduction.
+const std::vector<ConvCase> kDirectCases = {
+    {{3, 5, 16, 20}, {7, 5, 3, 3}, {.padding = 1}},
+    {{2, 3, 18, 18}, {1, 3, 3, 3}, {.padding = 1}},
+    {{2, 4, 20, 20}, {5, 4, 3, 3}, {.padding = 2, .dilation = 2}},
+    {{2, 4, 17, 30}, {6, 4, 3, 5}, {.padding = 1}, false},
+    {{2, 3, 20, 20}, {4, 3, 3, 3}, {}, true, Layout::transposed},
+};
+
 Tolerance tolerance(DType dtype) {
   return dtype == kFloat32 ? Tolerance{.rtol = 1e-4, .atol = 1e-4} : Tolerance{.rtol = 1e-12, .atol = 1e-12};
 }
@@ -82,6 +94,7 @@ void expect_matches_reference(const std::vector<ConvCase>& cases) {
 
 TEST(Conv2d, MatchesNaiveReference) { expect_matches_reference(kCases); }
 TEST(Conv2d, LargeInputsMatchNaiveReference) { expect_matches_reference(kLargeCases); }
+TEST(Conv2d, DirectKernelShapesMatchNaiveReference) { expect_matches_reference(kDirectCases); }
 
 // One thread lowers the whole batch as one group (the serial path); two split it. Groups change the
 // gemm shapes, so sums may round differently: float32 tolerance.
