@@ -88,6 +88,12 @@ TEST(UNetSmall, BadInputsNameTheShapes) {
   EXPECT_THAT(error_of([&] { model.forward(zeros({2, 1, 30, 28}), zeros({2})); }),
               HasSubstr("unet-small: x [2, 1, 30, 28] float32 cpu must be [N, 1, H, W] with H and W multiples of 4"));
   EXPECT_THAT(error_of([&] { model.forward(zeros({2, 1, 28, 28}), zeros({3})); }), HasSubstr("sigma"));
+  // Undefined inputs throw naming them (they used to dereference a null tensor).
+  EXPECT_THAT(error_of([&] { model.forward(Tensor(), zeros({2})); }), HasSubstr("unet-small: x (undefined) must be"));
+  EXPECT_THAT(error_of([&] { model.forward(zeros({2, 1, 28, 28}), Tensor()); }),
+              HasSubstr("unet-small: sigma (undefined) must be [2] or a scalar"));
+  EXPECT_THAT(error_of([] { nn::noise_embedding(Tensor()); }), HasSubstr("noise_embedding: sigma (undefined) must be [N]"));
+  EXPECT_THAT(error_of([] { nn::noise_embedding(ones({2}), 0); }), HasSubstr("noise_embedding: half must be >= 1, got 0"));
   EXPECT_THAT(error_of([] {
                 Generator g(0);
                 nn::UNetSmall m(g, {.width = 12});
