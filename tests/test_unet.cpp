@@ -1,7 +1,7 @@
 // test_unet.cpp: unet-small as reference-models.md lays it out: the parameter count (1,466,049), the
-// parameter names the PyTorch twin uses, the output shape and the 1/sigma scaling, the noise embedding
-// against values computed here from its formula, gradients (every parameter gets one; gradcheck in
-// float64 on a narrow copy) and input errors.
+// parameter names the PyTorch twin uses, the output shape, the 1/sigma scaling (through a conv_out that
+// outputs ones), the noise embedding against values computed here from its formula, gradients (every
+// parameter gets one; gradcheck in float64 on a narrow copy) and input errors.
 #include <gmock/gmock.h>
 
 #include <cmath>
@@ -57,6 +57,21 @@ TEST(UNetSmall, OutputShapeAndSigmaScaling) {
   // A 0-d sigma is shared by the batch and gives the same scores.
   EXPECT_TRUE(testing::all_close(model.forward(x, scalar_tensor(0.5)), s, {.rtol = 1e-6, .atol = 1e-7}));
   for (double v : s.values()) ASSERT_TRUE(std::isfinite(v));
+}
+
+TEST(UNetSmall, OutputIsDividedBySigma) {
+  // With conv_out's weight 0 and bias 1 the network's output is 1 everywhere, so s(x, sigma) = 1 / sigma.
+  Generator gen(5);
+  nn::UNetSmall model(gen, {});
+  {
+    NoGradGuard no_grad;
+    for (const auto& [name, p] : model.named_parameters())
+      if (name == "conv_out.weight") p.fill_(0.0);
+      else if (name == "conv_out.bias") p.fill_(1.0);
+  }
+  const std::vector<double> sigmas = {0.5, 0.25, 2.0};
+  const std::vector<double> s = model.forward(rand({3, 1, 8, 8}, gen), from_vector(sigmas)).values();
+  for (size_t i = 0; i < s.size(); ++i) ASSERT_EQ(s[i], 1.0 / sigmas[i / 64]) << "element " << i;
 }
 
 TEST(UNetSmall, EveryParameterGetsAGradient) {
