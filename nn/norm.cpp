@@ -9,6 +9,7 @@ GroupNorm::GroupNorm(int64_t groups, int64_t channels, double eps) : groups_(gro
   if (groups <= 0 || channels <= 0 || channels % groups != 0)
     throw std::invalid_argument("GroupNorm: " + std::to_string(channels) + " channels are not divisible into " +
                                 std::to_string(groups) + " groups");
+  if (!(eps >= 0)) throw std::invalid_argument("GroupNorm: eps must be >= 0, got " + format_number(eps));
   weight = register_parameter("weight", ones({channels}));
   bias = register_parameter("bias", zeros({channels}));
 }

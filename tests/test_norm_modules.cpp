@@ -33,6 +33,7 @@ TEST(GroupNormModule, StartsAsPlainGroupNorm) {
   EXPECT_TRUE(all_close(norm(x), expected, {.rtol = 1e-5, .atol = 1e-6}));
   EXPECT_TRUE(all_close(norm.forward_silu(x), silu(expected), {.rtol = 1e-5, .atol = 1e-6}));
   EXPECT_THAT(error_of([] { nn::GroupNorm(8, 30); }), HasSubstr("GroupNorm: 30 channels are not divisible into 8 groups"));
+  EXPECT_THAT(error_of([] { nn::GroupNorm(8, 32, -1e-5); }), HasSubstr("GroupNorm: eps must be >= 0, got -1e-05"));
 }
 
 TEST(Embedding, PicksRowsAndSumsTheirGradients) {
