@@ -1,7 +1,8 @@
 // bench_conv2d.cpp: every convolution shape of unet-small at batch 64 (B2's), forward, data gradient
 // and weight gradient, with FLOP/s and the share of this machine's FMA roof (bench/peak.h; 2 N K P Q
 // C R S FLOP per map), plus all of the model's convolutions in sequence ("unet_small_convs"): the
-// figure the conv issue's "65% of peak" goal reads.
+// figure the conv issue's "65% of peak" goal reads. Counters: FLOP/s, fma_peak_gflops (the roof, measured
+// once per process) and fma_peak_share = FLOP/s / roof (0.65 is 65%).
 #include <benchmark/benchmark.h>
 
 #include <string>
@@ -63,13 +64,19 @@ void run_pass(const ConvLayer& l, const Inputs& in, Pass pass) {
   benchmark::DoNotOptimize(t.raw_data());
 }
 
+// FLOP/s, the roof and the share of it reached, for `flops` FLOP per iteration.
+void set_counters(benchmark::State& state, double flops, double peak_gflops) {
+  const double total = flops * static_cast<double>(state.iterations());
+  state.counters["FLOP/s"] = benchmark::Counter(total, benchmark::Counter::kIsRate);
+  state.counters["fma_peak_gflops"] = peak_gflops;
+  state.counters["fma_peak_share"] = benchmark::Counter(total / (peak_gflops * 1e9), benchmark::Counter::kIsRate);
+}
+
 void conv2d_layer(benchmark::State& state, const ConvLayer& layer, Pass pass) {
   const Inputs in = make_inputs(layer);
   const double peak = bench::machine_peak().fma_gflops;  // measured before the timing starts
   for (auto _ : state) run_pass(layer, in, pass);
-  const double flops = conv2d_flops(layer.x, layer.w, layer.o) * (pass == Pass::all ? 3 : 1);
-  state.counters["FLOP/s"] = benchmark::Counter(flops * state.iterations(), benchmark::Counter::kIsRate);
-  state.counters["fma_peak_gflops"] = peak;
+  set_counters(state, conv2d_flops(layer.x, layer.w, layer.o) * (pass == Pass::all ? 3 : 1), peak);
 }
 
 // Every conv of unet-small forward and backward, as one B2 step runs them.
@@ -84,8 +91,7 @@ void unet_small_convs(benchmark::State& state) {
   for (auto _ : state)
     for (size_t i = 0; i < kUnetLayers.size(); ++i)
       for (int c = 0; c < kUnetLayers[i].count; ++c) run_pass(kUnetLayers[i], inputs[i], Pass::all);
-  state.counters["FLOP/s"] = benchmark::Counter(flops * state.iterations(), benchmark::Counter::kIsRate);
-  state.counters["fma_peak_gflops"] = peak;
+  set_counters(state, flops, peak);
 }
 
 int register_benchmarks() {

@@ -1,5 +1,6 @@
-// bench_workloads.cpp: the benchmark workloads of shared/spec/reference-models.md that exist so far,
-// timed exactly as bench/torch/bench_gmm.py times them in PyTorch (bench/compare runs both).
+// bench_workloads.cpp: the benchmark workloads B1-B4 of shared/spec/reference-models.md, timed as
+// bench/torch/bench_gmm.py (B1, B4) and bench/torch/bench_unet.py (B2, B3) time them in PyTorch
+// (bench/compare runs both).
 //   B1  one `mlp` training step: batch 512 GMM samples, annealed DSM (sigmas 10 -> 0.01, L = 10), Adam 1e-3
 //   B2  one `unet-small` training step: batch 64 of x ~ U[0, 1] [64, 1, 28, 28], annealed DSM (sigmas
 //       1 -> 0.01, L = 10), Adam 2e-4; counters: peak resident memory of the process (MiB) and minor

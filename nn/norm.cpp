@@ -9,6 +9,7 @@ GroupNorm::GroupNorm(int64_t groups, int64_t channels, double eps) : groups_(gro
   if (groups <= 0 || channels <= 0 || channels % groups != 0)
     throw std::invalid_argument("GroupNorm: " + std::to_string(channels) + " channels are not divisible into " +
                                 std::to_string(groups) + " groups");
+  if (!(eps >= 0)) throw std::invalid_argument("GroupNorm: eps must be >= 0, got " + format_number(eps));
   weight = register_parameter("weight", ones({channels}));
   bias = register_parameter("bias", zeros({channels}));
 }
@@ -19,9 +20,10 @@ Tensor GroupNorm::forward_silu(const Tensor& x) { return group_norm_silu(x, grou
 ConditionalInstanceNorm2dPlus::ConditionalInstanceNorm2dPlus(int64_t num_features, int64_t num_classes, Generator& gen,
                                                              bool bias)
     : bias_(bias) {
-  if (num_features <= 0 || num_classes <= 0)
-    throw std::invalid_argument("ConditionalInstanceNorm2dPlus: num_features and num_classes must be positive, got " +
-                                std::to_string(num_features) + " and " + std::to_string(num_classes));
+  if (num_features < 2 || num_classes <= 0)
+    throw std::invalid_argument("ConditionalInstanceNorm2dPlus: needs num_features >= 2 (an unbiased variance over "
+                                "channels) and num_classes >= 1, got " + std::to_string(num_features) + " and " +
+                                std::to_string(num_classes));
   embed = register_module("embed", std::make_shared<Embedding>(num_classes, (bias ? 3 : 2) * num_features, gen));
   // gamma and alpha start near 1 (N(1, 0.02)), beta at 0, as NCSN's embed.weight.data[...].normal_(1, 0.02).
   NoGradGuard no_grad;
@@ -41,6 +43,9 @@ void check_cond_instance_norm_plus(const Tensor& x, const Tensor& labels, const 
     throw std::invalid_argument(op + ": x, labels and embed.weight must be defined");
   if (x.dim() != 4) throw std::invalid_argument(op + ": input " + to_string(x.shape()) + " must be [N, C, H, W]");
   const int64_t N = x.shape()[0], C = x.shape()[1], width = (bias ? 3 : 2) * C;
+  if (C < 2)  // the unbiased variance over channels divides by C - 1: NaN in PyTorch, an error here
+    throw std::invalid_argument(op + ": input " + to_string(x.shape()) + " has " + std::to_string(C) +
+                                " channel(s); needs at least 2 (an unbiased variance over channels)");
   if (embed_weight.dim() != 2 || embed_weight.shape()[1] != width)
     throw std::invalid_argument(op + ": embed.weight " + to_string(embed_weight.shape()) + " must be [num_classes, " +
                                 std::to_string(width) + "] for input " + to_string(x.shape()) +

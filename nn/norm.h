@@ -12,7 +12,8 @@
 //   h = instance_norm(x, eps 1e-5) + alpha (mu_nc - m_n) / sqrt(v_n + 1e-5)
 //   out = gamma h + beta
 // The alpha term puts back the relative channel means that instance norm removes (in images, the
-// colours: NCSN adds it against colour shifts). v_n is torch.var's unbiased variance, so C = 1 gives NaN, as in PyTorch.
+// colours: NCSN adds it against colour shifts). v_n is torch.var's unbiased variance, so C must be at least 2
+// (PyTorch returns NaN for C = 1; here the constructor and the forward throw).
 // Parameter: embed.weight [num_classes, 3C] (2C without bias), its first 2C columns N(1, 0.02), the rest 0.
 // The whole forward is made of differentiable ops (embed as one_hot(y) @ embed.weight), so every
 // derivative, also of second order, comes from those ops.

@@ -11,14 +11,14 @@ namespace {
 // sigma [N] (or 0-d, shared by every row) as a column [N, 1] of x's dtype.
 Tensor sigma_column(const Tensor& x, const Tensor& sigma) {
   const int64_t n = x.shape()[0];
-  if (sigma.numel() != 1 && (sigma.dim() != 1 || sigma.shape()[0] != n))
+  if (!sigma.defined() || (sigma.numel() != 1 && (sigma.dim() != 1 || sigma.shape()[0] != n)))
     throw std::invalid_argument("score model: sigma " + describe(sigma) + " must be [" + std::to_string(n) +
                                 "] or a scalar for x " + describe(x));
   return expand(reshape(sigma, {-1, 1}), {n, 1});
 }
 
 void check_input(const Tensor& x, int64_t dim) {
-  if (x.dim() != 2 || x.shape()[1] != dim)
+  if (!x.defined() || x.dim() != 2 || x.shape()[1] != dim)
     throw std::invalid_argument("score model: x must be [N, " + std::to_string(dim) + "], got " + describe(x));
 }
 

@@ -1,11 +1,12 @@
 // score_models.h: the score networks of shared/spec/reference-models.md.
 //
-// A ScoreModel maps (x [N, D], sigma [N]) to s(x, sigma) [N, D]. ModelScore adapts one to the ScoreFn
-// interface of the samplers.
+// A ScoreModel maps (x [N, D] or images [N, C, H, W], sigma [N]) to s(x, sigma), shaped as x. ModelScore
+// adapts one to the ScoreFn interface of the samplers.
 //   mlp         [x, log sigma] -> Linear(3,128) -> SiLU -> Linear(128,128) -> SiLU -> Linear(128,2),
 //               divided by sigma (noise-conditional; 17,282 parameters)
 //   mlp-uncond  x -> Linear(2,128) -> Softplus -> Linear(128,128) -> Softplus -> Linear(128,2)
 //               (NCSN's toy model; ignores sigma; 17,154 parameters)
+//   unet-small  the MNIST U-Net on [N, 1, 28, 28] (nn/unet.h; 1,466,049 parameters), divided by sigma
 //   refinenet   NCSN's CondRefineNetDilated, ngf 16, on [N, 1, 28, 28] (nn/refinenet.h; 518,817
 //               parameters); sigma must be a level of the MNIST schedule (geometric 1 -> 0.01, L = 10).
 //               NOTE: its output is the score itself, not divided by sigma.

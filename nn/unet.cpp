@@ -8,7 +8,9 @@
 namespace scorch::nn {
 
 Tensor noise_embedding(const Tensor& sigma, int64_t half) {
-  if (sigma.dim() != 1) throw std::invalid_argument("noise_embedding: sigma " + describe(sigma) + " must be [N]");
+  if (!sigma.defined() || sigma.dim() != 1)
+    throw std::invalid_argument("noise_embedding: sigma " + describe(sigma) + " must be [N]");
+  if (half < 1) throw std::invalid_argument("noise_embedding: half must be >= 1, got " + std::to_string(half));
   std::vector<double> w(half);
   for (int64_t k = 0; k < half; ++k) w[k] = std::pow(1000.0, -static_cast<double>(k) / half);
   const Tensor freqs = from_vector(w, {1, half}, {.dtype = sigma.dtype()});
@@ -66,11 +68,11 @@ UNetSmall::UNetSmall(Generator& gen, Options options) : options_(options) {
 }
 
 Tensor UNetSmall::forward(const Tensor& x, const Tensor& sigma) {
-  if (x.dim() != 4 || x.shape()[1] != options_.channels || x.shape()[2] % 4 != 0 || x.shape()[3] % 4 != 0)
+  if (!x.defined() || x.dim() != 4 || x.shape()[1] != options_.channels || x.shape()[2] % 4 != 0 || x.shape()[3] % 4 != 0)
     throw std::invalid_argument("unet-small: x " + describe(x) + " must be [N, " + std::to_string(options_.channels) +
                                 ", H, W] with H and W multiples of 4");
   const int64_t n = x.shape()[0];
-  if (sigma.numel() != 1 && (sigma.dim() != 1 || sigma.shape()[0] != n))
+  if (!sigma.defined() || (sigma.numel() != 1 && (sigma.dim() != 1 || sigma.shape()[0] != n)))
     throw std::invalid_argument("unet-small: sigma " + describe(sigma) + " must be [" + std::to_string(n) +
                                 "] or a scalar for x " + describe(x));
   const Tensor s = expand(reshape(sigma, {-1}), {n});

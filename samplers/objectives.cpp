@@ -25,7 +25,7 @@ std::vector<int64_t> sample_dims(const Tensor& x) {
 // sigma [N] as [N, 1, ...] to broadcast over one sample of x.
 Tensor per_sample(const Tensor& sigma, const Tensor& x) {
   Shape shape{x.shape()[0]};
-  while (shape.size() < static_cast<size_t>(x.dim())) shape.push_back(1);
+  while (shape.size() < x.dim()) shape.push_back(1);
   return sigma.reshape(shape);
 }
 

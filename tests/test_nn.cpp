@@ -101,6 +101,10 @@ TEST(Nn, ConditionalMlpDividesBySigma) {
   a = silu(linear(a, params[2].second, params[3].second));
   EXPECT_TRUE(testing::all_close(s1 * 0.1, linear(a, params[4].second, params[5].second), {.rtol = 1e-5, .atol = 1e-6}));
   EXPECT_THAT(error_of([&] { model->forward(x, from_vector({1, 2, 3})); }), HasSubstr("sigma"));
+  // Undefined inputs throw naming them (they used to dereference a null tensor).
+  EXPECT_THAT(error_of([&] { model->forward(Tensor(), scalar_tensor(0.1)); }),
+              HasSubstr("score model: x must be [N, 2], got (undefined)"));
+  EXPECT_THAT(error_of([&] { model->forward(x, Tensor()); }), HasSubstr("score model: sigma (undefined) must be [2]"));
 }
 
 }  // namespace

@@ -33,6 +33,7 @@ TEST(GroupNormModule, StartsAsPlainGroupNorm) {
   EXPECT_TRUE(all_close(norm(x), expected, {.rtol = 1e-5, .atol = 1e-6}));
   EXPECT_TRUE(all_close(norm.forward_silu(x), silu(expected), {.rtol = 1e-5, .atol = 1e-6}));
   EXPECT_THAT(error_of([] { nn::GroupNorm(8, 30); }), HasSubstr("GroupNorm: 30 channels are not divisible into 8 groups"));
+  EXPECT_THAT(error_of([] { nn::GroupNorm(8, 32, -1e-5); }), HasSubstr("GroupNorm: eps must be >= 0, got -1e-05"));
 }
 
 TEST(Embedding, PicksRowsAndSumsTheirGradients) {
@@ -126,6 +127,12 @@ TEST(CondInstanceNormPlus, ErrorsNameTheLayerAndShapes) {
               HasSubstr("input [2, 4, 9] must be [N, C, H, W]"));
   EXPECT_THAT(error_of([&] { norm(zeros({2, 5, 3, 3}), from_vector({1, 0}, {2}, {.dtype = kInt64})); }),
               HasSubstr("embed.weight [3, 12] must be [num_classes, 15] for input [2, 5, 3, 3]"));
+  // One channel: torch.var over a single value is NaN; scorch refuses instead of returning NaN.
+  EXPECT_THAT(error_of([&] { nn::ConditionalInstanceNorm2dPlus(1, 3, gen); }), HasSubstr("needs num_features >= 2"));
+  EXPECT_THAT(error_of([&] {
+                nn::cond_instance_norm_plus(zeros({2, 1, 3, 3}), from_vector({1, 0}, {2}, {.dtype = kInt64}), zeros({3, 3}));
+              }),
+              HasSubstr("ConditionalInstanceNorm2dPlus: input [2, 1, 3, 3] has 1 channel(s); needs at least 2"));
 }
 
 }  // namespace

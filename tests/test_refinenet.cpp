@@ -92,7 +92,7 @@ TEST(RefineNet, GradcheckWithRespectToX) {
   // the 4 x 4 -> 8 x 8 bilinear resize all take part; two samples with different labels (their Jacobian
   // blocks across samples must be 0). ELU has no kink (alpha = 1: both one-sided slopes are 1 at 0).
   Generator gen(6);
-  nn::RefineNet model(gen, {.channels = 1, .ngf = 2, .num_classes = 10});
+  nn::RefineNet model(gen, {.channels = 1, .ngf = 2, .num_classes = 10, .sigmas = {}});
   model.to(kFloat64);
   const Tensor labels = labels_of({1, 8});
   const Tensor x = make_input({2, 1, 8, 8}, kFloat64, /*seed=*/7, testing::Layout::contiguous, 0.0, 1.0, true);
@@ -117,7 +117,7 @@ TEST(RefineNet, MapsEachSigmaToItsNearestLevel) {
   EXPECT_THAT(error_of([&] { model.labels_for(from_vector({-1.0}), 1); }), HasSubstr("sigma -1 (row 0)"));
   EXPECT_THAT(error_of([&] { model.labels_for(from_vector({1.0, 1.0}), 3); }),
               HasSubstr("sigma [2] float32 cpu must be [3] or a single value"));
-  nn::RefineNet unscheduled(gen, {.ngf = 2});
+  nn::RefineNet unscheduled(gen, {.ngf = 2, .sigmas = {}});
   EXPECT_THAT(error_of([&] { unscheduled.forward(zeros({1, 1, 28, 28}), scalar_tensor(1.0)); }),
               HasSubstr("no sigma schedule"));
   EXPECT_THAT(error_of([&] { nn::RefineNet(gen, {.ngf = 2, .sigmas = {1.0, 0.1}}); }),

@@ -1,7 +1,7 @@
 // test_unet.cpp: unet-small as reference-models.md lays it out: the parameter count (1,466,049), the
-// parameter names the PyTorch twin uses, the output shape and the 1/sigma scaling, the noise embedding
-// against values computed here from its formula, gradients (every parameter gets one; gradcheck in
-// float64 on a narrow copy) and input errors.
+// parameter names the PyTorch twin uses, the output shape, the 1/sigma scaling (through a conv_out that
+// outputs ones), the noise embedding against values computed here from its formula, gradients (every
+// parameter gets one; gradcheck in float64 on a narrow copy) and input errors.
 #include <gmock/gmock.h>
 
 #include <cmath>
@@ -59,6 +59,21 @@ TEST(UNetSmall, OutputShapeAndSigmaScaling) {
   for (double v : s.values()) ASSERT_TRUE(std::isfinite(v));
 }
 
+TEST(UNetSmall, OutputIsDividedBySigma) {
+  // With conv_out's weight 0 and bias 1 the network's output is 1 everywhere, so s(x, sigma) = 1 / sigma.
+  Generator gen(5);
+  nn::UNetSmall model(gen, {});
+  {
+    NoGradGuard no_grad;
+    for (const auto& [name, p] : model.named_parameters())
+      if (name == "conv_out.weight") p.fill_(0.0);
+      else if (name == "conv_out.bias") p.fill_(1.0);
+  }
+  const std::vector<double> sigmas = {0.5, 0.25, 2.0};
+  const std::vector<double> s = model.forward(rand({3, 1, 8, 8}, gen), from_vector(sigmas)).values();
+  for (size_t i = 0; i < s.size(); ++i) ASSERT_EQ(s[i], 1.0 / sigmas[i / 64]) << "element " << i;
+}
+
 TEST(UNetSmall, EveryParameterGetsAGradient) {
   Generator gen(2);
   nn::UNetSmall model(gen, {});
@@ -88,6 +103,12 @@ TEST(UNetSmall, BadInputsNameTheShapes) {
   EXPECT_THAT(error_of([&] { model.forward(zeros({2, 1, 30, 28}), zeros({2})); }),
               HasSubstr("unet-small: x [2, 1, 30, 28] float32 cpu must be [N, 1, H, W] with H and W multiples of 4"));
   EXPECT_THAT(error_of([&] { model.forward(zeros({2, 1, 28, 28}), zeros({3})); }), HasSubstr("sigma"));
+  // Undefined inputs throw naming them (they used to dereference a null tensor).
+  EXPECT_THAT(error_of([&] { model.forward(Tensor(), zeros({2})); }), HasSubstr("unet-small: x (undefined) must be"));
+  EXPECT_THAT(error_of([&] { model.forward(zeros({2, 1, 28, 28}), Tensor()); }),
+              HasSubstr("unet-small: sigma (undefined) must be [2] or a scalar"));
+  EXPECT_THAT(error_of([] { nn::noise_embedding(Tensor()); }), HasSubstr("noise_embedding: sigma (undefined) must be [N]"));
+  EXPECT_THAT(error_of([] { nn::noise_embedding(ones({2}), 0); }), HasSubstr("noise_embedding: half must be >= 1, got 0"));
   EXPECT_THAT(error_of([] {
                 Generator g(0);
                 nn::UNetSmall m(g, {.width = 12});

@@ -157,13 +157,16 @@ const T* data_or_null(const Tensor& t) {
 }
 Tensor contiguous_or_none(const Tensor& t) { return t.defined() ? contiguous(t) : t; }
 
-NormShape check_group_norm(std::string_view op, const Tensor& x, int64_t groups, const Tensor& w, const Tensor& b) {
+NormShape check_group_norm(std::string_view op, const Tensor& x, int64_t groups, const Tensor& w, const Tensor& b,
+                           double eps) {
   const std::string name(op);
   if (!x.defined()) throw std::invalid_argument(name + ": input is undefined");
   if (x.dim() < 2) throw std::invalid_argument(name + ": input " + to_string(x.shape()) + " must be at least [N, C]");
   NormShape s{x.shape()[0], x.shape()[1], 1, groups};
   for (int d = 2; d < x.dim(); ++d) s.S *= x.shape()[d];
   if (groups <= 0) throw std::invalid_argument(name + ": groups must be positive, got " + std::to_string(groups));
+  // A negative (or NaN) eps would make var + eps negative for a near-constant group: NaN with no error.
+  if (!(eps >= 0)) throw std::invalid_argument(name + ": eps must be >= 0, got " + format_number(eps));
   if (s.C % groups != 0)
     throw std::invalid_argument(name + ": " + std::to_string(s.C) + " channels of input " + to_string(x.shape()) +
                                 " are not divisible by " + std::to_string(groups) + " groups");
@@ -252,7 +255,7 @@ struct GroupNormOp {
 
 template <bool kSilu>
 Tensor group_norm_impl(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias, double eps) {
-  const NormShape s = check_group_norm(GroupNormOp<kSilu>::name, x, groups, weight, bias);
+  const NormShape s = check_group_norm(GroupNormOp<kSilu>::name, x, groups, weight, bias, eps);
   const GroupNormOp<kSilu> op{s, eps, weight.defined(), bias.defined(), empty({s.N, groups}, {.dtype = kFloat64}),
                               empty({s.N, groups}, {.dtype = kFloat64})};
   TensorList inputs{x};

@@ -29,7 +29,7 @@
 
 namespace scorch {
 
-// weight and bias may be undefined Tensors (no scale, no shift).
+// weight and bias may be undefined Tensors (no scale, no shift); eps must be >= 0.
 Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight = {}, const Tensor& bias = {},
                   double eps = 1e-5);
 Tensor group_norm_silu(const Tensor& x, int64_t groups, const Tensor& weight = {}, const Tensor& bias = {},

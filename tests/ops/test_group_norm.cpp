@@ -6,6 +6,7 @@
 // Tolerance: float32 statistics accumulate in double, but (x - mean) * scale + shift runs in float32, a
 // few ulp of values up to ~3 (rtol 1e-5, atol 1e-6; SiLU's exp_vec adds 2 ulp); float64 differs from the
 // reference only by summation order (rtol 1e-12).
+#include <cmath>
 #include <functional>
 
 #include "reference/group_norm_reference.h"
@@ -162,6 +163,10 @@ TEST(GroupNorm, ErrorsNameTheOpAndShapes) {
                       error_of<std::invalid_argument>([&] { group_norm_silu(x, 6, zeros({30}), zeros({30, 1})); }));
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "group_norm: groups must be positive, got 0",
                       error_of<std::invalid_argument>([&] { group_norm(x, 0); }));
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "group_norm: eps must be >= 0, got -0.001",
+                      error_of<std::invalid_argument>([&] { group_norm(x, 6, {}, {}, -1e-3); }));
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "group_norm_silu: eps must be >= 0, got nan",
+                      error_of<std::invalid_argument>([&] { group_norm_silu(x, 6, {}, {}, std::nan("")); }));
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "group_norm: input [5] must be at least [N, C]",
                       error_of<std::invalid_argument>([&] { group_norm(zeros({5}), 1); }));
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "instance_norm: input [5] must be at least [N, C]",
