@@ -1,6 +1,8 @@
-// conv2d.cpp: conv2d and its two backward maps (formulas in conv2d.h) on the CPU.
+// conv2d.cpp: conv2d and its two backward maps (formulas in conv2d.h) on the CPU: argument checks,
+// the choice of kernel (use_direct: the direct kernels of conv2d_direct.h, else the gemm lowering
+// below), and the ops.
 //
-// Each map is a gemm per group of images over their column matrix col [C R S, P Q] (im2col: row
+// Gemm lowering: each map is a gemm per group of images over their column matrix col [C R S, P Q] (im2col: row
 // (c, r, s) holds the input pixels that filter tap (r, s) of channel c sees at every output position;
 // a group's images sit side by side in the columns):
 //   forward          y_n [K, P Q]    = w [K, C R S] @ col_n                (+ b, preloaded into y_n)
@@ -9,7 +11,8 @@
 // A 1x1 stride-1 unpadded conv of one image needs no columns: col_n is x_n itself. Threads split the
 // groups, each with its own column buffer and OpenBLAS single-threaded inside the parallel region; a
 // batch smaller than the thread count runs on OpenBLAS's threads instead. backward_weight sums
-// per-thread partial gradients, in a fixed order for a given thread count.
+// per-thread partial gradients, in a fixed order for a given thread count. Large images are lowered
+// in bands of output rows whose columns fit in L2.
 #include "autograd/ops/conv2d.h"
 
 #include <algorithm>
@@ -294,10 +297,11 @@ struct Conv2d {
 
   Shape out_shape(const Tensor& x, const Tensor& w) const { return conv2d_output_shape(x.shape(), w.shape(), options); }
   Shape out_shape(const Tensor& x, const Tensor& w, const Tensor& b) const {
+    Shape y = out_shape(x, w);  // checks the weight's rank first
     if (b.shape() != Shape{w.shape()[0]})
       fail(name, "bias " + to_string(b.shape()) + " must be [" + std::to_string(w.shape()[0]) + "] for weight " +
                      to_string(w.shape()));
-    return out_shape(x, w);
+    return y;
   }
   void cpu(const Tensor& x, const Tensor& w, const Tensor& out) const { cpu(x, w, Tensor(), out); }
   void cpu(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& out) const {
@@ -328,7 +332,8 @@ struct Conv2d {
 
 // Checks that g is the output gradient of a conv2d of x_shape with w_shape.
 void check_grad_shape(std::string_view op, const Tensor& g, const Shape& x, const Shape& w, const Conv2dOptions& o) {
-  const Shape expected = conv2d_output_shape(x, w, o);
+  const Geometry geo = geometry(op, x, w, o);
+  const Shape expected{geo.N, geo.K, geo.P, geo.Q};
   if (g.shape() != expected)
     fail(op, "grad " + to_string(g.shape()) + " must be " + to_string(expected) + ", the output of input " +
                  to_string(x) + " and weight " + to_string(w));
