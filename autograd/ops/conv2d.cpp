@@ -266,17 +266,27 @@ void conv2d_backward_weight_cpu(const Geometry& geo, const T* x, const T* g, T* 
     for (int64_t i = 0; i < kcrs; ++i) gw[i] += part[t * kcrs + i];
 }
 
-// The direct kernel (conv2d_direct.h) for float32 stride-1 convs with a window (1x1 convs are plain
-// gemms already) and at least 16 products per output (not a 1-channel input) on AVX-512 machines, when the padded-width positions it computes are not more than
-// 30% over the output (28x28 and 14x14 yes, 7x7 no: 96 positions for 49 outputs). SCORCH_CONV2D=im2col
-// in the environment forces the gemm lowering everywhere, to compare the two.
-bool use_direct(const Geometry& g, DType dtype) {
+// The direct kernels (conv2d_direct.h) run float32 stride-1 convs with a window (1x1 convs are plain
+// gemms already) and at least 16 products per output (not a 1-channel input) on AVX-512 machines, for
+// each map where they waste few computed positions (conv2d_direct_*_fits); the rest lowers to gemm.
+// SCORCH_CONV2D=im2col in the environment forces the gemm lowering everywhere, to compare the two.
+enum class Map { forward, input, weight };
+
+bool use_direct(const Geometry& g, DType dtype, Map map) {
   static const bool allowed = [] {
     const char* choice = std::getenv("SCORCH_CONV2D");
     return detail::conv2d_direct_supported() && !(choice && std::string(choice) == "im2col");
   }();
   if (!allowed || dtype != kFloat32 || g.stride != 1 || g.R * g.S == 1 || g.crs() < 16) return false;
-  return detail::conv2d_direct_positions(g.P, g.W + 2 * g.pad) <= 1.3 * g.pq();
+  switch (map) {
+    case Map::forward: return detail::conv2d_direct_forward_fits(g.C, g.H, g.W, g.K, g.R, g.S, g.pad, g.dil);
+    case Map::weight: return detail::conv2d_direct_weight_fits(g.C, g.H, g.W, g.K, g.R, g.S, g.pad, g.dil);
+    case Map::input: {  // the flipped conv of g: K and C swap, P x Q in, padding dil (R - 1) - pad
+      const int64_t pad_t = g.dil * (g.R - 1) - g.pad;
+      return pad_t >= 0 && g.R == g.S && detail::conv2d_direct_forward_fits(g.K, g.P, g.Q, g.C, g.R, g.S, pad_t, g.dil);
+    }
+  }
+  return false;
 }
 
 // wt [C, K, R, S] with wt[c, k, r, s] = w[k, c, R-1-r, S-1-s]: the filter of the transposed conv.
@@ -312,7 +322,7 @@ struct Conv2d {
       return;
     }
     const Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : b;
-    if (use_direct(g, x.dtype())) {
+    if (use_direct(g, x.dtype(), Map::forward)) {
       detail::conv2d_direct_forward(xc.data<float>(), wc.data<float>(), bc.defined() ? bc.data<float>() : nullptr,
                                     out.data<float>(), g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.pad, g.dil);
       return;
@@ -358,7 +368,7 @@ struct Conv2dBackwardInput {
     // The transposed stride-1 conv is a conv of g with the flipped, transposed filter and padding
     // dil (R - 1) - pad (when that is >= 0, as for every "same" conv).
     const int64_t pad_t = geo.dil * (geo.R - 1) - geo.pad;
-    if (use_direct(geo, g.dtype()) && pad_t >= 0 && geo.dil * (geo.S - 1) - geo.pad == pad_t) {
+    if (use_direct(geo, g.dtype(), Map::input)) {
       const Tensor wt = flipped_transpose(geo, wc.data<float>());
       detail::conv2d_direct_forward(gc.data<float>(), wt.data<float>(), nullptr, out.data<float>(), geo.N, geo.K, geo.P,
                                     geo.Q, geo.C, geo.R, geo.S, pad_t, geo.dil);
@@ -387,7 +397,7 @@ struct Conv2dBackwardWeight {
   void cpu(const Tensor& x, const Tensor& g, const Tensor& out) const {
     const Geometry geo = geometry(name, x.shape(), w_shape, options);
     const Tensor xc = x.contiguous(), gc = g.contiguous();
-    if (use_direct(geo, x.dtype())) {
+    if (use_direct(geo, x.dtype(), Map::weight)) {
       detail::conv2d_direct_backward_weight(xc.data<float>(), gc.data<float>(), out.data<float>(), geo.N, geo.C,
                                             geo.H, geo.W, geo.K, geo.R, geo.S, geo.pad, geo.dil);
       return;

@@ -23,8 +23,9 @@ struct DirectShape {
   int64_t C, H, W, K, R, S, pad, dil, Hp, Wp, P, Q;
   int64_t positions() const { return conv2d_direct_positions(P, Wp); }
   int64_t crs() const { return C * R * S; }
-  // xp with room for the last tile's reads past the final row.
+  // xp with room for the last tile's reads past the final row (either kernel's tiles).
   int64_t padded_size() const { return C * Hp * Wp + positions() + (R - 1) * dil * Wp + (S - 1) * dil + kNr; }
+  int64_t channel_positions(int64_t mt) const { return (P * Wp + mt - 1) / mt * mt; }  // whole tiles
 };
 
 // One tile: acc[m][v] = sum_i wp[i][m] * xp[off[i] + 16 v ...], then y rows k0 + m (mr of them).
@@ -51,6 +52,41 @@ __attribute__((target("avx512f"))) void tile(const float* wp, const float* xp, c
 using TileFn = void (*)(const float*, const float*, const int64_t*, int64_t, const float*, float*, int64_t);
 constexpr TileFn kTiles[kMr + 1] = {nullptr, tile<1>, tile<2>, tile<3>, tile<4>, tile<5>, tile<6>, tile<7>, tile<8>};
 
+// The channel-vector tile, for small images with many output channels: acc[j][v] = output channels
+// 16 v.. of position t0 + j, = sum_i wp[i][16 v ..] * xp[off[i] + j] (a broadcast of the input per
+// position), written to yt [positions, K] (position-major).
+// Taps come in chunks (kc of them, whose weights stay in L1 across the tiles of an image); a chunk
+// after the first adds to what yt holds (first: starts from the bias).
+template <int KV, int MT>
+__attribute__((target("avx512f"))) void channel_tile(const float* wp, const float* xp, const int64_t* off, int64_t crs,
+                                                     const float* bias, bool first, float* yt, int64_t ldy) {
+  __m512 acc[MT][KV];
+  for (int v = 0; v < KV; ++v) {
+    const __m512 b = bias ? _mm512_loadu_ps(bias + 16 * v) : _mm512_setzero_ps();
+    for (int j = 0; j < MT; ++j) acc[j][v] = first ? b : _mm512_loadu_ps(yt + j * ldy + 16 * v);
+  }
+  for (int64_t i = 0; i < crs; ++i) {
+    const float* xi = xp + off[i];
+    __m512 wv[KV];
+    for (int v = 0; v < KV; ++v) wv[v] = _mm512_loadu_ps(wp + (i * KV + v) * 16);
+    for (int j = 0; j < MT; ++j) {
+      const __m512 xb = _mm512_set1_ps(xi[j]);
+      for (int v = 0; v < KV; ++v) acc[j][v] = _mm512_fmadd_ps(xb, wv[v], acc[j][v]);
+    }
+  }
+  for (int j = 0; j < MT; ++j)
+    for (int v = 0; v < KV; ++v) _mm512_storeu_ps(yt + j * ldy + 16 * v, acc[j][v]);
+}
+
+// Channel vectors per tile (KV) and positions per tile (MT = 24 / KV: 24 accumulators); 7-wide
+// outputs (unet-small's 7x7 level) take one tile per row instead, 2 vectors by 7 positions.
+int64_t row_tile_width(const DirectShape& d) {
+  if (d.K % 32 != 0) return 0;
+  return d.Q % 14 == 0 ? 14 : d.Q % 7 == 0 ? 7 : 0;
+}
+bool row_tile_fits(const DirectShape& d) { return row_tile_width(d) > 0; }
+int channel_vectors(const DirectShape& d) { return row_tile_fits(d) ? 2 : d.K % 64 == 0 ? 4 : d.K % 32 == 0 ? 2 : 1; }
+
 // The weight gradient's tile: out[m, c] += sum_j sum_t g_j[m, t] xp_j[off[c] + t] for MK rows of g and MC
 // taps, over `images` images (g_j = g + j gstride, xp_j = xp + j xstride): small images share one
 // reduction across lanes at the end.
@@ -75,6 +111,45 @@ __attribute__((target("avx512f"))) void dot_tile(const float* g, int64_t ldg, in
   for (int m = 0; m < MK; ++m)
     for (int c = 0; c < MC; ++c) out[m * ldo + c] += _mm512_reduce_add_ps(acc[m][c]);
 }
+
+// The channel-vector weight-gradient tile: gwT[i][k0 ..k0+32] += sum over the valid positions (p, q)
+// of xp[off[i] + p Wp + q] (a broadcast per tap) * gt[p Q + q][k0 ..] (g transposed to position-major):
+// MI taps by 32 channels, no sums across lanes.
+template <int MI>
+__attribute__((target("avx512f"))) void weight_tile(const float* gt, int64_t K, const float* xp, const int64_t* off,
+                                                    int64_t P, int64_t Q, int64_t Wp, float* out) {
+  __m512 acc[MI][2];
+  const float* xi[MI];
+  for (int i = 0; i < MI; ++i) {
+    acc[i][0] = _mm512_loadu_ps(out + i * K);
+    acc[i][1] = _mm512_loadu_ps(out + i * K + 16);
+    xi[i] = xp + off[i];
+  }
+  for (int64_t p = 0; p < P; ++p) {
+    const float* grow = gt + p * Q * K;
+    const int64_t trow = p * Wp;
+    for (int64_t q = 0; q < Q; ++q) {
+      const __m512 g0 = _mm512_loadu_ps(grow + q * K), g1 = _mm512_loadu_ps(grow + q * K + 16);
+      for (int i = 0; i < MI; ++i) {
+        const __m512 xb = _mm512_set1_ps(xi[i][trow + q]);
+        acc[i][0] = _mm512_fmadd_ps(xb, g0, acc[i][0]);
+        acc[i][1] = _mm512_fmadd_ps(xb, g1, acc[i][1]);
+      }
+    }
+  }
+  for (int i = 0; i < MI; ++i) {
+    _mm512_storeu_ps(out + i * K, acc[i][0]);
+    _mm512_storeu_ps(out + i * K + 16, acc[i][1]);
+  }
+}
+
+constexpr int kMi = 12;
+using WeightTileFn = void (*)(const float*, int64_t, const float*, const int64_t*, int64_t, int64_t, int64_t, float*);
+template <int... MI>
+constexpr std::array<WeightTileFn, kMi + 1> weight_tiles(std::integer_sequence<int, MI...>) {
+  return {nullptr, weight_tile<MI + 1>...};
+}
+constexpr std::array<WeightTileFn, kMi + 1> kWeightTiles = weight_tiles(std::make_integer_sequence<int, kMi>());
 
 constexpr int kMk = 4, kMc = 6;
 using DotTileFn = void (*)(const float*, int64_t, int64_t, const float*, int64_t, const int64_t*, int64_t, int64_t, float*,
@@ -139,16 +214,85 @@ void image(const DirectShape& d, const float* x, const float* wp, const int64_t*
       std::memcpy(y + (k * d.P + p) * d.Q, yflat + k * npos + p * d.Wp, d.Q * sizeof(float));
 }
 
+// w [K, C, R, S] for the channel tile: blocks of 16 KV output channels, wp[block][i][16 KV].
+std::vector<float> pack_channel_weights(const float* w, const DirectShape& d, int kv) {
+  const int64_t crs = d.crs(), width = 16 * kv;
+  std::vector<float> wp(d.K * crs);
+  for (int64_t k0 = 0; k0 < d.K; k0 += width)
+    for (int64_t i = 0; i < crs; ++i)
+      for (int64_t m = 0; m < width; ++m) wp[k0 * crs + i * width + m] = w[(k0 + m) * crs + i];
+  return wp;
+}
+
+using ChannelTileFn = void (*)(const float*, const float*, const int64_t*, int64_t, const float*, bool, float*,
+                               int64_t);
+constexpr int64_t kTapChunk = 128;
+ChannelTileFn channel_tile_for(int kv) {
+  return kv == 4 ? channel_tile<4, 6> : kv == 2 ? channel_tile<2, 12> : channel_tile<1, 24>;
+}
+
+// One image with the channel tile: yt [positions, K], then y [K, P, Q] from its valid positions.
+void channel_image(const DirectShape& d, const float* x, const float* wp, const int64_t* off, const float* b, float* y,
+                   float* xp, float* yt) {
+  const int kv = channel_vectors(d), mt = 24 / kv;
+  const ChannelTileFn tile_fn = channel_tile_for(kv);
+  pad_image(d, x, xp);
+  const int64_t crs = d.crs(), width = 16 * kv;
+  const bool by_row = row_tile_fits(d);  // one tile per output row: no wasted positions
+  for (int64_t i0 = 0; i0 < crs; i0 += kTapChunk) {
+    const int64_t taps = std::min(kTapChunk, crs - i0);
+    for (int64_t k0 = 0; k0 < d.K; k0 += width) {
+      const float* wk = wp + k0 * crs + i0 * width;
+      const float* bk = b ? b + k0 : nullptr;
+      if (by_row) {
+        const int64_t mtr = row_tile_width(d);
+        for (int64_t p = 0; p < d.P; ++p)
+          for (int64_t q0 = 0; q0 < d.Q; q0 += mtr) {
+            const int64_t t0 = p * d.Wp + q0;
+            (mtr == 14 ? channel_tile<2, 14> : channel_tile<2, 7>)(wk, xp + t0, off + i0, taps, bk, i0 == 0,
+                                                                   yt + t0 * d.K + k0, d.K);
+          }
+      } else
+        for (int64_t t0 = 0; t0 < d.channel_positions(mt); t0 += mt)
+          tile_fn(wk, xp + t0, off + i0, taps, bk, i0 == 0, yt + t0 * d.K + k0, d.K);
+    }
+  }
+  for (int64_t p = 0; p < d.P; ++p)
+    for (int64_t q = 0; q < d.Q; ++q) {
+      const float* from = yt + (p * d.Wp + q) * d.K;
+      for (int64_t k = 0; k < d.K; ++k) y[(k * d.P + p) * d.Q + q] = from[k];
+    }
+}
+
+// The spatial tile wastes the padded-width positions and the rounding to 48; the channel tile only
+// the padded width, but needs K a multiple of 16.
+bool spatial_fits(const DirectShape& d) { return d.positions() <= 1.3 * d.P * d.Q; }
+bool channel_fits(const DirectShape& d) {
+  return row_tile_fits(d) || (d.K % 16 == 0 && d.channel_positions(24 / channel_vectors(d)) <= 1.5 * d.P * d.Q);
+}
+
 }  // namespace
 
 bool conv2d_direct_supported() { return __builtin_cpu_supports("avx512f"); }
+
+bool conv2d_direct_forward_fits(int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t S, int64_t pad,
+                                int64_t dil) {
+  const DirectShape d = direct_shape(C, H, W, K, R, S, pad, dil);
+  return spatial_fits(d) || channel_fits(d);
+}
+
+bool conv2d_direct_weight_fits(int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t S, int64_t pad,
+                               int64_t dil) {
+  return K % 32 == 0 || spatial_fits(direct_shape(C, H, W, K, R, S, pad, dil));
+}
 
 int64_t conv2d_direct_positions(int64_t P, int64_t Wp) { return (P * Wp + kNr - 1) / kNr * kNr; }
 
 void conv2d_direct_forward(const float* x, const float* w, const float* b, float* y, int64_t N, int64_t C, int64_t H,
                            int64_t W, int64_t K, int64_t R, int64_t S, int64_t pad, int64_t dil) {
   const DirectShape d = direct_shape(C, H, W, K, R, S, pad, dil);
-  const std::vector<float> wp = pack_weights(w, d);
+  const bool spatial = !row_tile_fits(d) && spatial_fits(d);
+  const std::vector<float> wp = spatial ? pack_weights(w, d) : pack_channel_weights(w, d, channel_vectors(d));
   const std::vector<int64_t> off = tap_offsets(d);
   const int threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads(), N)));
   const int64_t xp_size = d.padded_size(), y_size = K * d.positions();
@@ -158,8 +302,12 @@ void conv2d_direct_forward(const float* x, const float* w, const float* b, float
   float* base = scratch.data<float>();
   parallel_for(N, 1, [&](int64_t begin, int64_t end) {
     float* xp = base + thread_index() * (xp_size + y_size);
-    for (int64_t n = begin; n < end; ++n)
-      image(d, x + n * C * H * W, wp.data(), off.data(), b, y + n * K * d.P * d.Q, xp, xp + xp_size);
+    for (int64_t n = begin; n < end; ++n) {
+      const float* xn = x + n * C * H * W;
+      float* yn = y + n * K * d.P * d.Q;
+      if (spatial) image(d, xn, wp.data(), off.data(), b, yn, xp, xp + xp_size);
+      else channel_image(d, xn, wp.data(), off.data(), b, yn, xp, xp + xp_size);
+    }
   });
 }
 
@@ -167,9 +315,44 @@ void conv2d_direct_forward(const float* x, const float* w, const float* b, float
 
 namespace scorch::detail {
 
+namespace {
+
+// The weight gradient with channel vectors (K a multiple of 32): per thread a partial gwT [C R S, K].
+void channel_backward_weight(const DirectShape& d, const float* x, const float* g, float* gw, int64_t N) {
+  const std::vector<int64_t> off = tap_offsets(d);
+  const int threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads(), N)));
+  const int64_t crs = d.crs(), K = d.K, pq = d.P * d.Q;
+  const int64_t xp_size = d.padded_size(), slot = xp_size + pq * K + crs * K;
+  Tensor scratch = zeros({threads, slot});
+  float* base = scratch.data<float>();
+  parallel_for(N, 1, [&](int64_t begin, int64_t end) {
+    float* xp = base + thread_index() * slot;
+    float *gt = xp + xp_size, *part = gt + pq * K;
+    for (int64_t n = begin; n < end; ++n) {
+      pad_image(d, x + n * d.C * d.H * d.W, xp);
+      const float* gn = g + n * K * pq;
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t j = 0; j < pq; ++j) gt[j * K + k] = gn[k * pq + j];
+      for (int64_t i0 = 0; i0 < crs; i0 += kMi)
+        for (int64_t k0 = 0; k0 < K; k0 += 32)
+          kWeightTiles[std::min<int64_t>(kMi, crs - i0)](gt + k0, K, xp, off.data() + i0, d.P, d.Q, d.Wp,
+                                                         part + i0 * K + k0);
+    }
+  });
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t i = 0; i < crs; ++i) {
+      float total = 0;  // the threads' partials in order
+      for (int t = 0; t < threads; ++t) total += base[t * slot + xp_size + pq * K + i * K + k];
+      gw[k * crs + i] = total;
+    }
+}
+
+}  // namespace
+
 void conv2d_direct_backward_weight(const float* x, const float* g, float* gw, int64_t N, int64_t C, int64_t H,
                                    int64_t W, int64_t K, int64_t R, int64_t S, int64_t pad, int64_t dil) {
   const DirectShape d = direct_shape(C, H, W, K, R, S, pad, dil);
+  if (K % 32 == 0) return channel_backward_weight(d, x, g, gw, N);
   const std::vector<int64_t> off = tap_offsets(d);
   const int threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads(), N)));
   const int64_t npos = d.positions(), crs = d.crs();

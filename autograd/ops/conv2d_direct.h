@@ -15,8 +15,15 @@ namespace scorch::detail {
 
 // Whether this CPU runs the kernel (AVX-512F).
 bool conv2d_direct_supported();
-// How many positions the kernel computes for P output rows of padded width Wp (whole tiles).
+// How many positions the spatial kernel computes for P output rows of padded width Wp (whole tiles).
 int64_t conv2d_direct_positions(int64_t P, int64_t Wp);
+// Whether the forward (and so the data gradient) or the weight gradient of this stride-1 conv runs
+// well here: few computed positions wasted (at most 30% for the spatial tile; 50% for the channel
+// tile, which needs K a multiple of 16).
+bool conv2d_direct_forward_fits(int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t S, int64_t pad,
+                                int64_t dil);
+bool conv2d_direct_weight_fits(int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t S, int64_t pad,
+                               int64_t dil);
 
 // x [N, C, H, W], w [K, C, R, S], b [K] or null -> y [N, K, P, Q], stride 1; all contiguous float32.
 void conv2d_direct_forward(const float* x, const float* w, const float* b, float* y, int64_t N, int64_t C,

@@ -59,8 +59,8 @@ const std::vector<ConvCase> kLargeCases = {
     {{3, 16, 14, 14}, {16, 16, 3, 3}, {.padding = 4, .dilation = 4}},
 };
 
-// float32 stride-1 convs on wide enough images take the direct AVX-512 kernels (conv2d_direct.h) on
-// CPUs that have them: output channels that are not a multiple of 8 (7, 1), taps not a multiple of 6,
+// float32 stride-1 convs take the direct AVX-512 kernels (conv2d_direct.h) on CPUs that have them.
+// Spatial tiles: output channels that are not a multiple of 8 (7, 1), taps not a multiple of 6,
 // dilation, no padding, R != S (whose data gradient falls back to the gemm), several images per
 // weight-gradient reduction.
 const std::vector<ConvCase> kDirectCases = {
@@ -69,6 +69,12 @@ const std::vector<ConvCase> kDirectCases = {
     {{2, 4, 20, 20}, {5, 4, 3, 3}, {.padding = 2, .dilation = 2}},
     {{2, 4, 17, 30}, {6, 4, 3, 5}, {.padding = 1}, false},
     {{2, 3, 20, 20}, {4, 3, 3, 3}, {}, true, Layout::transposed},
+    // Channel-vector tiles (K a multiple of 16 or 32): rows of 14 and of 7, taps not a multiple of 12,
+    // two channel blocks, dilation, and the 24-position tile of K = 48.
+    {{2, 5, 14, 14}, {32, 5, 3, 3}, {.padding = 1}},
+    {{2, 3, 7, 7}, {64, 3, 3, 3}, {.padding = 1}},
+    {{2, 4, 12, 12}, {48, 4, 3, 3}, {.padding = 2, .dilation = 2}},
+    {{2, 6, 28, 28}, {32, 6, 3, 3}, {.padding = 2, .dilation = 2}, false},
 };
 
 Tolerance tolerance(DType dtype) {
