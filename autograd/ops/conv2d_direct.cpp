@@ -257,10 +257,12 @@ void channel_image(const DirectShape& d, const float* x, const float* wp, const 
           tile_fn(wk, xp + t0, off + i0, taps, bk, i0 == 0, yt + t0 * d.K + k0, d.K);
     }
   }
+  // y[k, p, :] from column k of yt's rows p Wp ..: the Q rows read stay in L1 across k.
   for (int64_t p = 0; p < d.P; ++p)
-    for (int64_t q = 0; q < d.Q; ++q) {
-      const float* from = yt + (p * d.Wp + q) * d.K;
-      for (int64_t k = 0; k < d.K; ++k) y[(k * d.P + p) * d.Q + q] = from[k];
+    for (int64_t k = 0; k < d.K; ++k) {
+      const float* from = yt + p * d.Wp * d.K + k;
+      float* to = y + (k * d.P + p) * d.Q;
+      for (int64_t q = 0; q < d.Q; ++q) to[q] = from[q * d.K];
     }
 }
 
@@ -331,8 +333,9 @@ void channel_backward_weight(const DirectShape& d, const float* x, const float* 
     for (int64_t n = begin; n < end; ++n) {
       pad_image(d, x + n * d.C * d.H * d.W, xp);
       const float* gn = g + n * K * pq;
-      for (int64_t k = 0; k < K; ++k)
-        for (int64_t j = 0; j < pq; ++j) gt[j * K + k] = gn[k * pq + j];
+      for (int64_t j0 = 0; j0 < pq; j0 += 16)  // blocks of 16 positions: the rows written stay in L1
+        for (int64_t k = 0; k < K; ++k)
+          for (int64_t j = j0; j < std::min(pq, j0 + 16); ++j) gt[j * K + k] = gn[k * pq + j];
       for (int64_t i0 = 0; i0 < crs; i0 += kMi)
         for (int64_t k0 = 0; k0 < K; k0 += 32)
           kWeightTiles[std::min<int64_t>(kMi, crs - i0)](gt + k0, K, xp, off.data() + i0, d.P, d.Q, d.Wp,
