@@ -266,9 +266,10 @@ void conv2d_backward_weight_cpu(const Geometry& geo, const T* x, const T* g, T* 
     for (int64_t i = 0; i < kcrs; ++i) gw[i] += part[t * kcrs + i];
 }
 
-// The direct kernels (conv2d_direct.h) run float32 stride-1 convs with a window (1x1 convs are plain
-// gemms already) and at least 16 products per output (not a 1-channel input) on AVX-512 machines, for
-// each map where they waste few computed positions (conv2d_direct_*_fits); the rest lowers to gemm.
+// The direct kernels (conv2d_direct.h) run float32 convs with a window (1x1 convs are plain gemms,
+// which OpenBLAS does better) and at least 16 products per output (not a 1-channel input) on AVX-512
+// machines, for each map where they fit (conv2d_direct_*_fits: stride 1,
+// or stride 2 with the row tiles; few wasted positions); the rest lowers to gemm.
 // SCORCH_CONV2D=im2col in the environment forces the gemm lowering everywhere, to compare the two.
 enum class Map { forward, input, weight };
 
@@ -277,13 +278,14 @@ bool use_direct(const Geometry& g, DType dtype, Map map) {
     const char* choice = std::getenv("SCORCH_CONV2D");
     return detail::conv2d_direct_supported() && !(choice && std::string(choice) == "im2col");
   }();
-  if (!allowed || dtype != kFloat32 || g.stride != 1 || g.R * g.S == 1 || g.crs() < 16) return false;
+  if (!allowed || dtype != kFloat32 || g.R * g.S == 1 || g.crs() < 16) return false;
   switch (map) {
-    case Map::forward: return detail::conv2d_direct_forward_fits(g.C, g.H, g.W, g.K, g.R, g.S, g.pad, g.dil);
-    case Map::weight: return detail::conv2d_direct_weight_fits(g.C, g.H, g.W, g.K, g.R, g.S, g.pad, g.dil);
-    case Map::input: {  // the flipped conv of g: K and C swap, P x Q in, padding dil (R - 1) - pad
+    case Map::forward: return detail::conv2d_direct_forward_fits(g.C, g.H, g.W, g.K, g.R, g.S, g.pad, g.dil, g.stride);
+    case Map::weight: return detail::conv2d_direct_weight_fits(g.C, g.H, g.W, g.K, g.R, g.S, g.pad, g.dil, g.stride);
+    case Map::input: {  // stride 1: the flipped conv of g, K and C swapped, P x Q in, padding dil (R - 1) - pad
       const int64_t pad_t = g.dil * (g.R - 1) - g.pad;
-      return pad_t >= 0 && g.R == g.S && detail::conv2d_direct_forward_fits(g.K, g.P, g.Q, g.C, g.R, g.S, pad_t, g.dil);
+      return g.stride == 1 && pad_t >= 0 && g.R == g.S &&
+             detail::conv2d_direct_forward_fits(g.K, g.P, g.Q, g.C, g.R, g.S, pad_t, g.dil, 1);
     }
   }
   return false;
@@ -324,7 +326,7 @@ struct Conv2d {
     const Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : b;
     if (use_direct(g, x.dtype(), Map::forward)) {
       detail::conv2d_direct_forward(xc.data<float>(), wc.data<float>(), bc.defined() ? bc.data<float>() : nullptr,
-                                    out.data<float>(), g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.pad, g.dil);
+                                    out.data<float>(), g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.pad, g.dil, g.stride);
       return;
     }
     dispatch_float(name, x.dtype(), [&]<typename T>() {
@@ -371,7 +373,7 @@ struct Conv2dBackwardInput {
     if (use_direct(geo, g.dtype(), Map::input)) {
       const Tensor wt = flipped_transpose(geo, wc.data<float>());
       detail::conv2d_direct_forward(gc.data<float>(), wt.data<float>(), nullptr, out.data<float>(), geo.N, geo.K, geo.P,
-                                    geo.Q, geo.C, geo.R, geo.S, pad_t, geo.dil);
+                                    geo.Q, geo.C, geo.R, geo.S, pad_t, geo.dil, 1);
       return;
     }
     dispatch_float(name, g.dtype(), [&]<typename T>() {
@@ -399,7 +401,7 @@ struct Conv2dBackwardWeight {
     const Tensor xc = x.contiguous(), gc = g.contiguous();
     if (use_direct(geo, x.dtype(), Map::weight)) {
       detail::conv2d_direct_backward_weight(xc.data<float>(), gc.data<float>(), out.data<float>(), geo.N, geo.C,
-                                            geo.H, geo.W, geo.K, geo.R, geo.S, geo.pad, geo.dil);
+                                            geo.H, geo.W, geo.K, geo.R, geo.S, geo.pad, geo.dil, geo.stride);
       return;
     }
     dispatch_float(name, x.dtype(), [&]<typename T>() {

@@ -1,4 +1,4 @@
-// conv2d_direct.cpp: the direct stride-1 float32 kernel of conv2d_direct.h.
+// conv2d_direct.cpp: the direct float32 kernels of conv2d_direct.h.
 #include "autograd/ops/conv2d_direct.h"
 
 #include <immintrin.h>
@@ -20,7 +20,7 @@ constexpr int kNv = 3;         // zmm vectors of 16 positions per tile
 constexpr int kNr = 16 * kNv;  // positions per tile
 
 struct DirectShape {
-  int64_t C, H, W, K, R, S, pad, dil, Hp, Wp, P, Q;
+  int64_t C, H, W, K, R, S, pad, dil, stride, Hp, Wp, P, Q;
   int64_t positions() const { return conv2d_direct_positions(P, Wp); }
   int64_t crs() const { return C * R * S; }
   // xp with room for the last tile's reads past the final row (either kernel's tiles).
@@ -57,7 +57,7 @@ constexpr TileFn kTiles[kMr + 1] = {nullptr, tile<1>, tile<2>, tile<3>, tile<4>,
 // position), written to yt [positions, K] (position-major).
 // Taps come in chunks (kc of them, whose weights stay in L1 across the tiles of an image); a chunk
 // after the first adds to what yt holds (first: starts from the bias).
-template <int KV, int MT>
+template <int KV, int MT, int STRIDE = 1>
 __attribute__((target("avx512f"))) void channel_tile(const float* wp, const float* xp, const int64_t* off, int64_t crs,
                                                      const float* bias, bool first, float* yt, int64_t ldy) {
   __m512 acc[MT][KV];
@@ -70,7 +70,7 @@ __attribute__((target("avx512f"))) void channel_tile(const float* wp, const floa
     __m512 wv[KV];
     for (int v = 0; v < KV; ++v) wv[v] = _mm512_loadu_ps(wp + (i * KV + v) * 16);
     for (int j = 0; j < MT; ++j) {
-      const __m512 xb = _mm512_set1_ps(xi[j]);
+      const __m512 xb = _mm512_set1_ps(xi[j * STRIDE]);
       for (int v = 0; v < KV; ++v) acc[j][v] = _mm512_fmadd_ps(xb, wv[v], acc[j][v]);
     }
   }
@@ -115,7 +115,7 @@ __attribute__((target("avx512f"))) void dot_tile(const float* g, int64_t ldg, in
 // The channel-vector weight-gradient tile: gwT[i][k0 ..k0+32] += sum over the valid positions (p, q)
 // of xp[off[i] + p Wp + q] (a broadcast per tap) * gt[p Q + q][k0 ..] (g transposed to position-major):
 // MI taps by 32 channels, no sums across lanes.
-template <int MI>
+template <int MI, int STRIDE>
 __attribute__((target("avx512f"))) void weight_tile(const float* gt, int64_t K, const float* xp, const int64_t* off,
                                                     int64_t P, int64_t Q, int64_t Wp, float* out) {
   __m512 acc[MI][2];
@@ -127,11 +127,11 @@ __attribute__((target("avx512f"))) void weight_tile(const float* gt, int64_t K, 
   }
   for (int64_t p = 0; p < P; ++p) {
     const float* grow = gt + p * Q * K;
-    const int64_t trow = p * Wp;
+    const int64_t trow = p * STRIDE * Wp;
     for (int64_t q = 0; q < Q; ++q) {
       const __m512 g0 = _mm512_loadu_ps(grow + q * K), g1 = _mm512_loadu_ps(grow + q * K + 16);
       for (int i = 0; i < MI; ++i) {
-        const __m512 xb = _mm512_set1_ps(xi[i][trow + q]);
+        const __m512 xb = _mm512_set1_ps(xi[i][trow + q * STRIDE]);
         acc[i][0] = _mm512_fmadd_ps(xb, g0, acc[i][0]);
         acc[i][1] = _mm512_fmadd_ps(xb, g1, acc[i][1]);
       }
@@ -145,11 +145,12 @@ __attribute__((target("avx512f"))) void weight_tile(const float* gt, int64_t K, 
 
 constexpr int kMi = 12;
 using WeightTileFn = void (*)(const float*, int64_t, const float*, const int64_t*, int64_t, int64_t, int64_t, float*);
-template <int... MI>
+template <int STRIDE, int... MI>
 constexpr std::array<WeightTileFn, kMi + 1> weight_tiles(std::integer_sequence<int, MI...>) {
-  return {nullptr, weight_tile<MI + 1>...};
+  return {nullptr, weight_tile<MI + 1, STRIDE>...};
 }
-constexpr std::array<WeightTileFn, kMi + 1> kWeightTiles = weight_tiles(std::make_integer_sequence<int, kMi>());
+constexpr std::array<WeightTileFn, kMi + 1> kWeightTiles[2] = {
+    weight_tiles<1>(std::make_integer_sequence<int, kMi>()), weight_tiles<2>(std::make_integer_sequence<int, kMi>())};
 
 constexpr int kMk = 4, kMc = 6;
 using DotTileFn = void (*)(const float*, int64_t, int64_t, const float*, int64_t, const int64_t*, int64_t, int64_t, float*,
@@ -183,10 +184,11 @@ void pad_image(const DirectShape& d, const float* x, float* xp) {
       std::memcpy(xp + (c * d.Hp + h + d.pad) * d.Wp + d.pad, x + (c * d.H + h) * d.W, d.W * sizeof(float));
 }
 
-DirectShape direct_shape(int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t S, int64_t pad, int64_t dil) {
-  DirectShape d{C, H, W, K, R, S, pad, dil, H + 2 * pad, W + 2 * pad, 0, 0};
-  d.P = d.Hp - dil * (R - 1);
-  d.Q = d.Wp - dil * (S - 1);
+DirectShape direct_shape(int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t S, int64_t pad, int64_t dil,
+                         int64_t stride = 1) {
+  DirectShape d{C, H, W, K, R, S, pad, dil, stride, H + 2 * pad, W + 2 * pad, 0, 0};
+  d.P = (d.Hp - dil * (R - 1) - 1) / stride + 1;
+  d.Q = (d.Wp - dil * (S - 1) - 1) / stride + 1;
   return d;
 }
 
@@ -246,11 +248,12 @@ void channel_image(const DirectShape& d, const float* x, const float* wp, const 
       const float* bk = b ? b + k0 : nullptr;
       if (by_row) {
         const int64_t mtr = row_tile_width(d);
+        const ChannelTileFn row_fn = d.stride == 1 ? (mtr == 14 ? channel_tile<2, 14> : channel_tile<2, 7>)
+                                                   : (mtr == 14 ? channel_tile<2, 14, 2> : channel_tile<2, 7, 2>);
         for (int64_t p = 0; p < d.P; ++p)
           for (int64_t q0 = 0; q0 < d.Q; q0 += mtr) {
-            const int64_t t0 = p * d.Wp + q0;
-            (mtr == 14 ? channel_tile<2, 14> : channel_tile<2, 7>)(wk, xp + t0, off + i0, taps, bk, i0 == 0,
-                                                                   yt + t0 * d.K + k0, d.K);
+            const int64_t t0 = p * d.Wp + q0;  // yt's index; the input is read from (p, q0) times the stride
+            row_fn(wk, xp + d.stride * t0, off + i0, taps, bk, i0 == 0, yt + t0 * d.K + k0, d.K);
           }
       } else
         for (int64_t t0 = 0; t0 < d.channel_positions(mt); t0 += mt)
@@ -268,9 +271,10 @@ void channel_image(const DirectShape& d, const float* x, const float* wp, const 
 
 // The spatial tile wastes the padded-width positions and the rounding to 48; the channel tile only
 // the padded width, but needs K a multiple of 16.
-bool spatial_fits(const DirectShape& d) { return d.positions() <= 1.3 * d.P * d.Q; }
+bool spatial_fits(const DirectShape& d) { return d.stride == 1 && d.positions() <= 1.3 * d.P * d.Q; }
 bool channel_fits(const DirectShape& d) {
-  return row_tile_fits(d) || (d.K % 16 == 0 && d.channel_positions(24 / channel_vectors(d)) <= 1.5 * d.P * d.Q);
+  if (row_tile_fits(d)) return true;
+  return d.stride == 1 && d.K % 16 == 0 && d.channel_positions(24 / channel_vectors(d)) <= 1.5 * d.P * d.Q;
 }
 
 }  // namespace
@@ -278,21 +282,23 @@ bool channel_fits(const DirectShape& d) {
 bool conv2d_direct_supported() { return __builtin_cpu_supports("avx512f"); }
 
 bool conv2d_direct_forward_fits(int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t S, int64_t pad,
-                                int64_t dil) {
-  const DirectShape d = direct_shape(C, H, W, K, R, S, pad, dil);
+                                int64_t dil, int64_t stride) {
+  if (stride > 2) return false;
+  const DirectShape d = direct_shape(C, H, W, K, R, S, pad, dil, stride);
   return spatial_fits(d) || channel_fits(d);
 }
 
 bool conv2d_direct_weight_fits(int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t S, int64_t pad,
-                               int64_t dil) {
-  return K % 32 == 0 || spatial_fits(direct_shape(C, H, W, K, R, S, pad, dil));
+                               int64_t dil, int64_t stride) {
+  if (stride > 2) return false;
+  return K % 32 == 0 || spatial_fits(direct_shape(C, H, W, K, R, S, pad, dil, stride));
 }
 
 int64_t conv2d_direct_positions(int64_t P, int64_t Wp) { return (P * Wp + kNr - 1) / kNr * kNr; }
 
 void conv2d_direct_forward(const float* x, const float* w, const float* b, float* y, int64_t N, int64_t C, int64_t H,
-                           int64_t W, int64_t K, int64_t R, int64_t S, int64_t pad, int64_t dil) {
-  const DirectShape d = direct_shape(C, H, W, K, R, S, pad, dil);
+                           int64_t W, int64_t K, int64_t R, int64_t S, int64_t pad, int64_t dil, int64_t stride) {
+  const DirectShape d = direct_shape(C, H, W, K, R, S, pad, dil, stride);
   const bool spatial = !row_tile_fits(d) && spatial_fits(d);
   const std::vector<float> wp = spatial ? pack_weights(w, d) : pack_channel_weights(w, d, channel_vectors(d));
   const std::vector<int64_t> off = tap_offsets(d);
@@ -338,7 +344,7 @@ void channel_backward_weight(const DirectShape& d, const float* x, const float* 
           for (int64_t j = j0; j < std::min(pq, j0 + 16); ++j) gt[j * K + k] = gn[k * pq + j];
       for (int64_t i0 = 0; i0 < crs; i0 += kMi)
         for (int64_t k0 = 0; k0 < K; k0 += 32)
-          kWeightTiles[std::min<int64_t>(kMi, crs - i0)](gt + k0, K, xp, off.data() + i0, d.P, d.Q, d.Wp,
+          kWeightTiles[d.stride - 1][std::min<int64_t>(kMi, crs - i0)](gt + k0, K, xp, off.data() + i0, d.P, d.Q, d.Wp,
                                                          part + i0 * K + k0);
     }
   });
@@ -353,8 +359,9 @@ void channel_backward_weight(const DirectShape& d, const float* x, const float* 
 }  // namespace
 
 void conv2d_direct_backward_weight(const float* x, const float* g, float* gw, int64_t N, int64_t C, int64_t H,
-                                   int64_t W, int64_t K, int64_t R, int64_t S, int64_t pad, int64_t dil) {
-  const DirectShape d = direct_shape(C, H, W, K, R, S, pad, dil);
+                                   int64_t W, int64_t K, int64_t R, int64_t S, int64_t pad, int64_t dil,
+                                   int64_t stride) {
+  const DirectShape d = direct_shape(C, H, W, K, R, S, pad, dil, stride);
   if (K % 32 == 0) return channel_backward_weight(d, x, g, gw, N);
   const std::vector<int64_t> off = tap_offsets(d);
   const int threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads(), N)));

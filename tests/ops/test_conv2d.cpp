@@ -75,6 +75,8 @@ const std::vector<ConvCase> kDirectCases = {
     {{2, 3, 7, 7}, {64, 3, 3, 3}, {.padding = 1}},
     {{2, 4, 12, 12}, {48, 4, 3, 3}, {.padding = 2, .dilation = 2}},
     {{2, 6, 28, 28}, {32, 6, 3, 3}, {.padding = 2, .dilation = 2}, false},
+    // Row tiles with stride 2 (forward and weight gradient; the data gradient takes the gemm).
+    {{2, 3, 28, 28}, {32, 3, 3, 3}, {.stride = 2, .padding = 1}},
 };
 
 Tolerance tolerance(DType dtype) {
