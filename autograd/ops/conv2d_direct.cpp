@@ -87,6 +87,47 @@ int64_t row_tile_width(const DirectShape& d) {
 bool row_tile_fits(const DirectShape& d) { return row_tile_width(d) > 0; }
 int channel_vectors(const DirectShape& d) { return row_tile_fits(d) ? 2 : d.K % 64 == 0 ? 4 : d.K % 32 == 0 ? 2 : 1; }
 
+// Transposes the 16 rows of r in place (row i becomes column i): 32-bit, 64-bit, then 128-bit and
+// 256-bit interleaves.
+__attribute__((target("avx512f"))) inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 4; ++j) {
+      t[8 * i + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0x88);
+      t[8 * i + 4 + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0xdd);
+    }
+  for (int j = 0; j < 8; ++j) {
+    r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
+    r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
+  }
+}
+
+// dst[c][r] = src[r][c] (r < rows, c < cols; leading dimensions lds, ldd): 16 x 16 blocks in
+// registers, the edges element by element.
+__attribute__((target("avx512f"))) void transpose(const float* src, int64_t rows, int64_t cols, int64_t lds,
+                                                  float* dst, int64_t ldd) {
+  const int64_t r16 = rows / 16 * 16, c16 = cols / 16 * 16;
+  for (int64_t r0 = 0; r0 < r16; r0 += 16)
+    for (int64_t c0 = 0; c0 < c16; c0 += 16) {
+      __m512 v[16];
+      for (int i = 0; i < 16; ++i) v[i] = _mm512_loadu_ps(src + (r0 + i) * lds + c0);
+      transpose16(v);
+      for (int i = 0; i < 16; ++i) _mm512_storeu_ps(dst + (c0 + i) * ldd + r0, v[i]);
+    }
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = r < r16 ? c16 : 0; c < cols; ++c) dst[c * ldd + r] = src[r * lds + c];
+}
+
 // The weight gradient's tile: out[m, c] += sum_j sum_t g_j[m, t] xp_j[off[c] + t] for MK rows of g and MC
 // taps, over `images` images (g_j = g + j gstride, xp_j = xp + j xstride): small images share one
 // reduction across lanes at the end.
@@ -251,15 +292,15 @@ void channel_image(const DirectShape& d, const float* x, const float* wp, const 
         const ChannelTileFn row_fn = d.stride == 1 ? (mtr == 14 ? channel_tile<2, 14> : channel_tile<2, 7>)
                                                    : (mtr == 14 ? channel_tile<2, 14, 2> : channel_tile<2, 7, 2>);
         for (int64_t p = 0; p < d.P; ++p)
-          for (int64_t q0 = 0; q0 < d.Q; q0 += mtr) {
-            const int64_t t0 = p * d.Wp + q0;  // yt's index; the input is read from (p, q0) times the stride
-            row_fn(wk, xp + d.stride * t0, off + i0, taps, bk, i0 == 0, yt + t0 * d.K + k0, d.K);
-          }
+          for (int64_t q0 = 0; q0 < d.Q; q0 += mtr)  // yt row p Q + q0; the input at (p, q0) times the stride
+            row_fn(wk, xp + d.stride * (p * d.Wp + q0), off + i0, taps, bk, i0 == 0, yt + (p * d.Q + q0) * d.K + k0,
+                   d.K);
       } else
         for (int64_t t0 = 0; t0 < d.channel_positions(mt); t0 += mt)
           tile_fn(wk, xp + t0, off + i0, taps, bk, i0 == 0, yt + t0 * d.K + k0, d.K);
     }
   }
+  if (by_row) return transpose(yt, d.P * d.Q, d.K, d.K, y, d.P * d.Q);  // yt [P Q, K] -> y [K, P Q]
   // y[k, p, :] from column k of yt's rows p Wp ..: the Q rows read stay in L1 across k.
   for (int64_t p = 0; p < d.P; ++p)
     for (int64_t k = 0; k < d.K; ++k) {
@@ -339,9 +380,7 @@ void channel_backward_weight(const DirectShape& d, const float* x, const float* 
     for (int64_t n = begin; n < end; ++n) {
       pad_image(d, x + n * d.C * d.H * d.W, xp);
       const float* gn = g + n * K * pq;
-      for (int64_t j0 = 0; j0 < pq; j0 += 16)  // blocks of 16 positions: the rows written stay in L1
-        for (int64_t k = 0; k < K; ++k)
-          for (int64_t j = j0; j < std::min(pq, j0 + 16); ++j) gt[j * K + k] = gn[k * pq + j];
+      transpose(gn, K, pq, pq, gt, K);  // g [K, P Q] -> gt [P Q, K]
       for (int64_t i0 = 0; i0 < crs; i0 += kMi)
         for (int64_t k0 = 0; k0 < K; k0 += 32)
           kWeightTiles[d.stride - 1][std::min<int64_t>(kMi, crs - i0)](gt + k0, K, xp, off.data() + i0, d.P, d.Q, d.Wp,
