@@ -266,9 +266,8 @@ void conv2d_backward_weight_cpu(const Geometry& geo, const T* x, const T* g, T* 
     for (int64_t i = 0; i < kcrs; ++i) gw[i] += part[t * kcrs + i];
 }
 
-// The direct kernels (conv2d_direct.h) run float32 convs with a window (1x1 convs are plain gemms,
-// which OpenBLAS does better) and at least 16 products per output (not a 1-channel input) on AVX-512
-// machines, for each map where they fit (conv2d_direct_*_fits: stride 1,
+// The direct kernels (conv2d_direct.h) run float32 convs with at least 16 products per output (not a
+// 1-channel input) on AVX-512 machines, for each map where they fit (conv2d_direct_*_fits: stride 1,
 // or stride 2 with the row tiles; few wasted positions); the rest lowers to gemm.
 // SCORCH_CONV2D=im2col in the environment forces the gemm lowering everywhere, to compare the two.
 enum class Map { forward, input, weight };
@@ -278,7 +277,7 @@ bool use_direct(const Geometry& g, DType dtype, Map map) {
     const char* choice = std::getenv("SCORCH_CONV2D");
     return detail::conv2d_direct_supported() && !(choice && std::string(choice) == "im2col");
   }();
-  if (!allowed || dtype != kFloat32 || g.R * g.S == 1 || g.crs() < 16) return false;
+  if (!allowed || dtype != kFloat32 || g.crs() < 16) return false;
   switch (map) {
     case Map::forward: return detail::conv2d_direct_forward_fits(g.C, g.H, g.W, g.K, g.R, g.S, g.pad, g.dil, g.stride);
     case Map::weight: return detail::conv2d_direct_weight_fits(g.C, g.H, g.W, g.K, g.R, g.S, g.pad, g.dil, g.stride);

@@ -279,9 +279,11 @@ void channel_image(const DirectShape& d, const float* x, const float* wp, const 
                    float* xp, float* yt) {
   const int kv = channel_vectors(d), mt = 24 / kv;
   const ChannelTileFn tile_fn = channel_tile_for(kv);
-  pad_image(d, x, xp);
   const int64_t crs = d.crs(), width = 16 * kv;
   const bool by_row = row_tile_fits(d);  // one tile per output row: no wasted positions
+  // Row tiles read only inside the image, so without padding they read x itself.
+  const float* src = by_row && d.pad == 0 ? x : xp;
+  if (src == xp) pad_image(d, x, xp);
   for (int64_t i0 = 0; i0 < crs; i0 += kTapChunk) {
     const int64_t taps = std::min(kTapChunk, crs - i0);
     for (int64_t k0 = 0; k0 < d.K; k0 += width) {
@@ -293,7 +295,7 @@ void channel_image(const DirectShape& d, const float* x, const float* wp, const 
                                                    : (mtr == 14 ? channel_tile<2, 14, 2> : channel_tile<2, 7, 2>);
         for (int64_t p = 0; p < d.P; ++p)
           for (int64_t q0 = 0; q0 < d.Q; q0 += mtr)  // yt row p Q + q0; the input at (p, q0) times the stride
-            row_fn(wk, xp + d.stride * (p * d.Wp + q0), off + i0, taps, bk, i0 == 0, yt + (p * d.Q + q0) * d.K + k0,
+            row_fn(wk, src + d.stride * (p * d.Wp + q0), off + i0, taps, bk, i0 == 0, yt + (p * d.Q + q0) * d.K + k0,
                    d.K);
       } else
         for (int64_t t0 = 0; t0 < d.channel_positions(mt); t0 += mt)
@@ -378,12 +380,14 @@ void channel_backward_weight(const DirectShape& d, const float* x, const float* 
     float* xp = base + thread_index() * slot;
     float *gt = xp + xp_size, *part = gt + pq * K;
     for (int64_t n = begin; n < end; ++n) {
-      pad_image(d, x + n * d.C * d.H * d.W, xp);
+      const float* xn = x + n * d.C * d.H * d.W;
+      const float* src = d.pad == 0 ? xn : xp;  // weight tiles read only inside the image
+      if (d.pad != 0) pad_image(d, xn, xp);
       const float* gn = g + n * K * pq;
       transpose(gn, K, pq, pq, gt, K);  // g [K, P Q] -> gt [P Q, K]
       for (int64_t i0 = 0; i0 < crs; i0 += kMi)
         for (int64_t k0 = 0; k0 < K; k0 += 32)
-          kWeightTiles[d.stride - 1][std::min<int64_t>(kMi, crs - i0)](gt + k0, K, xp, off.data() + i0, d.P, d.Q, d.Wp,
+          kWeightTiles[d.stride - 1][std::min<int64_t>(kMi, crs - i0)](gt + k0, K, src, off.data() + i0, d.P, d.Q, d.Wp,
                                                          part + i0 * K + k0);
     }
   });

@@ -75,8 +75,11 @@ const std::vector<ConvCase> kDirectCases = {
     {{2, 3, 7, 7}, {64, 3, 3, 3}, {.padding = 1}},
     {{2, 4, 12, 12}, {48, 4, 3, 3}, {.padding = 2, .dilation = 2}},
     {{2, 6, 28, 28}, {32, 6, 3, 3}, {.padding = 2, .dilation = 2}, false},
-    // Row tiles with stride 2 (forward and weight gradient; the data gradient takes the gemm).
+    // Row tiles with stride 2 (forward and weight gradient; the data gradient takes the gemm), 1x1, and
+    // no padding (the tiles read x itself).
     {{2, 3, 28, 28}, {32, 3, 3, 3}, {.stride = 2, .padding = 1}},
+    {{3, 16, 28, 28}, {32, 16, 1, 1}},
+    {{2, 4, 16, 30}, {32, 4, 3, 3}, {}, true, Layout::strided},
 };
 
 Tolerance tolerance(DType dtype) {
