@@ -11,9 +11,10 @@
 // ops again (gradients of gradients work):
 //   backward_input(g, w):   d/dg = conv2d(u, w)              d/dw = backward_weight(u, g)
 //   backward_weight(x, g):  d/dx = backward_input(g, v)       d/dg = conv2d(x, v)
-// CPU kernels (conv2d.cpp): float32 stride-1 convs on AVX-512 machines run direct register-tiled
-// kernels over the zero-padded image (conv2d_direct.h); everything else lowers to OpenBLAS gemm over
-// column matrices (im2col), small images in groups side by side, threads splitting the batch.
+// CPU kernels (conv2d.cpp): float32 convs on AVX-512 machines run direct register-tiled kernels over
+// the zero-padded image (conv2d_direct.h) wherever they fit (stride 1, or 2 for the forward and weight
+// gradient); everything else lowers to OpenBLAS gemm over column matrices (im2col), small images in
+// groups side by side, threads splitting the batch.
 // Reference: PyTorch torch.nn.Conv2d docs; Chellapilla et al. 2006 (convolution as matrix products).
 #pragma once
 #include "tensor/tensor.h"

@@ -1,13 +1,19 @@
-// conv2d_direct.h (internal to conv2d.cpp): a direct float32 kernel for stride-1 convolutions with
-// AVX-512, no column matrix. With x zero-padded into xp [C, Hp, Wp] (Hp = H + 2 pad, Wp = W + 2 pad),
-// output pixel (p, q) reads xp[c, p + r dil, q + s dil], i.e. flat index t + off(c, r, s) with
-// t = p Wp + q and off = c Hp Wp + r dil Wp + s dil. Over the padded-width positions t in [0, P Wp)
-// every filter tap is then one contiguous run of xp, so
-//   y_flat[k, t] = b[k] + sum_{c, r, s} w[k, c, r, s] xp_flat[t + off(c, r, s)]
-// is a dense product that a register-tiled kernel computes with vector loads of xp and broadcasts of
-// w (8 output channels x 48 positions per tile, 24 zmm accumulators); the Wp - Q positions per row
-// that wrap around are computed and dropped. The data gradient of a stride-1 conv is the same kernel
-// on g with the flipped, transposed filter (conv2d.h).
+// conv2d_direct.h (internal to conv2d.cpp): direct float32 convolution kernels with AVX-512, no
+// column matrix. x is zero-padded into xp [C, Hp, Wp] (Hp = H + 2 pad, Wp = W + 2 pad; x itself when
+// pad = 0 and a tile reads only inside the image), so output pixel (p, q) reads
+// xp[c, p stride + r dil, q stride + s dil]: flat index off(c, r, s) + stride (p Wp + q), with
+// off = c Hp Wp + r dil Wp + s dil. Three register tiles (24-28 zmm accumulators each):
+//   row tiles       one output row (7 or 14 positions) x 32 output channels: per tap, two vector loads
+//                   of packed w and one broadcast of xp per position (stride 1 or 2; K % 32 == 0,
+//                   Q a multiple of 7); results go position-major, then to NCHW by 16x16 transposes.
+//   spatial tiles   8 output channels x 48 consecutive padded-width positions t = p Wp + q: vector loads
+//                   of xp, broadcasts of w; the Wp - Q wrapped positions per row are computed and
+//                   dropped (stride 1; any K: used for K = 1 and narrow outputs).
+//   weight tiles    gw[k, i] = sum over positions of g[k, p, q] xp[off(i) + ...]: 12 taps x 32 channels
+//                   with g transposed to position-major (K % 32 == 0), or 4 channels x 6 taps of
+//                   16-lane dot products over padded-width positions otherwise.
+// The data gradient of a stride-1 conv is the forward on g with the flipped, transposed filter
+// (conv2d.cpp). The *_fits functions say where a map runs well; conv2d.cpp uses the gemm elsewhere.
 #pragma once
 #include <cstdint>
 
