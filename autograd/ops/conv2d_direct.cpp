@@ -1,12 +1,16 @@
 // conv2d_direct.cpp: the direct float32 kernels of conv2d_direct.h.
 #include "autograd/ops/conv2d_direct.h"
 
+// NOTE: GCC 12's avx512fintrin.h trips -Wuninitialized on its own _mm512_undefined_ps() when its
+// intrinsics are inlined (GCC bug 105593); nothing here reads an uninitialised value.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include <algorithm>
 #include <array>
-#include <utility>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "tensor/parallel.h"
@@ -28,9 +32,9 @@ struct DirectShape {
   int64_t channel_positions(int64_t mt) const { return (P * Wp + mt - 1) / mt * mt; }  // whole tiles
 };
 
-// One tile: acc[m][v] = sum_i wp[i][m] * xp[off[i] + 16 v ...], then y rows k0 + m (mr of them).
+// The spatial tile: acc[m][v] = sum_i wp[i][m] * xp[off[i] + 16 v ...], then y rows k0 + m (MR of them).
 template <int MR>
-__attribute__((target("avx512f"))) void tile(const float* wp, const float* xp, const int64_t* off, int64_t crs,
+__attribute__((target("avx512f"))) void spatial_tile(const float* wp, const float* xp, const int64_t* off, int64_t crs,
                                              const float* bias, float* y, int64_t ldy) {
   __m512 acc[MR][kNv];
   for (int m = 0; m < MR; ++m)
@@ -49,8 +53,10 @@ __attribute__((target("avx512f"))) void tile(const float* wp, const float* xp, c
     for (int v = 0; v < kNv; ++v) _mm512_storeu_ps(y + m * ldy + 16 * v, acc[m][v]);
 }
 
-using TileFn = void (*)(const float*, const float*, const int64_t*, int64_t, const float*, float*, int64_t);
-constexpr TileFn kTiles[kMr + 1] = {nullptr, tile<1>, tile<2>, tile<3>, tile<4>, tile<5>, tile<6>, tile<7>, tile<8>};
+using SpatialTileFn = void (*)(const float*, const float*, const int64_t*, int64_t, const float*, float*, int64_t);
+constexpr SpatialTileFn kSpatialTiles[kMr + 1] = {nullptr,         spatial_tile<1>, spatial_tile<2>,
+                                                  spatial_tile<3>, spatial_tile<4>, spatial_tile<5>,
+                                                  spatial_tile<6>, spatial_tile<7>, spatial_tile<8>};
 
 // The channel-vector tile, for small images with many output channels: acc[j][v] = output channels
 // 16 v.. of position t0 + j, = sum_i wp[i][16 v ..] * xp[off[i] + j] (a broadcast of the input per
@@ -242,15 +248,16 @@ std::vector<int64_t> tap_offsets(const DirectShape& d) {
   return off;
 }
 
-// One image: pad x into xp, run every tile into yflat [K, positions], copy the valid positions to y.
-void image(const DirectShape& d, const float* x, const float* wp, const int64_t* off, const float* b, float* y,
+// One image with the spatial tile: pad x into xp, run every tile into yflat [K, positions], copy the
+// valid positions to y.
+void spatial_image(const DirectShape& d, const float* x, const float* wp, const int64_t* off, const float* b, float* y,
            float* xp, float* yflat) {
   const int64_t npos = d.positions();
   pad_image(d, x, xp);
   for (int64_t t0 = 0; t0 < npos; t0 += kNr)
     for (int64_t k0 = 0; k0 < d.K; k0 += kMr) {
       const int64_t mr = std::min<int64_t>(kMr, d.K - k0);
-      kTiles[mr](wp + k0 * d.crs(), xp + t0, off, d.crs(), b ? b + k0 : nullptr, yflat + k0 * npos + t0, npos);
+      kSpatialTiles[mr](wp + k0 * d.crs(), xp + t0, off, d.crs(), b ? b + k0 : nullptr, yflat + k0 * npos + t0, npos);
     }
   for (int64_t k = 0; k < d.K; ++k)
     for (int64_t p = 0; p < d.P; ++p)
@@ -356,7 +363,7 @@ void conv2d_direct_forward(const float* x, const float* w, const float* b, float
     for (int64_t n = begin; n < end; ++n) {
       const float* xn = x + n * C * H * W;
       float* yn = y + n * K * d.P * d.Q;
-      if (spatial) image(d, xn, wp.data(), off.data(), b, yn, xp, xp + xp_size);
+      if (spatial) spatial_image(d, xn, wp.data(), off.data(), b, yn, xp, xp + xp_size);
       else channel_image(d, xn, wp.data(), off.data(), b, yn, xp, xp + xp_size);
     }
   });
