@@ -2,6 +2,9 @@
 #include "bench/peak.h"
 
 #include <cblas.h>
+// NOTE: GCC 12's avx512fintrin.h trips -Wuninitialized in _mm512_reduce_add_ps (GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include <algorithm>
