@@ -81,7 +81,15 @@ int main(int argc, char** argv) {
   app.add_option("--batch", c.batch, "batch size")->check(CLI::PositiveNumber);
   app.add_option("--seed", c.seed, "seed of weights and inputs");
   app.add_option("--out", c.out, "output directory")->required();
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app.help();
+    return 0;
+  } catch (const CLI::ParseError& e) {  // one line naming the flag, exit code 2 (usage), as the other apps
+    std::cerr << "parity_export: " << e.what() << "\n";
+    return 2;
+  }
   try {
     run(c);
   } catch (const std::exception& e) {
