@@ -8,12 +8,16 @@
 //   or instead  Tensor forward(in...) const;               for views and ops built from other ops
 //   TensorList backward(grad, inputs, out) const;          optional: without it the op is not differentiable
 //   optional:  DType out_dtype(in...) const;  static constexpr bool mixed_dtypes, needs_output;
+//              double flops(const TensorList& in, const Tensor& out) const;   for the profiler
+// While a Profiler (autograd/profiler.h) is alive, each call records an event; off, that costs one
+// test of a global flag.
 #pragma once
 #include <memory>
 #include <string>
 
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
+#include "autograd/profiler.h"
 
 namespace scorch {
 
@@ -57,6 +61,14 @@ inline bool any_requires_grad(const TensorList& in) {
   return false;
 }
 
+// The event of one op, with its FLOPs where the op counts them.
+template <typename Op>
+[[gnu::noinline]] void profile(const OpTimer& timer, const Op& op, const TensorList& inputs, const Tensor& out) {
+  double flops = 0;
+  if constexpr (requires { op.flops(inputs, out); }) flops = op.flops(inputs, out);
+  timer.finish(Op::name, ProfilePhase::forward, inputs, out, flops);
+}
+
 }  // namespace detail
 
 // Attaches a node for `op` to `out` when grad mode is on and an input requires grad.
@@ -80,6 +92,7 @@ template <typename Op, typename... In>
 Tensor apply(const Op& op, const In&... in) {
   TensorList inputs{in...};
   detail::check_inputs(op, inputs);
+  const detail::OpTimer timer;
   Tensor out;
   {
     NoGradGuard no_grad;  // the forward never records: only the node below does
@@ -100,6 +113,7 @@ Tensor apply(const Op& op, const In&... in) {
       }
     }
   }
+  if (timer.active()) [[unlikely]] detail::profile(timer, op, inputs, out);
   record(op, std::move(inputs), out);
   return out;
 }
@@ -108,11 +122,13 @@ Tensor apply(const Op& op, const In&... in) {
 template <typename Op>
 Tensor apply_list(const Op& op, const TensorList& inputs) {
   detail::check_inputs(op, inputs);
+  const detail::OpTimer timer;
   Tensor out;
   {
     NoGradGuard no_grad;
     out = op.forward(inputs);
   }
+  if (timer.active()) [[unlikely]] detail::profile(timer, op, inputs, out);
   record(op, inputs, out);
   return out;
 }

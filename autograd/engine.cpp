@@ -7,6 +7,7 @@
 #include "autograd/node.h"
 #include "autograd/ops/elementwise.h"
 #include "autograd/ops/shape.h"
+#include "autograd/profiler.h"
 
 namespace scorch {
 
@@ -21,7 +22,9 @@ TensorList Node::backward(const Tensor& grad) {
     throw std::runtime_error("backward: trying to backward through the graph a second time (the saved tensors of '" +
                              std::string(name()) + "' were freed after the first backward); pass retain_graph = true "
                              "to the first backward if you need to go through it again");
+  const detail::OpTimer timer;  // the ops the formula runs nest under this "<name>_backward" event
   TensorList grads = compute_backward(grad, inputs_, output());
+  if (timer.active()) [[unlikely]] timer.finish(name(), ProfilePhase::backward, inputs_, Tensor(), 0.0, &grad);
   if (grads.size() != inputs_.size())
     throw std::logic_error(std::string(name()) + ": backward returned " + std::to_string(grads.size()) +
                            " gradients for " + std::to_string(inputs_.size()) + " inputs");

@@ -307,6 +307,7 @@ struct Conv2d {
   Conv2dOptions options;
 
   Shape out_shape(const Tensor& x, const Tensor& w) const { return conv2d_output_shape(x.shape(), w.shape(), options); }
+  double flops(const TensorList& in, const Tensor&) const { return conv2d_flops(in[0].shape(), in[1].shape(), options); }
   Shape out_shape(const Tensor& x, const Tensor& w, const Tensor& b) const {
     Shape y = out_shape(x, w);  // checks the weight's rank first
     if (b.shape() != Shape{w.shape()[0]})
@@ -359,6 +360,7 @@ struct Conv2dBackwardInput {
     check_grad_shape(name, g, x_shape, w.shape(), options);
     return x_shape;
   }
+  double flops(const TensorList& in, const Tensor&) const { return conv2d_flops(x_shape, in[1].shape(), options); }
   void cpu(const Tensor& g, const Tensor& w, const Tensor& out) const {
     const Geometry geo = geometry(name, x_shape, w.shape(), options);
     if (geo.K == 0) {  // an empty sum, as in Conv2d::cpu
@@ -395,6 +397,7 @@ struct Conv2dBackwardWeight {
     check_grad_shape(name, g, x.shape(), w_shape, options);
     return w_shape;
   }
+  double flops(const TensorList& in, const Tensor&) const { return conv2d_flops(in[0].shape(), w_shape, options); }
   void cpu(const Tensor& x, const Tensor& g, const Tensor& out) const {
     const Geometry geo = geometry(name, x.shape(), w_shape, options);
     const Tensor xc = x.contiguous(), gc = g.contiguous();

@@ -193,6 +193,7 @@ void matmul_forward_cpu(Tensor a, Tensor b, Tensor y) {
 struct MatmulOp {
   static constexpr std::string_view name = "matmul";
   Shape out_shape(const Tensor& a, const Tensor& b) const { return matmul_shape(a, b); }
+  double flops(const TensorList& in, const Tensor&) const { return matmul_flops(in[0], in[1]); }
   void cpu(const Tensor& a, const Tensor& b, Tensor& out) const {
     dispatch_float(name, a.dtype(), [&]<typename T>() { matmul_forward_cpu<T>(a, b, out); });
   }
@@ -214,6 +215,10 @@ struct LinearOp {
     Shape y = x.shape();
     y[y.size() - 1] = w.shape()[0];
     return y;
+  }
+  // 2 K per output element for the products, plus 1 for the bias.
+  double flops(const TensorList& in, const Tensor& out) const {
+    return static_cast<double>(out.numel()) * (2.0 * static_cast<double>(in[1].shape()[1]) + 1.0);
   }
   void cpu(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& out) const {
     const int64_t K = w.shape()[1], N = w.shape()[0], M = out.numel() / std::max<int64_t>(N, 1);
