@@ -3,11 +3,15 @@
 // walking the graph and running each op's backward formula (itself a few ops).
 //   chain_forward_backward   100 ops   x -> x * c -> x + c -> tanh -> exp -> ... ; then y.backward(ones)
 //   chain_forward_no_grad    the same 100 ops under NoGradGuard (no graph)
+//   .../profiled             the same with a Profiler alive: one event per op (and per backward node)
 // time_per_op = time per iteration / 100 (forward + backward per op in the first case). PyTorch eager
 // takes several microseconds per op here (bench/torch/bench_foundation.py measures the same chain).
 #include <benchmark/benchmark.h>
 
+#include <optional>
+
 #include "autograd/ops.h"
+#include "autograd/profiler.h"
 
 namespace scorch {
 namespace {
@@ -28,10 +32,33 @@ void set_time_per_op(benchmark::State& state) {
   state.counters["time_per_op"] = Counter(ops, Counter::kIsRate | Counter::kInvert);
 }
 
-void chain_forward_backward(benchmark::State& state) {
+// With `profiled`, a Profiler records every op; it is restarted (untimed) every 1000 iterations so
+// that its buffer stays small.
+class MaybeProfiler {
+ public:
+  explicit MaybeProfiler(bool on) : on_(on) {
+    if (on_) profiler_.emplace();
+  }
+  void tick(benchmark::State& state) {
+    if (!on_ || ++iterations_ % 1000 != 0) return;
+    state.PauseTiming();
+    profiler_.reset();
+    profiler_.emplace();
+    state.ResumeTiming();
+  }
+
+ private:
+  bool on_;
+  int64_t iterations_ = 0;
+  std::optional<Profiler> profiler_;
+};
+
+void chain_forward_backward(benchmark::State& state, bool profiled) {
   const Tensor x = from_vector({0.1, -0.2, 0.3, 0.4}, {.requires_grad = true});
   const Tensor scale = full({4}, 0.5), shift = full({4}, 0.1), grad_y = ones({4});
+  MaybeProfiler profiler(profiled);
   for (auto _ : state) {
+    profiler.tick(state);
     x.zero_grad();
     chain(x, scale, shift).backward(grad_y);
     benchmark::DoNotOptimize(x.grad().raw_data());
@@ -39,23 +66,33 @@ void chain_forward_backward(benchmark::State& state) {
   set_time_per_op(state);
 }
 
-void chain_forward_no_grad(benchmark::State& state) {
+void chain_forward_no_grad(benchmark::State& state, bool profiled) {
   const Tensor x = from_vector({0.1, -0.2, 0.3, 0.4}, {.requires_grad = true});
   const Tensor scale = full({4}, 0.5), shift = full({4}, 0.1);
   NoGradGuard no_grad;
+  MaybeProfiler profiler(profiled);
   for (auto _ : state) {
+    profiler.tick(state);
     Tensor y = chain(x, scale, shift);
     benchmark::DoNotOptimize(y.raw_data());
   }
   set_time_per_op(state);
 }
 
-BENCHMARK(chain_forward_backward)
+BENCHMARK_CAPTURE(chain_forward_backward, plain, false)
     ->Name("autograd_chain100/forward_backward")
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
-BENCHMARK(chain_forward_no_grad)
+BENCHMARK_CAPTURE(chain_forward_no_grad, plain, false)
     ->Name("autograd_chain100/forward_no_grad")
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(chain_forward_backward, profiled, true)
+    ->Name("autograd_chain100/forward_backward/profiled")
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(chain_forward_no_grad, profiled, true)
+    ->Name("autograd_chain100/forward_no_grad/profiled")
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 
