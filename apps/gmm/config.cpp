@@ -110,6 +110,9 @@ std::optional<GmmConfig> parse_gmm_flags(int argc, char** argv) {
                  "noise level at which the learned field is drawn and plain Langevin uses the model "
                  "(-1: 0.5 for mlp with annealed-dsm, --dsm-sigma for dsm, 0 for unconditional models)");
   app.add_option("--device", c.device, "cpu (cuda once the CUDA backend lands)");
+  app.add_option("--profile", c.profile,
+                 "profile training and sampling: write a Chrome trace (open in https://ui.perfetto.dev) to this "
+                 "file and print a per-op summary to stderr");
   app.add_flag("--quick", c.quick, "a seconds-long run for tests: 200 steps, 1000 particles, short chains");
   try {
     app.parse(argc, argv);

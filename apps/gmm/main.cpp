@@ -15,6 +15,7 @@
 #include "apps/common/progress.h"
 #include "apps/gmm/config.h"
 #include "autograd/ops.h"
+#include "autograd/profiler.h"
 #include "nn/optim.h"
 #include "nn/safetensors.h"
 #include "nn/score_models.h"
@@ -125,6 +126,7 @@ Trained train(const GmmConfig& c, const GaussianMixture& gmm, const std::vector<
   ProgressBar bar("train", c.steps);
   double smooth = NAN;
   for (int step = 1; step <= c.steps; ++step) {
+    scorch::Range range("train_step");
     if (c.lr_schedule == "cosine") adam.set_lr(0.5 * c.lr * (1 + std::cos(std::numbers::pi * (step - 1) / c.steps)));
     const Tensor x = gmm.sample(c.batch, gen);
     Tensor loss = c.objective == "dsm"            ? dsm_loss(score, x, c.dsm_sigma, gen)
@@ -247,6 +249,8 @@ int run(const GmmConfig& c) {
   PhaseTimer phase(timing);
   char sig[32];
   std::snprintf(sig, sizeof sig, "%g", c.field_sigma);
+  std::optional<Profiler> profiler;  // --profile: training and sampling, written at the end
+  if (!c.profile.empty()) profiler.emplace();
 
   const Tensor exact = gmm.sample(c.n_samples, gen), exact2 = gmm.sample(c.n_samples, gen);
   save_npy(p.path(c, "true_samples.npy"), exact);
@@ -257,7 +261,10 @@ int run(const GmmConfig& c) {
   field_figure(c, p, "fig2_true_score.png", std::string("exact score of p, noise sigma = ") + sig, grid, field_true, "#1f77b4");
   phase.next("data");
 
-  const Trained trained = train(c, gmm, sigmas, gen);
+  const Trained trained = [&] {
+    scorch::Range range("train");
+    return train(c, gmm, sigmas, gen);
+  }();
   write_losses(c, p, trained.losses);
   nn::save_module(p.path(c, "model.safetensors"), *trained.model,
                   {{"model", c.model}, {"objective", c.objective}, {"steps", std::to_string(c.steps)}, {"seed", std::to_string(c.seed)}});
@@ -280,15 +287,30 @@ int run(const GmmConfig& c) {
     metrics["samples"][name] = sample_metrics(gmm, r.x, exact);
     phase.next(name);
   };
-  keep("langevin_true", sample_plain("langevin (exact)", gmm, c, p.box, 0.0, gen), "fig4_langevin_true.png",
-       "Langevin, exact score (uniform start)", "#2ca02c");
-  keep("langevin_learned", sample_plain("langevin (learned)", learned, c, p.box, c.field_sigma, gen),
+  // Each sampler run inside a profiler range of its own name.
+  auto ranged = [](const std::string& name, auto&& sample) {
+    scorch::Range range(name);
+    return sample();
+  };
+  keep("langevin_true", ranged("langevin_true", [&] { return sample_plain("langevin (exact)", gmm, c, p.box, 0.0, gen); }),
+       "fig4_langevin_true.png", "Langevin, exact score (uniform start)", "#2ca02c");
+  keep("langevin_learned",
+       ranged("langevin_learned", [&] { return sample_plain("langevin (learned)", learned, c, p.box, c.field_sigma, gen); }),
        "fig5_langevin_learned.png", std::string("Langevin, learned score at sigma = ") + sig, "#ff7f0e");
-  keep("annealed_learned", sample_annealed("annealed (learned)", learned, c, sigmas, gen), "fig6_annealed_learned.png",
-       "annealed Langevin, learned score", "#9467bd");
+  keep("annealed_learned",
+       ranged("annealed_learned", [&] { return sample_annealed("annealed (learned)", learned, c, sigmas, gen); }),
+       "fig6_annealed_learned.png", "annealed Langevin, learned score", "#9467bd");
   // The sampler's own bias, with the exact score: metrics only.
-  metrics["samples"]["annealed_true"] = sample_metrics(gmm, sample_annealed("annealed (exact)", gmm, c, sigmas, gen).x, exact);
+  const SampleResult annealed_true =
+      ranged("annealed_true", [&] { return sample_annealed("annealed (exact)", gmm, c, sigmas, gen); });
+  metrics["samples"]["annealed_true"] = sample_metrics(gmm, annealed_true.x, exact);
   phase.next("annealed_true");
+  if (profiler) {
+    profiler->stop();
+    profiler->write_chrome_trace(c.profile);
+    std::fprintf(stderr, "profile: trace written to %s (open in https://ui.perfetto.dev)\n%s", c.profile.c_str(),
+                 profiler->summary().c_str());
+  }
 
   const int64_t rows = std::min<int64_t>(kMmdRows, c.n_samples);
   metrics["mmd2_noise_floor"] = mmd2(exact.narrow(0, 0, rows), exact2.narrow(0, 0, rows));
