@@ -111,6 +111,9 @@ std::optional<GmmConfig> parse_gmm_flags(int argc, char** argv) {
                  "(-1: 0.5 for mlp with annealed-dsm, --dsm-sigma for dsm, 0 for unconditional models)");
   app.add_option("--device", c.device, "cpu (cuda once the CUDA backend lands)");
   app.add_flag("--quick", c.quick, "a seconds-long run for tests: 200 steps, 1000 particles, short chains");
+  app.add_option("--dump-graph", c.dump_graph,
+                 "write the autograd graph of the first training step's loss as Graphviz DOT to this file "
+                 "(render: dot -Tpng FILE -o graph.png)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
