@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <sys/wait.h>
 
@@ -29,7 +30,8 @@ std::pair<int, std::string> run(const std::string& cmd) {
 TEST(GmmApp, QuickRunWritesEveryFile) {
   if (!fs::exists(gmm_binary())) GTEST_SKIP() << "gmm binary not built";
   const fs::path out = fs::temp_directory_path() / ("scorch_gmm_quick_" + std::to_string(::getpid()));
-  const auto [code, log] = run(gmm_binary() + " --quick --seed 3 --out " + out.string());
+  const fs::path graph = out / "graph.dot";
+  const auto [code, log] = run(gmm_binary() + " --quick --seed 3 --out " + out.string() + " --dump-graph " + graph.string());
   ASSERT_EQ(code, 0) << log;
   for (const char* name : {"fig1_samples.png", "fig2_true_score.png", "fig3_learned_score.png", "fig4_langevin_true.png",
                            "fig5_langevin_learned.png", "fig6_annealed_learned.png", "loss.png", "true_samples.npy",
@@ -53,6 +55,12 @@ TEST(GmmApp, QuickRunWritesEveryFile) {
   EXPECT_TRUE(m["field"]["relative_error"].is_number());
   EXPECT_TRUE(m["timing"]["total_s"].is_number());
   EXPECT_TRUE(m.contains("mmd2_noise_floor"));
+  // --dump-graph: the first step's loss graph, the mlp's parameters under their module paths.
+  std::ifstream graph_file(graph);
+  const std::string dot((std::istreambuf_iterator<char>(graph_file)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(dot.starts_with("digraph autograd {"));
+  for (const char* name : {"net.0.weight\\n[128, 3]", "net.0.bias\\n[128]", "net.4.weight\\n[2, 128]"})
+    EXPECT_NE(dot.find(name), std::string::npos) << name;
   fs::remove_all(out);
 }
 

@@ -114,6 +114,9 @@ std::optional<GmmConfig> parse_gmm_flags(int argc, char** argv) {
                  "profile training and sampling: write a Chrome trace (open in https://ui.perfetto.dev) to this "
                  "file and print a per-op summary to stderr");
   app.add_flag("--quick", c.quick, "a seconds-long run for tests: 200 steps, 1000 particles, short chains");
+  app.add_option("--dump-graph", c.dump_graph,
+                 "write the autograd graph of the first training step's loss as Graphviz DOT to this file "
+                 "(render: dot -Tpng FILE -o graph.png)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {

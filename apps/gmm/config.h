@@ -37,7 +37,8 @@ struct GmmConfig {
   double field_sigma = -1;  // noise level of the learned field and of plain Langevin with the model (-1: auto)
   std::string device = "cpu";
   bool quick = false;
-  std::string profile;  // Chrome trace of training and sampling (empty: no profiler)
+  std::string profile;     // Chrome trace of training and sampling (empty: no profiler)
+  std::string dump_graph;  // DOT file for the autograd graph of the first step's loss (empty: none)
 };
 
 // A bad flag value; main() prints its message on one line and exits with code 2.

@@ -14,6 +14,7 @@
 #include "apps/common/gnuplot.h"
 #include "apps/common/progress.h"
 #include "apps/gmm/config.h"
+#include "autograd/graph_export.h"
 #include "autograd/ops.h"
 #include "autograd/profiler.h"
 #include "nn/optim.h"
@@ -132,6 +133,7 @@ Trained train(const GmmConfig& c, const GaussianMixture& gmm, const std::vector<
     Tensor loss = c.objective == "dsm"            ? dsm_loss(score, x, c.dsm_sigma, gen)
                   : c.objective == "annealed-dsm" ? annealed_dsm_loss(score, x, sigmas, gen)
                                                   : sliced_score_matching_loss(score, x, c.field_sigma, gen);
+    if (step == 1 && !c.dump_graph.empty()) dump_graph(loss, c.dump_graph, t.model->named_parameters());
     adam.zero_grad();
     loss.backward();
     adam.step();
