@@ -11,8 +11,7 @@
 // A 1x1 stride-1 unpadded conv of one image needs no columns: col_n is x_n itself. Threads split the
 // groups, each with its own column buffer and OpenBLAS single-threaded inside the parallel region; a
 // batch smaller than the thread count runs on OpenBLAS's threads instead. backward_weight sums
-// per-thread partial gradients, in a fixed order for a given thread count. Large images are lowered
-// in bands of output rows whose columns fit in L2.
+// per-thread partial gradients, in a fixed order for a given thread count.
 #include "autograd/ops/conv2d.h"
 
 #include <algorithm>
@@ -70,18 +69,18 @@ std::pair<int64_t, int64_t> valid_columns(const Geometry& g, int64_t offset) {
   return {lo, std::max(lo, hi)};
 }
 
-// The column matrix of output rows [p0, p1) of one image x [C, H, W]: row (c, r, s) at col + its
+// The column matrix of one image x [C, H, W]: row (c, r, s) at col + its
 // index * ld (the images of a group sit side by side); zeros where the window hangs over the padding.
 template <typename T>
-void im2col(const Geometry& g, const T* x, T* col, int64_t ld, int64_t p0, int64_t p1) {
+void im2col(const Geometry& g, const T* x, T* col, int64_t ld) {
   for (int64_t c = 0; c < g.C; ++c)
     for (int64_t r = 0; r < g.R; ++r)
       for (int64_t s = 0; s < g.S; ++s) {
         T* row = col + ((c * g.R + r) * g.S + s) * ld;
         const int64_t offset = s * g.dil - g.pad;
         const auto [lo, hi] = valid_columns(g, offset);
-        for (int64_t p = p0; p < p1; ++p) {
-          T* out = row + (p - p0) * g.Q;
+        for (int64_t p = 0; p < g.P; ++p) {
+          T* out = row + p * g.Q;
           const int64_t ih = p * g.stride - g.pad + r * g.dil;
           if (ih < 0 || ih >= g.H) {
             std::fill(out, out + g.Q, T(0));
@@ -101,17 +100,17 @@ void im2col(const Geometry& g, const T* x, T* col, int64_t ld, int64_t p0, int64
 
 // The transpose of im2col: x [C, H, W] (zeroed by the caller) += each column entry at its pixel.
 template <typename T>
-void col2im(const Geometry& g, const T* col, int64_t ld, int64_t p0, int64_t p1, T* x) {
+void col2im(const Geometry& g, const T* col, int64_t ld, T* x) {
   for (int64_t c = 0; c < g.C; ++c)
     for (int64_t r = 0; r < g.R; ++r)
       for (int64_t s = 0; s < g.S; ++s) {
         const T* row = col + ((c * g.R + r) * g.S + s) * ld;
         const int64_t offset = s * g.dil - g.pad;
         const auto [lo, hi] = valid_columns(g, offset);
-        for (int64_t p = p0; p < p1; ++p) {
+        for (int64_t p = 0; p < g.P; ++p) {
           const int64_t ih = p * g.stride - g.pad + r * g.dil;
           if (ih < 0 || ih >= g.H) continue;
-          const T* in = row + (p - p0) * g.Q;
+          const T* in = row + p * g.Q;
           T* out = x + (c * g.H + ih) * g.W + offset;
           if (g.stride == 1)  // the common case, as its own loop so that it vectorises
             for (int64_t q = lo; q < hi; ++q) out[q] += in[q];
@@ -123,14 +122,12 @@ void col2im(const Geometry& g, const T* col, int64_t ld, int64_t p0, int64_t p1,
 
 // Images are lowered in groups of `images`, side by side in the columns, so that small images (7x7:
 // 49 columns each) still give gemms wide enough for OpenBLAS's kernels. Groups never span more than a
-// thread's share of the batch, so both threads stay busy. A large image is lowered instead in bands
-// of output rows whose columns fit in L2 (about 1 MB), so the column matrix is still in cache when
-// OpenBLAS packs it.
+// thread's share of the batch, so both threads stay busy. (Lowering a large image in bands of rows
+// whose columns fit in L2 measured no faster: OpenBLAS packs its own cache-sized blocks anyway.)
 constexpr int64_t kMinColumns = 768;
-constexpr int64_t kBandElements = 1 << 18;
 
 struct Groups {
-  int64_t images = 1, count = 0, band_rows = 0;
+  int64_t images = 1, count = 0;
   int threads = 1;
 };
 
@@ -141,18 +138,17 @@ Groups make_groups(const Geometry& g) {
   gr.images = std::clamp<int64_t>((kMinColumns + g.pq() - 1) / g.pq(), 1, std::max<int64_t>(share, 1));
   gr.count = (g.N + gr.images - 1) / gr.images;
   gr.threads = static_cast<int>(std::min<int64_t>(gr.threads, gr.count));
-  gr.band_rows = gr.images > 1 ? g.P : std::clamp<int64_t>(kBandElements / std::max<int64_t>(g.crs() * g.Q, 1), 1, g.P);
   return gr;
 }
 
-// A block of columns: output rows [p0, p1) of images [n0, n0 + count) (whole images when count > 1).
+// A block of columns: the images [n0, n0 + count) of a group.
 struct Block {
-  int64_t n0, count, p0, p1;
-  int64_t cols(const Geometry& g) const { return count * (p1 - p0) * g.Q; }
+  int64_t n0, count;
+  int64_t cols(const Geometry& g) const { return count * g.pq(); }
 };
 
-// Calls f(block, thread's scratch, thread index) for every block, threads splitting the groups (the
-// bands of one image stay on one thread, in order); each thread owns `scratch_size` elements.
+// Calls f(block, thread's scratch, thread index) for every group of images, threads splitting the
+// groups; each thread owns `scratch_size` elements of scratch.
 template <typename T, typename F>
 void for_each_block(const Geometry& g, const Groups& gr, int64_t scratch_size, F&& f) {
   Tensor scratch = empty({std::max(gr.threads, 1), std::max<int64_t>(scratch_size, 1)}, {.dtype = dtype_of<T>()});
@@ -160,8 +156,7 @@ void for_each_block(const Geometry& g, const Groups& gr, int64_t scratch_size, F
   auto run = [&](int64_t begin, int64_t end, int t) {
     for (int64_t i = begin; i < end; ++i) {
       const int64_t n0 = i * gr.images, count = std::min(gr.images, g.N - n0);
-      for (int64_t p0 = 0; p0 < g.P; p0 += gr.band_rows)
-        f(Block{n0, count, p0, std::min(g.P, p0 + gr.band_rows)}, base + t * scratch_size, t);
+      f(Block{n0, count}, base + t * scratch_size, t);
     }
   };
   if (gr.threads <= 1) return run(0, gr.count, 0);
@@ -170,7 +165,7 @@ void for_each_block(const Geometry& g, const Groups& gr, int64_t scratch_size, F
 
 // Scratch per thread: the column matrix and, for groups, one [K, cols] matrix of gathered planes.
 int64_t scratch_size(const Geometry& g, const Groups& gr) {
-  const int64_t cols = gr.images * gr.band_rows * g.Q;
+  const int64_t cols = gr.images * g.pq();
   return g.crs() * cols + (gr.images > 1 ? g.K * cols : 0);
 }
 
@@ -186,7 +181,7 @@ struct Operand {
 template <typename T>
 Operand<const T> gather(const Geometry& g, const Block& b, int64_t rows, const T* images, T* buffer) {
   const T* first = images + b.n0 * rows * g.pq();
-  if (b.count == 1) return {first + b.p0 * g.Q, g.pq()};
+  if (b.count == 1) return {first, g.pq()};
   for (int64_t j = 0; j < b.count; ++j)
     for (int64_t k = 0; k < rows; ++k)
       std::memcpy(buffer + k * b.cols(g) + j * g.pq(), first + (j * rows + k) * g.pq(), g.pq() * sizeof(T));
@@ -203,9 +198,8 @@ void scatter(const Geometry& g, const Block& b, int64_t rows, const T* buffer, T
 // The column matrix [C R S, cols] of a block of x: x itself for one image of a 1x1 conv.
 template <typename T>
 Operand<const T> lower(const Geometry& g, const T* x, const Block& b, T* col) {
-  if (g.pointwise() && b.count == 1) return {x + b.n0 * g.chw() + b.p0 * g.Q, g.pq()};
-  const int64_t per_image = (b.p1 - b.p0) * g.Q;
-  for (int64_t j = 0; j < b.count; ++j) im2col(g, x + (b.n0 + j) * g.chw(), col + j * per_image, b.cols(g), b.p0, b.p1);
+  if (g.pointwise() && b.count == 1) return {x + b.n0 * g.chw(), g.pq()};
+  for (int64_t j = 0; j < b.count; ++j) im2col(g, x + (b.n0 + j) * g.chw(), col + j * g.pq(), b.cols(g));
   return {col, b.cols(g)};
 }
 
@@ -213,10 +207,10 @@ Operand<const T> lower(const Geometry& g, const T* x, const Block& b, T* col) {
 template <typename T>
 void conv2d_forward_cpu(const Geometry& g, const T* x, const T* w, const T* bias, T* y) {
   const Groups gr = make_groups(g);
-  const int64_t col_size = g.crs() * gr.images * gr.band_rows * g.Q;
+  const int64_t col_size = g.crs() * gr.images * g.pq();
   for_each_block<T>(g, gr, scratch_size(g, gr), [&](const Block& b, T* scratch, int) {
     const Operand<const T> B = lower(g, x, b, scratch);
-    const Operand<T> out = b.count == 1 ? Operand<T>{y + b.n0 * g.K * g.pq() + b.p0 * g.Q, g.pq()}
+    const Operand<T> out = b.count == 1 ? Operand<T>{y + b.n0 * g.K * g.pq(), g.pq()}
                                         : Operand<T>{scratch + col_size, b.cols(g)};
     if (bias)
       for (int64_t k = 0; k < g.K; ++k) std::fill(out.data + k * out.ld, out.data + k * out.ld + b.cols(g), bias[k]);
@@ -230,20 +224,19 @@ void conv2d_forward_cpu(const Geometry& g, const T* x, const T* w, const T* bias
 template <typename T>
 void conv2d_backward_input_cpu(const Geometry& geo, const T* g, const T* w, T* gx) {
   const Groups gr = make_groups(geo);
-  const int64_t col_size = geo.crs() * gr.images * gr.band_rows * geo.Q;
+  const int64_t col_size = geo.crs() * gr.images * geo.pq();
   for_each_block<T>(geo, gr, scratch_size(geo, gr), [&](const Block& b, T* scratch, int) {
     const Operand<const T> G = gather(geo, b, geo.K, g, scratch + col_size);
     const bool direct = geo.pointwise() && b.count == 1;
-    const Operand<T> out = direct ? Operand<T>{gx + b.n0 * geo.chw() + b.p0 * geo.Q, geo.pq()}
+    const Operand<T> out = direct ? Operand<T>{gx + b.n0 * geo.chw(), geo.pq()}
                                   : Operand<T>{scratch, b.cols(geo)};
     blas_gemm<T>(CblasTrans, CblasNoTrans, geo.crs(), b.cols(geo), geo.K, T(1), w, geo.crs(), G.data, G.ld, T(0),
                  out.data, out.ld);
     if (direct) return;
-    const int64_t per_image = (b.p1 - b.p0) * geo.Q;
     for (int64_t j = 0; j < b.count; ++j) {
       T* gxn = gx + (b.n0 + j) * geo.chw();
-      if (b.p0 == 0) std::fill(gxn, gxn + geo.chw(), T(0));  // before the image's first band
-      col2im(geo, scratch + j * per_image, b.cols(geo), b.p0, b.p1, gxn);
+      std::fill(gxn, gxn + geo.chw(), T(0));
+      col2im(geo, scratch + j * geo.pq(), b.cols(geo), gxn);
     }
   });
 }
@@ -252,7 +245,7 @@ void conv2d_backward_input_cpu(const Geometry& geo, const T* g, const T* w, T* g
 template <typename T>
 void conv2d_backward_weight_cpu(const Geometry& geo, const T* x, const T* g, T* gw) {
   const Groups gr = make_groups(geo);
-  const int64_t kcrs = geo.K * geo.crs(), col_size = geo.crs() * gr.images * gr.band_rows * geo.Q;
+  const int64_t kcrs = geo.K * geo.crs(), col_size = geo.crs() * gr.images * geo.pq();
   Tensor partials = zeros({std::max(gr.threads, 1), kcrs}, {.dtype = dtype_of<T>()});
   T* part = partials.data<T>();
   for_each_block<T>(geo, gr, scratch_size(geo, gr), [&](const Block& b, T* scratch, int t) {
