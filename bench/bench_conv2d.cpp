@@ -2,7 +2,13 @@
 // and weight gradient, with FLOP/s and the share of this machine's FMA roof (bench/peak.h; 2 N K P Q
 // C R S FLOP per map), plus all of the model's convolutions in sequence ("unet_small_convs"): the
 // figure the conv issue's "65% of peak" goal reads. Counters: FLOP/s, fma_peak_gflops (the roof, measured
-// once per process) and fma_peak_share = FLOP/s / roof (0.65 is 65%).
+// once per process) and fma_peak_share = FLOP/s / roof (0.65 is 65%), and bytes_per_second from the
+// compulsory traffic of each pass, every tensor read or written once, float32 (y = conv output, g its
+// gradient, both [N, K, P, Q]):
+//   forward          x, w, b read, y written        4 (NCHW + KCRS + K + NKPQ) bytes
+//   backward_input   g, w read, gx written          4 (NKPQ + KCRS + NCHW) bytes
+//   backward_weight  x, g read, gw written          4 (NCHW + NKPQ + KCRS) bytes
+// (the im2col buffers of the gemm lowering are not compulsory and not counted).
 #include <benchmark/benchmark.h>
 
 #include <string>
@@ -56,6 +62,20 @@ Inputs make_inputs(const ConvLayer& l) {
   return in;
 }
 
+// Compulsory bytes of one pass (see the top of the file).
+double pass_bytes(const ConvLayer& l, Pass pass) {
+  const double x = static_cast<double>(l.x.numel()), w = static_cast<double>(l.w.numel());
+  const double y = static_cast<double>(conv2d_output_shape(l.x, l.w, l.o).numel()), b = static_cast<double>(l.w[0]);
+  const double forward = x + w + b + y, backward_input = y + w + x, backward_weight = x + y + w;
+  switch (pass) {
+    case Pass::forward: return forward * sizeof(float);
+    case Pass::backward_input: return backward_input * sizeof(float);
+    case Pass::backward_weight: return backward_weight * sizeof(float);
+    case Pass::all: return (forward + backward_input + backward_weight) * sizeof(float);
+  }
+  return 0;
+}
+
 void run_pass(const ConvLayer& l, const Inputs& in, Pass pass) {
   Tensor t;
   if (pass == Pass::forward || pass == Pass::all) t = conv2d(in.x, in.w, in.b, l.o);
@@ -64,9 +84,10 @@ void run_pass(const ConvLayer& l, const Inputs& in, Pass pass) {
   benchmark::DoNotOptimize(t.raw_data());
 }
 
-// FLOP/s, the roof and the share of it reached, for `flops` FLOP per iteration.
-void set_counters(benchmark::State& state, double flops, double peak_gflops) {
+// FLOP/s, the roof and the share of it reached, for `flops` FLOP per iteration, and bytes/s for `bytes`.
+void set_counters(benchmark::State& state, double flops, double bytes, double peak_gflops) {
   const double total = flops * static_cast<double>(state.iterations());
+  state.SetBytesProcessed(static_cast<int64_t>(bytes * static_cast<double>(state.iterations())));
   state.counters["FLOP/s"] = benchmark::Counter(total, benchmark::Counter::kIsRate);
   state.counters["fma_peak_gflops"] = peak_gflops;
   state.counters["fma_peak_share"] = benchmark::Counter(total / (peak_gflops * 1e9), benchmark::Counter::kIsRate);
@@ -76,22 +97,24 @@ void conv2d_layer(benchmark::State& state, const ConvLayer& layer, Pass pass) {
   const Inputs in = make_inputs(layer);
   const double peak = bench::machine_peak().fma_gflops;  // measured before the timing starts
   for (auto _ : state) run_pass(layer, in, pass);
-  set_counters(state, conv2d_flops(layer.x, layer.w, layer.o) * (pass == Pass::all ? 3 : 1), peak);
+  set_counters(state, conv2d_flops(layer.x, layer.w, layer.o) * (pass == Pass::all ? 3 : 1), pass_bytes(layer, pass),
+               peak);
 }
 
 // Every conv of unet-small forward and backward, as one B2 step runs them.
 void unet_small_convs(benchmark::State& state) {
   std::vector<Inputs> inputs;
-  double flops = 0;
+  double flops = 0, bytes = 0;
   for (const ConvLayer& l : kUnetLayers) {
     inputs.push_back(make_inputs(l));
     flops += 3 * l.count * conv2d_flops(l.x, l.w, l.o);
+    bytes += l.count * pass_bytes(l, Pass::all);
   }
   const double peak = bench::machine_peak().fma_gflops;
   for (auto _ : state)
     for (size_t i = 0; i < kUnetLayers.size(); ++i)
       for (int c = 0; c < kUnetLayers[i].count; ++c) run_pass(kUnetLayers[i], inputs[i], Pass::all);
-  set_counters(state, flops, peak);
+  set_counters(state, flops, bytes, peak);
 }
 
 int register_benchmarks() {

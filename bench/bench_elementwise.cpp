@@ -7,6 +7,9 @@
 // Each op call allocates its output, as in a model; the page faults of that fresh memory are part of
 // the figure (PyTorch pays them too), and add_out shows what the loop alone reaches. Compare with
 // STREAM triad: about 48 GB/s on 2 threads here (perf-notes.md).
+// FLOP per element (counter FLOP/s; bench/roofline reads both counters): add 1; silu 4 by convention
+// (x / (1 + exp(-x)): negate, exp counted as 1, add, divide; exp is really a dozen or more
+// instructions, so silu's FLOP/s understates its work).
 #include <benchmark/benchmark.h>
 
 #include "autograd/ops.h"
@@ -15,6 +18,13 @@
 
 namespace scorch {
 namespace {
+
+// Bytes and FLOP of one call, as rates over the iterations run.
+void set_rates(benchmark::State& state, int64_t bytes, double flops) {
+  state.SetBytesProcessed(state.iterations() * bytes);
+  state.counters["FLOP/s"] =
+      benchmark::Counter(flops * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
 
 constexpr int64_t kN = int64_t{1} << 24;  // 16M
 constexpr int64_t kRows = 4096, kCols = 4096;
@@ -26,7 +36,7 @@ void add_f32(benchmark::State& state) {
     Tensor out = add(a, b);
     benchmark::DoNotOptimize(out.raw_data());
   }
-  state.SetBytesProcessed(state.iterations() * kN * 3 * int64_t{sizeof(float)});
+  set_rates(state, kN * 3 * int64_t{sizeof(float)}, 1.0 * kN);
 }
 
 void add_out_f32(benchmark::State& state) {
@@ -36,7 +46,7 @@ void add_out_f32(benchmark::State& state) {
     map_cpu<float, float, float>(out, [](float x, float y) { return x + y; }, a, b);
     benchmark::ClobberMemory();
   }
-  state.SetBytesProcessed(state.iterations() * kN * 3 * int64_t{sizeof(float)});
+  set_rates(state, kN * 3 * int64_t{sizeof(float)}, 1.0 * kN);
 }
 
 void silu_f32(benchmark::State& state) {
@@ -46,7 +56,7 @@ void silu_f32(benchmark::State& state) {
     Tensor out = silu(x);
     benchmark::DoNotOptimize(out.raw_data());
   }
-  state.SetBytesProcessed(state.iterations() * kN * 2 * int64_t{sizeof(float)});
+  set_rates(state, kN * 2 * int64_t{sizeof(float)}, 4.0 * kN);
 }
 
 void add_broadcast_f32(benchmark::State& state) {
@@ -56,7 +66,7 @@ void add_broadcast_f32(benchmark::State& state) {
     Tensor out = add(a, b);
     benchmark::DoNotOptimize(out.raw_data());
   }
-  state.SetBytesProcessed(state.iterations() * (2 * kRows * kCols + kCols) * int64_t{sizeof(float)});
+  set_rates(state, (2 * kRows * kCols + kCols) * int64_t{sizeof(float)}, 1.0 * kRows * kCols);
 }
 
 BENCHMARK(add_f32)->Name("add/16M")->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -4,7 +4,13 @@
 //   forward    y = op(x)                              x, y          8 bytes per element
 //   backward   grad(y, {x, w, b}, g), the fused kernel   g, x, gx     12 bytes per element
 // Bytes count every tensor read or written once (the kernels read a group's data two or three times,
-// from cache). The backward is timed alone (manual time): the forward that records its node runs
+// from cache). FLOP per element, counted from the kernels in autograd/ops/group_norm.cpp, with silu =
+// 4 FLOP (negate, exp counted as 1, add, divide; bench_elementwise's convention):
+//   group_norm       forward 7   (moments: sum x, (x - m)^2 summed: 4; (x - m) scale + shift: 3)
+//                    backward 9  (sums of gy (x - m) and gy: 4; gx = alpha gy + beta (x - m) + gamma: 5)
+//   group_norm_silu  forward 11  (group_norm's 7 + silu)
+//                    backward 21 (group_norm's 9 + recompute a: 3, sigmoid: 4, gy = g s (1 + a (1 - s)): 5)
+// The backward is timed alone (manual time): the forward that records its node runs
 // outside the timer.
 #include <benchmark/benchmark.h>
 
@@ -18,6 +24,11 @@ namespace scorch {
 namespace {
 
 constexpr int64_t kGroups = 8;
+
+void set_flops(benchmark::State& state, double flops_per_iteration) {
+  state.counters["FLOP/s"] =
+      benchmark::Counter(flops_per_iteration * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
 
 struct Inputs {
   Tensor x, weight, bias;
@@ -43,6 +54,7 @@ void forward(benchmark::State& state, Shape shape, bool silu) {
     benchmark::DoNotOptimize(y.raw_data());
   }
   state.SetBytesProcessed(state.iterations() * shape.numel() * 2 * int64_t{sizeof(float)});
+  set_flops(state, (silu ? 11.0 : 7.0) * static_cast<double>(shape.numel()));
 }
 
 void backward(benchmark::State& state, Shape shape, bool silu) {
@@ -57,6 +69,7 @@ void backward(benchmark::State& state, Shape shape, bool silu) {
     benchmark::DoNotOptimize(grads[0].raw_data());
   }
   state.SetBytesProcessed(state.iterations() * shape.numel() * 3 * int64_t{sizeof(float)});
+  set_flops(state, (silu ? 21.0 : 9.0) * static_cast<double>(shape.numel()));
 }
 
 // Registered as "group_norm_silu/backward/64x32x28x28".

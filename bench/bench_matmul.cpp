@@ -4,6 +4,9 @@
 // which goes to BLAS with the transpose flag instead of a copy.
 // Compare with the FMA roof, 230-250 GFLOP/s on 2 threads, and with OpenBLAS at 2048^3, about
 // 208 GFLOP/s with the Haswell kernels (perf-notes.md; bench_main prints the kernels in use).
+// Counters per call: FLOP/s from 2 M N K FLOP (linear: 2 rows in out, the bias add not counted), and
+// bytes_per_second from the compulsory traffic, every operand read and the output written once, float32:
+// matmul 4 (M K + K N + M N) bytes; linear 4 (rows in + out in + out + rows out) bytes.
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
@@ -13,9 +16,10 @@
 namespace scorch {
 namespace {
 
-void set_flops(benchmark::State& state, double flops_per_iteration) {
+void set_rates(benchmark::State& state, double flops_per_iteration, int64_t floats_per_iteration) {
   state.counters["FLOP/s"] =
       benchmark::Counter(flops_per_iteration * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  state.SetBytesProcessed(state.iterations() * floats_per_iteration * int64_t{sizeof(float)});
 }
 
 void matmul_f32(benchmark::State& state, bool transposed_b) {
@@ -27,7 +31,7 @@ void matmul_f32(benchmark::State& state, bool transposed_b) {
     Tensor y = matmul(a, b);
     benchmark::DoNotOptimize(y.raw_data());
   }
-  set_flops(state, matmul_flops(a, b));
+  set_rates(state, matmul_flops(a, b), 3 * n * n);
 }
 
 void cblas_sgemm_f32(benchmark::State& state) {
@@ -39,7 +43,7 @@ void cblas_sgemm_f32(benchmark::State& state) {
                 0.0f, c.data<float>(), n);
     benchmark::ClobberMemory();
   }
-  set_flops(state, 2.0 * n * n * n);
+  set_rates(state, 2.0 * n * n * n, int64_t{3} * n * n);
 }
 
 // linear(x [rows, in], W [out, in], b [out]): the mlp's layers at B1's batch (512) and B4's (10,000).
@@ -52,7 +56,7 @@ void linear_f32(benchmark::State& state) {
     Tensor y = linear(x, w, b);
     benchmark::DoNotOptimize(y.raw_data());
   }
-  set_flops(state, 2.0 * rows * in * out);
+  set_rates(state, 2.0 * rows * in * out, rows * in + out * in + out + rows * out);
 }
 
 BENCHMARK(linear_f32)->Name("linear")->ArgNames({"rows", "in", "out"})

@@ -1,5 +1,5 @@
 // bench_reduce.cpp: float32 sums on inputs past the caches, so they measure memory bandwidth. Bytes
-// count the input once (the outputs are small):
+// count the input and the output once each (the outputs are small); FLOP: 1 add per input element:
 //   sum/16M              y = sum(x)          x [16M] (64 MB)       threads split the reduced range
 //   sum_rows/4096x1024   y = sum(x, {1})     x [4096, 1024]        each output folds a contiguous row
 //   sum_cols/4096x1024   y = sum(x, {0})     x [4096, 1024]        a bias gradient: each input row is
@@ -21,7 +21,10 @@ void sum_f32(benchmark::State& state, Shape shape, std::vector<int64_t> dims) {
     Tensor y = sum(x, dims);
     benchmark::DoNotOptimize(y.raw_data());
   }
-  state.SetBytesProcessed(state.iterations() * x.numel() * int64_t{sizeof(float)});
+  const int64_t out_numel = dims.empty() ? 1 : x.numel() / shape[dims[0]];
+  state.SetBytesProcessed(state.iterations() * (x.numel() + out_numel) * int64_t{sizeof(float)});
+  state.counters["FLOP/s"] = benchmark::Counter(
+      static_cast<double>(x.numel()) * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 
 BENCHMARK_CAPTURE(sum_f32, all, Shape{int64_t{1} << 24}, std::vector<int64_t>{})

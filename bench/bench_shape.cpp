@@ -1,6 +1,7 @@
 // bench_shape.cpp: the shape ops that move data (views cost nothing and are not timed here).
 //   contiguous  a transposed [4096, 4096] float32 made contiguous: a strided read, 128 MB moved
 //   concat      two [4096, 2048] along dim 1 into [4096, 4096]: 128 MB moved
+// No arithmetic, so no FLOP counter: bytes/s only (input + output, each once).
 // Compare with memory bandwidth, about 48 GB/s on 2 threads (perf-notes.md).
 #include <benchmark/benchmark.h>
 
