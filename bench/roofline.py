@@ -9,7 +9,9 @@ The model (a plain roofline, https://doi.org/10.1145/1498765.1498785), and its a
     the compute roof P = peak/fma's FLOP/s (independent FMA chains in registers), and the memory roof
     B = peak/stream_triad's bytes_per_second (STREAM triad over 3 x 64 MiB). --fma-gflops and
     --stream-gbs override them. One memory roof: the caches are ignored, so a benchmark whose data fits
-    in cache can beat the memory roof (a share over 100%).
+    in cache can beat the memory roof (a share over 100%), and so can a read-mostly one (a sum), since
+    the triad's mix of 2 reads to 1 write is slower than reads alone. The triad counts 12 bytes per
+    element, without the write-allocate read of c, as the benchmarks count theirs.
   * FLOP and bytes are what each benchmark counts per call (see the comment at the top of its .cpp):
     bytes = compulsory traffic, every input read and every output written once; FLOP = the op's
     arithmetic by the convention stated there (exp as 1 FLOP, for one).
@@ -87,6 +89,22 @@ def rate(entry, key):
     return float(value) if isinstance(value, (int, float)) and value > 0 else None
 
 
+def find_peak(runs, name, key):
+    """The rate `key` of the run called `name` (or name/..., as peak/fma/iterations:3), else None."""
+    for run, entry in runs:
+        if run == name or run.startswith(name + "/"):
+            return rate(entry, key)
+    return None
+
+
+def display_name(name):
+    """The run's name without the suffixes of its timing mode."""
+    for suffix in ("/real_time", "/manual_time"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
 def build_rows(runs, peak_flops, peak_bytes):
     """One dict per benchmark with a FLOP or byte rate (the peak/* runs themselves are left out)."""
     rows = []
@@ -97,7 +115,7 @@ def build_rows(runs, peak_flops, peak_bytes):
         if flops is None and bytes_per_s is None:
             continue
         intensity, bound, _, share = roof(flops, bytes_per_s, peak_flops, peak_bytes)
-        rows.append({"name": name, "flops": flops, "bytes": bytes_per_s, "intensity": intensity,
+        rows.append({"name": display_name(name), "flops": flops, "bytes": bytes_per_s, "intensity": intensity,
                      "bound": bound, "share": share, "worst": False})
     return rows
 
@@ -137,9 +155,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     runs = load_runs(args.json)
-    by_name = dict(runs)
-    peak_flops = args.fma_gflops * 1e9 if args.fma_gflops else rate(by_name.get(PEAK_FMA, {}), FLOP_KEY)
-    peak_bytes = args.stream_gbs * 1e9 if args.stream_gbs else rate(by_name.get(PEAK_STREAM, {}), BYTES_KEY)
+    peak_flops = args.fma_gflops * 1e9 if args.fma_gflops else find_peak(runs, PEAK_FMA, FLOP_KEY)
+    peak_bytes = args.stream_gbs * 1e9 if args.stream_gbs else find_peak(runs, PEAK_STREAM, BYTES_KEY)
     if peak_flops is None or peak_bytes is None:
         missing = [k for k, v in ((PEAK_FMA, peak_flops), (PEAK_STREAM, peak_bytes)) if v is None]
         print(f"roofline.py: no {' or '.join(missing)} in the files (run bench_peak, or pass --fma-gflops / "

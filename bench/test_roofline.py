@@ -39,9 +39,9 @@ class RoofTest(unittest.TestCase):
 
     def test_table_from_json(self):
         data = {"benchmarks": [
-            {"name": "peak/fma", "run_type": "iteration", "real_time": 1, "FLOP/s": P},
+            {"name": "peak/fma/iterations:3", "run_type": "iteration", "real_time": 1, "FLOP/s": P},
             {"name": "peak/stream_triad", "run_type": "iteration", "real_time": 1, "bytes_per_second": B},
-            {"name": "a", "run_type": "iteration", "real_time": 1, "bytes_per_second": 10e9},
+            {"name": "a/real_time", "run_type": "iteration", "real_time": 1, "bytes_per_second": 10e9},
             {"name": "b", "run_type": "iteration", "real_time": 1, "FLOP/s": 180e9, "bytes_per_second": 1e9},
             {"name": "c", "run_type": "iteration", "real_time": 1},  # no counter: left out
             {"name": "d", "run_type": "iteration", "real_time": 1, "bytes_per_second": 40e9},
@@ -51,7 +51,10 @@ class RoofTest(unittest.TestCase):
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
             json.dump(data, f)
         try:
-            rows = roofline.mark_worst(roofline.build_rows(roofline.load_runs([f.name]), P, B), 2)
+            runs = roofline.load_runs([f.name])
+            self.assertEqual(roofline.find_peak(runs, "peak/fma", "FLOP/s"), P)
+            self.assertEqual(roofline.find_peak(runs, "peak/stream_triad", "bytes_per_second"), B)
+            rows = roofline.mark_worst(roofline.build_rows(runs, P, B), 2)
         finally:
             os.unlink(f.name)
         self.assertEqual([r["name"] for r in rows], ["a", "b", "d"])
