@@ -20,6 +20,8 @@ import json
 import math
 import re
 
+from benchmark_json import pick
+
 # unit: "GB/s" (bytes_per_second), "GFLOP/s" (a FLOP counter, else `flop` per call / time),
 # "ns/op" (the time_per_op counter, else time per call / `ops`), "ms" or "s" (time per call);
 # with `counter`, any unit: the named counter as it is. Only HIGHER_IS_BETTER units are rates.
@@ -77,17 +79,6 @@ def load_runs(paths):
                 continue
             runs.setdefault(b.get("run_name", b["name"]), []).append(b)
     return runs, context
-
-
-def pick(entries):
-    """The median aggregate when repetitions were run, else the median of the iteration runs."""
-    for e in entries:
-        if e.get("run_type") == "aggregate" and e.get("aggregate_name") == "median":
-            return e
-    iterations = [e for e in entries if e.get("run_type", "iteration") == "iteration"]
-    if not iterations:
-        return None
-    return sorted(iterations, key=lambda e: e["real_time"])[len(iterations) // 2]
 
 
 def find_run(row, runs):

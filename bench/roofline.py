@@ -28,6 +28,8 @@ import json
 import math
 import sys
 
+from benchmark_json import pick
+
 FLOP_KEY = "FLOP/s"
 BYTES_KEY = "bytes_per_second"
 PEAK_FMA = "peak/fma"
@@ -54,17 +56,6 @@ def roof(flops, bytes_per_s, peak_flops, peak_bytes):
     if peak_flops <= memory_roof:
         return intensity, "compute", peak_flops, flops / peak_flops
     return intensity, "memory", memory_roof, flops / memory_roof
-
-
-def pick(entries):
-    """The median aggregate when repetitions were run, else the median (by time) of the iteration runs."""
-    for e in entries:
-        if e.get("run_type") == "aggregate" and e.get("aggregate_name") == "median":
-            return e
-    iterations = [e for e in entries if e.get("run_type", "iteration") == "iteration"]
-    if not iterations:
-        return None
-    return sorted(iterations, key=lambda e: e["real_time"])[len(iterations) // 2]
 
 
 def load_runs(paths):
