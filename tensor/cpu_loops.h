@@ -103,7 +103,7 @@ void map_tiled_cpu(const LoopPlan<2>& p, Out* o, const In* in, F f) {
   const int64_t ro = p.strides[0][nd - 2], co = p.strides[0][nd - 1], ri = p.strides[1][nd - 2], ci = p.strides[1][nd - 1];
   int64_t outer = 1;
   for (int d = 0; d < nd - 2; ++d) outer *= p.shape[d];
-  parallel_for(outer * row_tiles, std::max<int64_t>(1, kGrainElementwise / (kTile * cols)), [&](int64_t begin, int64_t end) {
+  parallel_for(outer * row_tiles, grain_for(kTile * cols), [&](int64_t begin, int64_t end) {
     for (int64_t u = begin; u < end; ++u) {
       int64_t rest = u / row_tiles, oo = 0, io = 0;
       for (int d = nd - 3; d >= 0; --d) {  // offsets of the outer index

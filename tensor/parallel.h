@@ -34,6 +34,12 @@ inline int thread_index() {
 // Elementwise work per thread below which we stay serial (about 10 µs of a simple kernel).
 inline constexpr int64_t kGrainElementwise = 32768;
 
+// The grain for items (rows, planes, groups) of `elements_per_item` elements each: enough items per
+// chunk for about kGrainElementwise elements of work, and at least one.
+inline int64_t grain_for(int64_t elements_per_item) {
+  return std::max<int64_t>(1, kGrainElementwise / std::max<int64_t>(1, elements_per_item));
+}
+
 // Calls f(begin, end) on disjoint chunks covering [0, n). NOTE: f must not throw (an exception cannot
 // leave an OpenMP region: the program would terminate); check arguments before the loop. Chunk boundaries are multiples of `align`
 // so that results never depend on the thread count (the RNG relies on this).

@@ -101,7 +101,7 @@ SCORCH_CPU_CLONES void row_backward_input(const T* gy, const T* x, T* gx, int64_
 
 // Groups per parallel_for item: about kGrainElementwise elements of work.
 int64_t groups_per_task(const NormShape& s) {
-  return std::max<int64_t>(1, kGrainElementwise / std::max<int64_t>(s.group_size(), 1));
+  return grain_for(s.group_size());
 }
 
 // x, y [N, C, S]; w, b [C]; mean, rstd [N, G] (written).

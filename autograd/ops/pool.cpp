@@ -73,11 +73,6 @@ struct PoolArgs {
   }
 };
 
-// Threads split the planes; a chunk is at least ~kGrainElementwise elements of work.
-int64_t plane_grain(const PoolGeometry& g) {
-  return std::max<int64_t>(1, kGrainElementwise / std::max<int64_t>(1, g.h.in * g.w.in));
-}
-
 // y[o] = sum of x[start(o) + t] over the in-range taps t, o in [0, out): one row of box sums.
 template <typename T>
 void window_sum_row(const T* x, T* y, const Window& w) {
@@ -105,7 +100,7 @@ void avg_pool2d_forward_cpu(const Tensor& x, Tensor& y, const PoolGeometry& g) {
   const T divisor = static_cast<T>(g.h.kernel * g.w.kernel);  // count_include_pad: always k^2
   const T* px = x.data<T>();
   T* py = y.data<T>();
-  parallel_for(g.planes, plane_grain(g), [&](int64_t begin, int64_t end) {
+  parallel_for(g.planes, grain_for(g.h.in * g.w.in), [&](int64_t begin, int64_t end) {
     std::vector<T> tmp(H * Q);
     for (int64_t n = begin; n < end; ++n) {
       for (int64_t h = 0; h < H; ++h) window_sum_row(px + (n * H + h) * W, tmp.data() + h * Q, g.w);
@@ -130,7 +125,7 @@ void avg_pool2d_backward_cpu(const Tensor& g, Tensor& gx, const PoolGeometry& ge
   const T divisor = static_cast<T>(geo.h.kernel * geo.w.kernel);
   const T* pg = g.data<T>();
   T* px = gx.data<T>();
-  parallel_for(geo.planes, plane_grain(geo), [&](int64_t begin, int64_t end) {
+  parallel_for(geo.planes, grain_for(geo.h.in * geo.w.in), [&](int64_t begin, int64_t end) {
     std::vector<T> tmp(H * Q);
     for (int64_t n = begin; n < end; ++n) {
       std::fill(tmp.begin(), tmp.end(), T(0));
@@ -177,7 +172,7 @@ void max_pool2d_cpu(MaxPass pass, const Tensor& x, const Tensor& t, Tensor& out,
   const int64_t HW = g.h.in * g.w.in, PQ = g.h.out * g.w.out;
   const T *px = x.data<T>(), *pt = t.data<T>();
   T* po = out.data<T>();
-  parallel_for(g.planes, plane_grain(g), [&](int64_t begin, int64_t end) {
+  parallel_for(g.planes, grain_for(g.h.in * g.w.in), [&](int64_t begin, int64_t end) {
     std::vector<int64_t> a(PQ);
     for (int64_t n = begin; n < end; ++n) {
       argmax_plane(px + n * HW, a.data(), g);

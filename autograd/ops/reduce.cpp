@@ -164,7 +164,7 @@ void reduce_cpu(const Tensor& a, uint32_t mask, Tensor& out, Finish finish) {
     }
     return;
   }
-  parallel_for(p.outputs, std::max<int64_t>(1, kGrainElementwise / p.length), [&](int64_t begin, int64_t end) {
+  parallel_for(p.outputs, grain_for(p.length), [&](int64_t begin, int64_t end) {
     std::vector<Acc> acc(end - begin);
     fold(begin, end, 0, p.length, acc.data());
     for (int64_t o = begin; o < end; ++o) y[o] = finish(acc[o - begin]);

@@ -21,16 +21,13 @@ void check_4d(std::string_view op, const Tensor& x, const char* what) {
     throw std::invalid_argument(std::string(op) + ": " + what + " " + to_string(x.shape()) + " must be 4-d [N, C, H, W]");
 }
 
-// Threads split the planes; a chunk is at least ~kGrainElementwise elements of output.
-int64_t plane_grain(int64_t plane_size) { return std::max<int64_t>(1, kGrainElementwise / std::max<int64_t>(1, plane_size)); }
-
 // x [N, C, H, W] -> y [N, C, H s, W s]: each output row is built once, then copied s - 1 times.
 template <typename T>
 void upsample_nearest2d_forward_cpu(const Tensor& x, Tensor& y, int64_t s) {
   const int64_t H = x.shape()[2], W = x.shape()[3], Wo = W * s, planes = x.shape()[0] * x.shape()[1];
   const T* px = x.data<T>();
   T* py = y.data<T>();
-  parallel_for(planes, plane_grain(H * W * s * s), [&](int64_t begin, int64_t end) {
+  parallel_for(planes, grain_for(H * W * s * s), [&](int64_t begin, int64_t end) {
     for (int64_t n = begin; n < end; ++n)
       for (int64_t h = 0; h < H; ++h) {
         const T* in = px + (n * H + h) * W;
@@ -48,7 +45,7 @@ void upsample_nearest2d_backward_cpu(const Tensor& g, Tensor& gx, int64_t s) {
   const int64_t H = gx.shape()[2], W = gx.shape()[3], Wo = W * s, planes = gx.shape()[0] * gx.shape()[1];
   const T* pg = g.data<T>();
   T* px = gx.data<T>();
-  parallel_for(planes, plane_grain(H * W * s * s), [&](int64_t begin, int64_t end) {
+  parallel_for(planes, grain_for(H * W * s * s), [&](int64_t begin, int64_t end) {
     for (int64_t n = begin; n < end; ++n)
       for (int64_t h = 0; h < H; ++h) {
         T* out = px + (n * H + h) * W;
@@ -90,7 +87,7 @@ void interpolate_bilinear_forward_cpu(const Tensor& x, Tensor& y, bool align_cor
   const auto rows = linear_taps<T>(H, P, align_corners), cols = linear_taps<T>(W, Q, align_corners);
   const T* px = x.data<T>();
   T* py = y.data<T>();
-  parallel_for(x.shape()[0] * x.shape()[1], plane_grain(P * Q), [&](int64_t begin, int64_t end) {
+  parallel_for(x.shape()[0] * x.shape()[1], grain_for(P * Q), [&](int64_t begin, int64_t end) {
     for (int64_t n = begin; n < end; ++n)
       for (int64_t p = 0; p < P; ++p) {
         const LinearTap<T>& r = rows[p];
@@ -111,7 +108,7 @@ void interpolate_bilinear_backward_cpu(const Tensor& g, Tensor& gx, bool align_c
   const auto rows = linear_taps<T>(H, P, align_corners), cols = linear_taps<T>(W, Q, align_corners);
   const T* pg = g.data<T>();
   T* px = gx.data<T>();
-  parallel_for(g.shape()[0] * g.shape()[1], plane_grain(P * Q), [&](int64_t begin, int64_t end) {
+  parallel_for(g.shape()[0] * g.shape()[1], grain_for(P * Q), [&](int64_t begin, int64_t end) {
     std::fill(px + begin * H * W, px + end * H * W, T(0));
     for (int64_t n = begin; n < end; ++n)
       for (int64_t p = 0; p < P; ++p) {
