@@ -1,9 +1,9 @@
 // score.h: ScoreFn, what every sampler and objective evaluates: s(x, sigma) ~ grad_x log p_sigma(x),
 // the score of the data density convolved with N(0, sigma^2 I).
 //
-// x is [N, D]; sigma is [N] (one noise level per row; samplers pass a constant). An analytic score
-// (GaussianMixture) and a trained network (ModelScore) both implement it, so every sampler runs on
-// either.
+// x is [N, ...] (points [N, D], images [N, C, H, W]); sigma is [N] (one noise level per particle;
+// samplers pass a constant). An analytic score (GaussianMixture) and a trained network (ModelScore)
+// both implement it, so every sampler runs on either.
 #pragma once
 #include <memory>
 
