@@ -53,9 +53,17 @@ Tensor annealed_dsm_loss(const ScoreFn& score, const Tensor& x, const std::vecto
   const std::vector<double> level = randint(0, static_cast<int64_t>(sigmas.size()), {n}, gen).values();
   std::vector<double> sigma(n);
   for (int64_t i = 0; i < n; ++i) sigma[i] = sigmas[static_cast<size_t>(level[i])];
-  const Tensor sigma_row = from_vector(sigma, x.options()), sigma_col = per_sample(sigma_row, x);
   const Tensor z = randn(x.shape(), gen, x.options());
-  return weighted_denoising_error(score(x + sigma_col * z, sigma_row), sigma_col, z);
+  return denoising_score_loss(score, x, from_vector(sigma, x.options()), z);
+}
+
+Tensor denoising_score_loss(const ScoreFn& score, const Tensor& x, const Tensor& sigma, const Tensor& z) {
+  check_samples("denoising_score_loss", x);
+  if (sigma.dim() != 1 || sigma.shape()[0] != x.shape()[0] || z.shape() != x.shape())
+    throw std::invalid_argument("denoising_score_loss: need sigma [N] and z shaped as x " + describe(x) + ", got sigma " +
+                                describe(sigma) + " and z " + describe(z));
+  const Tensor sigma_col = per_sample(sigma, x);
+  return weighted_denoising_error(score(x + sigma_col * z, sigma), sigma_col, z);
 }
 
 Tensor sliced_score_matching_loss(const ScoreFn& score, const Tensor& x, double sigma, Generator& gen, int projections) {

@@ -9,6 +9,8 @@
 //                 the first term is a Hessian-vector product through double backward
 //   esm           explicit score matching (Hyvarinen 2005): L = mean_n [ tr(grad_x s(x)) + 1/2 |s(x)|^2 ],
 //                 the trace by one backward per dimension (cheap in 2-D)
+//   denoising_score_loss  the annealed DSM loss for given draws: sigma [N] per sample and z shaped as x
+//                 (the validation loss of the MNIST app, with the same draws at every evaluation)
 // ssm and esm evaluate the score at noise level `sigma` (unconditional models ignore it) on x [N, D];
 // dsm and annealed_dsm also take images x [N, C, H, W] (|.|^2 sums over every dim but the batch).
 #pragma once
@@ -21,6 +23,7 @@ namespace scorch {
 
 Tensor dsm_loss(const ScoreFn& score, const Tensor& x, double sigma, Generator& gen);
 Tensor annealed_dsm_loss(const ScoreFn& score, const Tensor& x, const std::vector<double>& sigmas, Generator& gen);
+Tensor denoising_score_loss(const ScoreFn& score, const Tensor& x, const Tensor& sigma, const Tensor& z);
 Tensor sliced_score_matching_loss(const ScoreFn& score, const Tensor& x, double sigma, Generator& gen,
                                   int projections = 1);
 Tensor explicit_score_matching_loss(const ScoreFn& score, const Tensor& x, double sigma);

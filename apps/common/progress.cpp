@@ -16,20 +16,20 @@ std::string format_seconds(double s) {
 
 }  // namespace
 
-ProgressBar::ProgressBar(std::string label, int64_t total)
-    : label_(std::move(label)), total_(std::max<int64_t>(total, 1)), tty_(isatty(STDERR_FILENO)),
+ProgressBar::ProgressBar(std::string label, int64_t total, int64_t first)
+    : label_(std::move(label)), total_(std::max<int64_t>(total, 1)), first_(first), tty_(isatty(STDERR_FILENO)), next_plain_(first),
       start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
 
 std::string ProgressBar::line(int64_t done, const std::string& info) const {
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  const double rate = elapsed > 0 ? done / elapsed : 0;
+  const double rate = elapsed > 0 ? (done - first_) / elapsed : 0;
   const double eta = rate > 0 ? (total_ - done) / rate : 0;
   constexpr int kWidth = 24;
   const int filled = static_cast<int>(kWidth * done / total_);
   char buf[256];
-  std::snprintf(buf, sizeof buf, "%-18s [%s%s] %lld/%lld  %s  %.0f it/s  ETA %s", label_.c_str(),
+  std::snprintf(buf, sizeof buf, "%-18s [%s%s] %lld/%lld  %s  %.*f it/s  ETA %s", label_.c_str(),
                 std::string(filled, '#').c_str(), std::string(kWidth - filled, '.').c_str(),
-                static_cast<long long>(done), static_cast<long long>(total_), info.c_str(), rate,
+                static_cast<long long>(done), static_cast<long long>(total_), info.c_str(), rate < 10 ? 2 : 0, rate,
                 format_seconds(eta).c_str());
   return buf;
 }

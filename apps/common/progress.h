@@ -10,7 +10,8 @@ namespace scorch::app {
 
 class ProgressBar {
  public:
-  ProgressBar(std::string label, int64_t total);
+  // `first`: the step the loop starts from (a resumed run), so that it/s and ETA count this run's steps only.
+  ProgressBar(std::string label, int64_t total, int64_t first = 0);
   // `info` is appended as is (e.g. "loss 0.812"); called every step, redraws at most ~20 times a second.
   void update(int64_t done, const std::string& info = "");
   void finish(const std::string& info = "");
@@ -19,7 +20,7 @@ class ProgressBar {
   std::string line(int64_t done, const std::string& info) const;
 
   std::string label_;
-  int64_t total_;
+  int64_t total_, first_;
   bool tty_;
   int64_t next_plain_ = 0;  // next step at which a plain line is due
   std::chrono::steady_clock::time_point start_, last_draw_;

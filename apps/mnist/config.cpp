@@ -1,0 +1,166 @@
+#include "apps/mnist/config.h"
+
+#include <CLI/CLI.hpp>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+
+#include "samplers/schedule.h"
+
+namespace scorch::app {
+namespace {
+
+// "must be > 0, got -1" (CLI11's PositiveNumber prints its range as 0 to 1.8e308 in full).
+const CLI::Validator kPositive(
+    [](std::string& text) -> std::string {
+      char* end = nullptr;
+      const double v = std::strtod(text.c_str(), &end);
+      if (end == text.c_str() || *end != '\0' || !(v > 0) || !std::isfinite(v)) return "must be > 0, got " + text;
+      return "";
+    },
+    "> 0");
+
+// Every setting, as a flag of `app` bound to a field of `c` (the config file uses the same names).
+void add_settings(CLI::App& app, MnistConfig& c) {
+  app.option_defaults()->always_capture_default()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.add_option("--dataset", c.dataset, "mnist (run scripts/fetch_mnist.sh first) or fashion (apt-get install dataset-fashion-mnist)")
+      ->check(CLI::IsMember({"mnist", "fashion"}))->group("Data");
+  app.add_option("--data-dir", c.data_dir, "folder of the IDX files (empty: data/mnist or /usr/share/datasets/fashion-mnist)")
+      ->group("Data");
+  app.add_option("--val-fraction", c.val_fraction, "share of the training file held out for validation (seeded split)")
+      ->check(CLI::Range(0.001, 0.5))->group("Data");
+
+  app.add_option("--model", c.model, "score network: unet-small or refinenet (NCSN)")
+      ->check(CLI::IsMember({"unet-small", "refinenet"}))->group("Model");
+  app.add_option("--width", c.width, "unet-small's base width (a multiple of 8) or refinenet's ngf; 0: 32 or 16")
+      ->check(CLI::Range(0, 1024))->group("Model");
+  app.add_option("--sigma-max", c.sigma_max, "largest noise level of the geometric schedule")->check(kPositive)->group("Model");
+  app.add_option("--sigma-min", c.sigma_min, "smallest noise level")->check(kPositive)->group("Model");
+  app.add_option("--levels", c.levels, "number of noise levels L")->check(CLI::Range(2, 10000))->group("Model");
+
+  app.add_option("--batch", c.batch, "batch size (training; sampling under --inference_only)")
+      ->check(CLI::Range(1, 1000000))->group("Training");
+  app.add_option("--lr", c.lr, "Adam learning rate")->check(kPositive)->group("Training");
+  app.add_option("--steps", c.steps, "training steps at most")->check(CLI::Range(int64_t{1}, int64_t{1} << 40))->group("Training");
+  app.add_option("--epochs", c.epochs, "passes over the training split at most (0: no limit but --steps)")
+      ->check(CLI::Range(0, 1000000))->group("Training");
+  app.add_option("--ema", c.ema, "decay of the weights' moving average, used for validation and sampling (1: off)")
+      ->check(CLI::Range(0.0, 1.0))->group("Training");
+  app.add_option("--clip", c.clip, "clip the gradients' global L2 norm to this (0: off)")->check(CLI::Range(0.0, 1e30))
+      ->group("Training");
+  app.add_option("--patience", c.patience, "stop after this many validations without improvement (0: never early)")
+      ->check(CLI::Range(0, 1000000))->group("Training");
+  app.add_option("--min-delta", c.min_delta, "an improvement is a validation loss below best - min-delta")
+      ->check(CLI::Range(0.0, 1e30))->group("Training");
+  app.add_option("--val-interval", c.val_interval, "steps between validations and checkpoints")
+      ->check(CLI::Range(1, 100000000))->group("Training");
+  app.add_option("--seed", c.seed, "seed of the split, the batches, the noise and the initial weights")->group("Training");
+  app.add_option("--device", c.device, "cpu (cuda once the CUDA backend lands)")->group("Training");
+  app.add_option("--threads", c.threads, "CPU threads (0: all cores)")->check(CLI::Range(0, 4096))->group("Training");
+  app.add_option("--weights-dir", c.weights_dir, "folder of best/last.safetensors, log.csv and config.toml")->group("Training");
+  app.add_flag("--resume", c.resume, "continue from <weights-dir>/last.safetensors (reads <weights-dir>/config.toml "
+               "when no --config is given)")->group("Training");
+
+  app.add_flag("--inference_only,--inference-only", c.inference_only, "sample from a trained model instead of training")
+      ->group("Sampling");
+  app.add_option("--weights", c.weights, "checkpoint to sample from (empty: <weights-dir>/best.safetensors)")->group("Sampling");
+  app.add_option("--samples-dir", c.samples_dir, "folder of samples.png, samples.npy, trajectory.png")->group("Sampling");
+  app.add_option("--sampler", c.sampler,
+                 "annealed (NCSN's annealed Langevin), ode (probability flow), pc (predictor-corrector) or edm (Heun)")
+      ->check(CLI::IsMember({"annealed", "ode", "pc", "edm"}))->group("Sampling");
+  app.add_option("--n-samples", c.n_samples, "images to draw")->check(CLI::Range(1, 100000000))->group("Sampling");
+  app.add_option("--steps-per-level", c.steps_per_level, "annealed: Langevin steps T per noise level")
+      ->check(CLI::Range(1, 100000000))->group("Sampling");
+  app.add_option("--step-lr", c.step_lr, "annealed: alpha_i = step_lr sigma_i^2 / sigma_L^2")->check(kPositive)->group("Sampling");
+  app.add_option("--denoise", c.denoise, "annealed, ode: end with the denoising step x + sigma_L^2 s(x, sigma_L)")
+      ->group("Sampling");
+  app.add_option("--ode-solver", c.ode_solver, "ode: euler, heun or rk45 (adaptive, --rtol/--atol)")
+      ->check(CLI::IsMember({"euler", "heun", "rk45"}))->group("Sampling");
+  app.add_option("--sample-steps", c.sample_steps, "noise levels of ode euler/heun, pc and edm (0: 100, 100, 18; refinenet: its own L levels)")
+      ->check(CLI::Range(0, 100000000))->group("Sampling");
+  app.add_option("--rtol", c.rtol, "ode rk45: relative tolerance")->check(kPositive)->group("Sampling");
+  app.add_option("--atol", c.atol, "ode rk45: absolute tolerance")->check(kPositive)->group("Sampling");
+  app.add_option("--predictor", c.predictor, "pc: reverse_diffusion or ode (an Euler step of the probability flow)")
+      ->check(CLI::IsMember({"reverse_diffusion", "ode"}))->group("Sampling");
+  app.add_option("--corrector-steps", c.corrector_steps, "pc: Langevin corrector steps per level")
+      ->check(CLI::Range(0, 1000))->group("Sampling");
+  app.add_option("--snr", c.snr, "pc: the corrector's signal-to-noise ratio")->check(kPositive)->group("Sampling");
+  app.add_option("--rho", c.rho, "edm: exponent of the sigma schedule")->check(kPositive)->group("Sampling");
+}
+
+[[noreturn]] void usage_error(const std::string& msg) { throw UsageError(msg); }
+
+void check(const MnistConfig& c) {
+  if (c.device != "cpu") usage_error("--device: only 'cpu' is available in this build, got '" + c.device + "'");
+  if (c.sigma_min >= c.sigma_max) usage_error("--sigma-min: must be below --sigma-max");
+  if (c.model == "unet-small" && model_width(c) % 8 != 0)
+    usage_error("--width: unet-small's width must be a multiple of 8 (its GroupNorm groups), got " + std::to_string(c.width));
+  if (c.model == "refinenet" && model_width(c) < 2) usage_error("--width: refinenet's ngf must be at least 2");
+}
+
+// CLI11 reads a config file from disk only; this holds one in memory.
+struct App : CLI::App {
+  explicit App(MnistConfig& c)
+      : CLI::App("mnist: train a score model on MNIST (or Fashion-MNIST) with annealed denoising score matching,\n"
+                 "then sample it (--inference_only). Settings are flags or keys of a TOML --config file.") {
+    add_settings(*this, c);
+  }
+};
+
+}  // namespace
+
+std::vector<double> noise_levels(const MnistConfig& c) { return geometric_sigmas(c.sigma_max, c.sigma_min, c.levels); }
+
+std::string default_data_dir(const std::string& dataset) {
+  return dataset == "fashion" ? "/usr/share/datasets/fashion-mnist" : "data/mnist";
+}
+
+int model_width(const MnistConfig& c) { return c.width > 0 ? c.width : c.model == "refinenet" ? 16 : 32; }
+
+std::string mnist_toml(const MnistConfig& config) {
+  MnistConfig c = config;
+  App app(c);
+  return "# mnist settings (read back with --config FILE)\n" + app.config_to_str(true, false);
+}
+
+MnistConfig parse_mnist_toml(const std::string& toml, const std::string& source) {
+  MnistConfig c;
+  App app(c);
+  std::istringstream in(toml);
+  try {
+    app.parse_from_stream(in);
+  } catch (const CLI::ParseError& e) {
+    throw UsageError(source + ": " + e.what());
+  }
+  return c;
+}
+
+std::optional<ParsedFlags> parse_mnist_flags(int argc, const char* const* argv) {
+  auto parse = [&](const std::string& default_config) {
+    ParsedFlags out;
+    App app(out.config);
+    CLI::Option* config = app.set_config("--config", default_config, "read settings from this TOML file (same keys as the flags)");
+    app.parse(argc, argv);
+    return std::pair{out, config->count() > 0};
+  };
+  try {
+    auto [parsed, has_config] = parse("");
+    // --resume without --config: the run's own settings, from the config.toml that training wrote.
+    const std::string saved = parsed.config.weights_dir + "/config.toml";
+    if (parsed.config.resume && !has_config && std::filesystem::exists(saved)) parsed = parse(saved).first;
+    check(parsed.config);
+    parsed.toml = mnist_toml(parsed.config);
+    return parsed;
+  } catch (const CLI::CallForHelp&) {
+    MnistConfig c;
+    App app(c);
+    app.set_config("--config", "", "read settings from this TOML file (same keys as the flags)");
+    std::printf("%s", app.help().c_str());
+    return std::nullopt;
+  } catch (const CLI::ParseError& e) {
+    usage_error(e.what());
+  }
+}
+
+}  // namespace scorch::app

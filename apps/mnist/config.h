@@ -1,0 +1,83 @@
+// config.h: the mnist app's settings, their flags (CLI11) and their config file.
+//
+// Every setting is a long flag and, under the same name, a key of a TOML config file (`--config FILE`;
+// flags on the command line win over the file). Training writes the settings it ran with back to
+// <weights-dir>/config.toml and into the checkpoints' metadata, so that
+//   mnist --config model_weights/config.toml --resume      continues the run, and
+//   mnist --inference_only                                   rebuilds the model the checkpoint holds.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace scorch::app {
+
+struct MnistConfig {
+  // Data.
+  std::string dataset = "mnist";  // mnist (data/mnist, scripts/fetch_mnist.sh) or fashion (Debian's package)
+  std::string data_dir;           // empty: the dataset's default folder
+  double val_fraction = 0.1;      // held out of the training file for validation, by a seeded split
+  // Model and noise levels.
+  std::string model = "unet-small";  // or refinenet
+  int width = 0;                     // unet-small's base width / refinenet's ngf; 0: 32 / 16
+  double sigma_max = 1.0, sigma_min = 0.01;
+  int levels = 10;
+  // Training.
+  int batch = 64;  // also the sampling batch under --inference_only
+  double lr = 1e-3;
+  int64_t steps = 3000;  // stop after this many steps (or earlier: --epochs, early stopping)
+  int epochs = 0;        // > 0: also stop after this many passes over the training split
+  double ema = 0.999;
+  double clip = 1.0;  // global gradient-norm bound (0: off)
+  int patience = 5;   // validations without improvement before stopping early (0: never stop early)
+  double min_delta = 0.0;  // an improvement is a validation loss below best - min_delta
+  int val_interval = 250;  // steps between validations (and checkpoints)
+  uint64_t seed = 0;
+  std::string device = "cpu";
+  int threads = 0;  // 0: OpenMP's default (all cores)
+  std::string weights_dir = "model_weights";
+  bool resume = false;
+  // Sampling (--inference_only).
+  bool inference_only = false;
+  std::string weights;  // empty: <weights-dir>/best.safetensors
+  std::string samples_dir = "model_samples";
+  std::string sampler = "annealed";  // annealed, ode, pc, edm
+  int n_samples = 64;
+  int steps_per_level = 100;  // annealed Langevin T
+  double step_lr = 2e-5;
+  bool denoise = true;
+  std::string ode_solver = "rk45";  // euler, heun, rk45
+  int sample_steps = 0;             // noise levels of ode (euler, heun), pc and edm; 0: the sampler's default
+  double rtol = 1e-5, atol = 1e-5;
+  std::string predictor = "reverse_diffusion";  // or ode
+  int corrector_steps = 1;
+  double snr = 0.16;
+  double rho = 7.0;  // EDM's schedule exponent
+
+  bool operator==(const MnistConfig&) const = default;
+};
+
+// A bad flag or config value; main() prints its message on one line and exits with code 2.
+struct UsageError : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+
+struct ParsedFlags {
+  MnistConfig config;
+  std::string toml;  // every setting as a TOML config file (what --config reads back)
+};
+
+// Parses argv (and the --config file); nullopt after printing --help; throws UsageError naming the flag.
+std::optional<ParsedFlags> parse_mnist_flags(int argc, const char* const* argv);
+
+// The settings as TOML, and back: parse_mnist_toml(mnist_toml(c)) == c.
+std::string mnist_toml(const MnistConfig& c);
+MnistConfig parse_mnist_toml(const std::string& toml, const std::string& source);
+
+std::vector<double> noise_levels(const MnistConfig& c);  // the geometric schedule, sigma_max first
+std::string default_data_dir(const std::string& dataset);
+int model_width(const MnistConfig& c);  // width with 0 resolved
+
+}  // namespace scorch::app

@@ -1,0 +1,25 @@
+// mnist: train a score model on MNIST digits (or Fashion-MNIST) and sample from it.
+//   build/bin/mnist                    train unet-small with early stopping into model_weights/
+//   build/bin/mnist --inference_only   draw images from model_weights/best.safetensors into model_samples/
+// Settings: build/bin/mnist --help; what each mode does: apps/mnist/app.h.
+#include <cstdio>
+
+#include "apps/mnist/app.h"
+
+int main(int argc, char** argv) {
+  std::optional<scorch::app::ParsedFlags> flags;
+  try {
+    flags = scorch::app::parse_mnist_flags(argc, argv);
+  } catch (const scorch::app::UsageError& e) {
+    std::fprintf(stderr, "mnist: %s\n", e.what());
+    return 2;
+  }
+  if (!flags) return 0;  // --help
+  try {
+    return flags->config.inference_only ? scorch::app::sample(flags->config)
+                                        : scorch::app::train(flags->config, flags->toml);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mnist: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,209 @@
+// sample.cpp: the mnist app's sampling mode (app.h): --inference_only.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+
+#include "apps/common/png.h"
+#include "apps/common/progress.h"
+#include "apps/mnist/app.h"
+#include "apps/mnist/checkpoint.h"
+#include "apps/mnist/data.h"
+#include "autograd/ops.h"
+#include "samplers/langevin.h"
+#include "samplers/ode.h"
+#include "samplers/predictor_corrector.h"
+#include "samplers/schedule.h"
+#include "tensor/file_io.h"
+#include "tensor/npy.h"
+#include "tensor/parallel.h"
+
+namespace scorch::app {
+namespace {
+
+using json = nlohmann::json;
+constexpr int64_t kImageSize = 28;
+constexpr int kTrajectoryRows = 8, kTrajectoryColumns = 11;
+
+// The checkpoint's model with its averaged weights, rebuilt from the settings it was trained with.
+struct Trained {
+  MnistConfig config;
+  std::shared_ptr<nn::ScoreModel> model;
+  std::string path;
+};
+
+Trained load_trained(const MnistConfig& c) {
+  Trained t;
+  t.path = c.weights.empty() ? c.weights_dir + "/best.safetensors" : c.weights;
+  if (!std::filesystem::exists(t.path))
+    throw std::runtime_error(t.path + ": no such checkpoint; train first (build/bin/mnist) or pass --weights FILE");
+  const Checkpoint ck = load_checkpoint(t.path);
+  t.config = parse_mnist_toml(ck.config_toml, t.path + " (config)");
+  Generator unused(0);
+  t.model = make_mnist_model(t.config, unused);
+  t.model->load_state_dict(ck.ema.empty() ? ck.model : ck.ema, t.path);
+  t.model->eval();
+  return t;
+}
+
+struct Sampler {
+  std::string description;  // for the PNG's text chunk and sampling.json
+  std::function<SampleResult(const ScoreFn&, int64_t n, bool trajectory, Generator&, const StepCallback&)> draw;
+};
+
+// The sampler the settings name. annealed starts from U[0, 1] noise (NCSN); the others from sigma_max z,
+// the variance-exploding prior (samplers/ode.h: with sigma_max = 1, MNIST's default, that start is only
+// roughly the noised data's distribution).
+Sampler make_sampler(const MnistConfig& c, const MnistConfig& trained) {
+  const std::vector<double> levels = noise_levels(trained);
+  const double sigma_max = trained.sigma_max, sigma_min = trained.sigma_min;
+  // RefineNet is conditioned on its L training levels only: its grids are those levels.
+  const bool on_levels = trained.model == "refinenet";
+  if (on_levels && (c.sampler == "edm" || (c.sampler == "ode" && c.ode_solver == "rk45")))
+    throw UsageError("--sampler: refinenet only takes its " + std::to_string(levels.size()) +
+                     " training noise levels; use annealed, pc, or ode with --ode-solver euler or heun");
+  auto grid = [&](int default_steps) {
+    return on_levels ? levels : geometric_sigmas(sigma_max, sigma_min, c.sample_steps > 0 ? c.sample_steps : default_steps);
+  };
+  auto image_batch = [](int64_t n) { return Shape{n, 1, kImageSize, kImageSize}; };
+  auto gaussian_start = [=](int64_t n, Generator& gen) { return randn(image_batch(n), gen) * sigma_max; };
+  char text[200];
+  if (c.sampler == "annealed") {
+    std::snprintf(text, sizeof text, "annealed Langevin, %zu levels x T = %d, step_lr %g, denoise %s", levels.size(),
+                  c.steps_per_level, c.step_lr, c.denoise ? "on" : "off");
+    return {text, [=](const ScoreFn& score, int64_t n, bool trajectory, Generator& gen, const StepCallback& on_step) {
+              const AnnealedLangevinOptions o{.sigmas = levels, .steps_per_level = c.steps_per_level, .step_lr = c.step_lr,
+                                              .denoise = c.denoise, .trajectory_every = trajectory ? c.steps_per_level : 0,
+                                              .on_step = on_step};
+              return annealed_langevin(score, rand(image_batch(n), gen), o, gen);  // NCSN: uniform noise on [0, 1]
+            }};
+  }
+  if (c.sampler == "ode") {
+    const std::vector<double> sigmas = grid(100);
+    if (c.ode_solver == "rk45")
+      std::snprintf(text, sizeof text, "probability-flow ODE, rk45 (rtol %g, atol %g), sigma %g -> %g, denoise %s", c.rtol,
+                    c.atol, sigma_max, sigma_min, c.denoise ? "on" : "off");
+    else
+      std::snprintf(text, sizeof text, "probability-flow ODE, %s on %zu levels, denoise %s", c.ode_solver.c_str(),
+                    sigmas.size(), c.denoise ? "on" : "off");
+    return {text, [=](const ScoreFn& score, int64_t n, bool trajectory, Generator& gen, const StepCallback& on_step) {
+              const OdeSamplerOptions o{.method = c.ode_solver, .sigmas = sigmas, .rtol = c.rtol, .atol = c.atol,
+                                        .denoise = c.denoise, .trajectory_every = trajectory ? 1 : 0, .on_step = on_step};
+              return ode_sampler(score, gaussian_start(n, gen), o);
+            }};
+  }
+  if (c.sampler == "pc") {
+    const std::vector<double> sigmas = grid(100);
+    std::snprintf(text, sizeof text, "predictor-corrector, %s + %d Langevin corrector step(s), snr %g, %zu levels",
+                  c.predictor.c_str(), c.corrector_steps, c.snr, sigmas.size());
+    return {text, [=](const ScoreFn& score, int64_t n, bool trajectory, Generator& gen, const StepCallback& on_step) {
+              const PcSamplerOptions o{.predictor = c.predictor, .corrector = c.corrector_steps > 0 ? "langevin" : "none",
+                                       .sigmas = sigmas, .snr = c.snr, .corrector_steps = c.corrector_steps,
+                                       .denoise = true, .trajectory_every = trajectory ? 1 : 0, .on_step = on_step};
+              return pc_sampler(score, gaussian_start(n, gen), o, gen);
+            }};
+  }
+  const int steps = c.sample_steps > 0 ? c.sample_steps : 18;
+  std::snprintf(text, sizeof text, "EDM Heun, %d levels (rho %g), sigma %g -> %g, denoise %s", steps, c.rho, sigma_max,
+                sigma_min, c.denoise ? "on" : "off");
+  return {text, [=](const ScoreFn& score, int64_t n, bool trajectory, Generator& gen, const StepCallback& on_step) {
+            const EdmSamplerOptions o{.sigma_max = sigma_max, .sigma_min = sigma_min, .steps = steps, .rho = c.rho,
+                                      .denoise = c.denoise, .trajectory_every = trajectory ? 1 : 0, .on_step = on_step};
+            return edm_sampler(score, gaussian_start(n, gen), o);
+          }};
+}
+
+// [N, 1, H, W] clamped to [0, 1] (what the PNGs and samples.npy hold).
+Tensor clamp01(const Tensor& x) { return clamp(x, 0.0, 1.0); }
+
+// Rows: the first samples; columns: snapshots from the noise (left) to the final images (right).
+GrayImage trajectory_panel(const std::vector<Tensor>& trajectory, const Tensor& final) {
+  std::vector<Tensor> snapshots;
+  const size_t n = trajectory.size();
+  for (int k = 0; k + 1 < kTrajectoryColumns && n > 0; ++k)
+    snapshots.push_back(trajectory[std::min(n - 1, k * n / (kTrajectoryColumns - 1))]);
+  snapshots.push_back(final);
+  const int64_t rows = std::min<int64_t>(kTrajectoryRows, final.shape()[0]);
+  std::vector<Tensor> cells;
+  for (int64_t r = 0; r < rows; ++r)
+    for (const Tensor& s : snapshots) cells.push_back(s.narrow(0, r, 1));
+  return image_grid(clamp01(concat(cells, 0)), static_cast<int>(snapshots.size()), 2, 2);
+}
+
+}  // namespace
+
+int sample(const MnistConfig& c) {
+  if (c.threads > 0) set_num_threads(c.threads);
+  const Trained trained = load_trained(c);
+  const ModelScore score(trained.model);
+  const Sampler sampler = make_sampler(c, trained.config);
+  std::filesystem::create_directories(c.samples_dir);
+  std::fprintf(stderr, "mnist: sampling %d images from %s (%s, trained %s) with %s\n", c.n_samples, trained.path.c_str(),
+               trained.config.model.c_str(), trained.config.dataset.c_str(), sampler.description.c_str());
+
+  NoGradGuard no_grad;
+  Generator gen(derive_seed(c.seed, 5));
+  std::vector<Tensor> batches, trajectory;
+  int64_t score_evals = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (int64_t done = 0; done < c.n_samples; done += c.batch) {
+    const int64_t n = std::min<int64_t>(c.batch, c.n_samples - done);
+    char label[64];
+    std::snprintf(label, sizeof label, "sample %lld-%lld", static_cast<long long>(done), static_cast<long long>(done + n));
+    std::unique_ptr<ProgressBar> bar;
+    SampleResult d = sampler.draw(score, n, done == 0, gen, [&](int64_t step, int64_t total) {
+      if (!bar) bar = std::make_unique<ProgressBar>(label, total);
+      bar->update(step);
+    });
+    if (bar) bar->finish();
+    if (done == 0) trajectory = std::move(d.trajectory);
+    score_evals = d.score_evals;
+    batches.push_back(d.x);
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const Tensor x = concat(batches, 0);
+  const std::vector<double> values = x.values();
+  int64_t outside = 0, nonfinite = 0;
+  for (double v : values) outside += !(v >= 0 && v <= 1), nonfinite += !std::isfinite(v);
+  const Tensor images = clamp01(x);
+
+  const std::string dir = c.samples_dir;
+  const std::map<std::string, std::string> text = {
+      {"Software", "scorch mnist"},
+      {"Source", trained.path},
+      {"model", trained.config.model + " (width " + std::to_string(model_width(trained.config)) + ")"},
+      {"dataset", trained.config.dataset},
+      {"sampler", sampler.description},
+      {"seed", std::to_string(c.seed)},
+      {"score evaluations", std::to_string(score_evals) + " per batch"}};
+  const int columns = static_cast<int>(std::ceil(std::sqrt(static_cast<double>(c.n_samples))));
+  write_png_gray(dir + "/samples.png", image_grid(images, columns, 2, 2), text);
+  save_npy(dir + "/samples.npy", images);
+  if (!trajectory.empty()) write_png_gray(dir + "/trajectory.png", trajectory_panel(trajectory, batches.front()), text);
+  const json report = {{"weights", trained.path},
+                       {"model", trained.config.model},
+                       {"sampler", c.sampler},
+                       {"description", sampler.description},
+                       {"n_samples", c.n_samples},
+                       {"batch", c.batch},
+                       {"seed", c.seed},
+                       {"threads", num_threads()},
+                       {"seconds", seconds},
+                       {"samples_per_s", c.n_samples / seconds},
+                       {"score_evals_per_batch", score_evals},
+                       {"fraction_outside_0_1", static_cast<double>(outside) / values.size()},
+                       {"fraction_nonfinite", static_cast<double>(nonfinite) / values.size()}};
+  write_file_atomic(dir + "/sampling.json", report.dump(2) + "\n");
+  std::fprintf(stderr, "%d samples in %.1fs (%.2f samples/s, %lld score evaluations per batch) -> %s/samples.png\n",
+               c.n_samples, seconds, c.n_samples / seconds, static_cast<long long>(score_evals), dir.c_str());
+  if (nonfinite > 0) {
+    std::fprintf(stderr, "mnist: %lld sample values are not finite (the sampler diverged; try a smaller step)\n",
+                 static_cast<long long>(nonfinite));
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace scorch::app

@@ -1,0 +1,266 @@
+// train.cpp: the mnist app's training mode (app.h).
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "apps/common/progress.h"
+#include "apps/mnist/app.h"
+#include "apps/mnist/checkpoint.h"
+#include "apps/mnist/data.h"
+#include "autograd/ops.h"
+#include "nn/refinenet.h"
+#include "nn/unet.h"
+#include "samplers/objectives.h"
+#include "tensor/file_io.h"
+#include "tensor/parallel.h"
+
+namespace scorch::app {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+volatile std::sig_atomic_t g_interrupted = 0;
+extern "C" void on_interrupt(int) { g_interrupted = 1; }
+
+// Ctrl-C (SIGINT) and SIGTERM set a flag that the loop checks after each step; the previous handlers
+// come back when training ends.
+class InterruptGuard {
+ public:
+  InterruptGuard() : int_(std::signal(SIGINT, on_interrupt)), term_(std::signal(SIGTERM, on_interrupt)) { g_interrupted = 0; }
+  ~InterruptGuard() {
+    std::signal(SIGINT, int_);
+    std::signal(SIGTERM, term_);
+  }
+  InterruptGuard(const InterruptGuard&) = delete;
+  InterruptGuard& operator=(const InterruptGuard&) = delete;
+
+ private:
+  void (*int_)(int);
+  void (*term_)(int);
+};
+
+// The validation split with draws fixed once (dequantization, sigma level, z), so that every evaluation
+// scores the same noisy images and the values compare across steps and runs.
+struct Validation {
+  Tensor x, sigma, z;
+
+  Validation(const Digits& val, const std::vector<double>& sigmas, uint64_t seed) {
+    Generator gen(derive_seed(seed, 4));
+    std::vector<int64_t> all(val.count);
+    for (int64_t i = 0; i < val.count; ++i) all[i] = i;
+    x = dequantize(val, all, gen);
+    std::vector<double> s;
+    for (double level : randint(0, static_cast<int64_t>(sigmas.size()), {val.count}, gen).values())
+      s.push_back(sigmas[static_cast<size_t>(level)]);
+    sigma = from_vector(s, {.dtype = kFloat32});
+    z = randn(x.shape(), gen);
+  }
+
+  // The annealed DSM loss over the split, in chunks of `batch`; the mean over images.
+  double loss(const ScoreFn& score, int64_t batch) const {
+    NoGradGuard no_grad;
+    const int64_t n = x.shape()[0];
+    double total = 0;
+    for (int64_t i = 0; i < n; i += batch) {
+      const int64_t b = std::min(batch, n - i);
+      total += denoising_score_loss(score, x.narrow(0, i, b), sigma.narrow(0, i, b), z.narrow(0, i, b)).item() * b;
+    }
+    return total / static_cast<double>(n);
+  }
+};
+
+// log.csv: one row per validation.
+struct LogRow {
+  int64_t step;
+  double epoch, train_loss, val_loss, best_val_loss, elapsed_s, samples_per_s;
+};
+
+class TrainingLog {
+ public:
+  explicit TrainingLog(std::string path) : path_(std::move(path)) {}
+
+  // A resumed run keeps the rows up to its checkpoint's step.
+  void restore(int64_t up_to_step) {
+    std::ifstream in(path_);
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+      if (std::stoll(line.substr(0, line.find(','))) > up_to_step) break;
+      lines_.push_back(line);
+    }
+  }
+
+  void add(const LogRow& r) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "%lld,%.4f,%.9g,%.9g,%.9g,%.1f,%.1f", static_cast<long long>(r.step), r.epoch,
+                  r.train_loss, r.val_loss, r.best_val_loss, r.elapsed_s, r.samples_per_s);
+    lines_.emplace_back(buf);
+    std::string text = "step,epoch,train_loss,val_loss,best_val_loss,elapsed_s,samples_per_s\n";
+    for (const std::string& l : lines_) text += l + "\n";
+    write_file_atomic(path_, text);
+  }
+
+ private:
+  std::string path_;
+  std::vector<std::string> lines_;
+};
+
+// A resumed run must be the same run: these settings decide the data, the model and the noise.
+void check_resumable(const MnistConfig& now, const Checkpoint& ck) {
+  const MnistConfig then = parse_mnist_toml(ck.config_toml, ck.path + " (config)");
+  auto same = [&](const char* flag, auto a, auto b) {
+    if (a != b) {
+      std::ostringstream msg;
+      msg << "--resume: " << flag << " is " << a << " but " << ck.path << " was trained with " << b
+          << "; resuming would not continue the same run (drop the flag, or pass --config with the run's config.toml)";
+      throw std::invalid_argument(msg.str());
+    }
+  };
+  same("--dataset", now.dataset, then.dataset);
+  same("--model", now.model, then.model);
+  same("--width", model_width(now), model_width(then));
+  same("--sigma-max", now.sigma_max, then.sigma_max);
+  same("--sigma-min", now.sigma_min, then.sigma_min);
+  same("--levels", now.levels, then.levels);
+  same("--batch", now.batch, then.batch);
+  same("--seed", now.seed, then.seed);
+  same("--val-fraction", now.val_fraction, then.val_fraction);
+}
+
+std::string format_loss(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4f", v);
+  return std::isfinite(v) ? buf : "-";
+}
+
+}  // namespace
+
+std::shared_ptr<nn::ScoreModel> make_mnist_model(const MnistConfig& c, Generator& gen) {
+  if (c.model == "unet-small") return std::make_shared<nn::UNetSmall>(gen, nn::UNetSmall::Options{.width = model_width(c)});
+  if (c.model == "refinenet")
+    return std::make_shared<nn::RefineNet>(
+        gen, nn::RefineNet::Options{.ngf = model_width(c), .num_classes = c.levels, .sigmas = noise_levels(c)});
+  throw std::invalid_argument("--model: unknown model '" + c.model + "' (known: unet-small, refinenet)");
+}
+
+int train(const MnistConfig& c, const std::string& config_toml) {
+  if (c.threads > 0) set_num_threads(c.threads);
+  const auto t_start = Clock::now();
+  std::filesystem::create_directories(c.weights_dir);
+  const std::string dir = c.data_dir.empty() ? default_data_dir(c.dataset) : c.data_dir;
+  const TrainValSplit data = split_digits(load_digits(dir), c.val_fraction, c.seed);
+  const std::vector<double> sigmas = noise_levels(c);
+
+  Generator init(derive_seed(c.seed, 0));
+  const std::shared_ptr<nn::ScoreModel> model = make_mnist_model(c, init);
+  const ModelScore score(model);
+  nn::Adam adam(model->parameters(), {.lr = c.lr});
+  std::optional<nn::EMA> ema;
+  if (c.ema < 1) ema.emplace(*model, c.ema);
+  BatchOrder order(data.train.count, c.batch, c.seed);
+  Generator gen(derive_seed(c.seed, 3));  // dequantization and noise of the training batches
+  const Validation validation(data.val, sigmas, c.seed);
+  const int64_t last_step = c.epochs > 0 ? std::min(c.steps, c.epochs * order.steps_per_epoch()) : c.steps;
+  const std::string best_path = c.weights_dir + "/best.safetensors", last_path = c.weights_dir + "/last.safetensors";
+  TrainingLog log(c.weights_dir + "/log.csv");
+
+  TrainingProgress p;
+  if (c.resume) {
+    const Checkpoint ck = load_checkpoint(last_path);
+    check_resumable(c, ck);
+    model->load_state_dict(ck.model, last_path);
+    if (ema) ema->load_state_dict(ck.ema, last_path);
+    adam.load_state(ck.optim, last_path);
+    p = ck.progress;
+    gen.set_offset(p.rng_offset);
+    log.restore(p.step);
+    std::fprintf(stderr, "resuming from %s at step %lld\n", last_path.c_str(), static_cast<long long>(p.step));
+  }
+  write_file_atomic(c.weights_dir + "/config.toml", config_toml);
+  std::fprintf(stderr, "mnist: %s (%lld parameters) on %lld training / %lld validation images from %s, %d threads\n",
+               c.model.c_str(), static_cast<long long>(model->num_parameters()), static_cast<long long>(data.train.count),
+               static_cast<long long>(data.val.count), dir.c_str(), num_threads());
+
+  auto save = [&](const std::string& path) {
+    p.rng_offset = gen.offset();
+    save_checkpoint(path, *model, ema ? &*ema : nullptr, adam, p, config_toml);
+  };
+  const double elapsed_before = p.elapsed_s;
+  auto elapsed = [&] { return elapsed_before + std::chrono::duration<double>(Clock::now() - t_start).count(); };
+  InterruptGuard interrupt;
+  ProgressBar bar("train", last_step, p.step);
+  const auto loop_start = Clock::now();
+  const int64_t first_step = p.step;
+  double last_val = NAN;
+  while (p.step < last_step) {
+    const Tensor x = dequantize(data.train, order.indices(p.step), gen);
+    Tensor loss = annealed_dsm_loss(score, x, sigmas, gen);
+    adam.zero_grad();
+    loss.backward();
+    const double l = loss.item();
+    const double norm = c.clip > 0 ? nn::clip_grad_norm(adam.parameters(), c.clip) : 0.0;
+    if (!std::isfinite(l) || !std::isfinite(norm)) {
+      bar.finish();
+      std::fprintf(stderr, "mnist: training stopped at step %lld: the loss is %g and the gradient norm %g (not finite). "
+                   "The last good checkpoint is %s (step %lld); try a lower --lr or --clip.\n",
+                   static_cast<long long>(p.step + 1), l, norm, last_path.c_str(),
+                   static_cast<long long>(std::filesystem::exists(last_path) ? load_checkpoint(last_path).progress.step : 0));
+      return 1;
+    }
+    adam.step();
+    if (ema) ema->update(*model);
+    ++p.step;
+    p.loss_sum += l;
+    ++p.loss_count;
+
+    if (p.step % c.val_interval == 0 || p.step == last_step) {
+      double val;
+      {
+        std::optional<nn::EMA::Swap> averaged;
+        if (ema) averaged.emplace(ema->scoped(*model));
+        val = validation.loss(score, 256);
+      }
+      last_val = val;
+      const bool better = val < p.best_val_loss - c.min_delta;
+      if (better) p.best_val_loss = val, p.best_step = p.step, p.bad_evals = 0;
+      else ++p.bad_evals;
+      p.elapsed_s = elapsed();
+      const double seconds = std::chrono::duration<double>(Clock::now() - loop_start).count();
+      log.add({p.step, static_cast<double>(p.step) / order.steps_per_epoch(), p.loss_sum / p.loss_count, val,
+               p.best_val_loss, p.elapsed_s, (p.step - first_step) * c.batch / std::max(seconds, 1e-9)});
+      p.loss_sum = 0, p.loss_count = 0;
+      if (better) save(best_path);
+      save(last_path);
+      if (c.patience > 0 && p.bad_evals >= c.patience) {
+        bar.finish();
+        std::fprintf(stderr, "early stop at step %lld: no validation improvement in %d evaluations (best %.5f at step %lld)\n",
+                     static_cast<long long>(p.step), p.bad_evals, p.best_val_loss, static_cast<long long>(p.best_step));
+        break;
+      }
+    }
+    const double seconds = std::chrono::duration<double>(Clock::now() - loop_start).count();
+    char info[128];
+    std::snprintf(info, sizeof info, "loss %.4f  val %s  %.0f samples/s", l, format_loss(last_val).c_str(),
+                  (p.step - first_step) * c.batch / std::max(seconds, 1e-9));
+    bar.update(p.step, info);
+    if (g_interrupted) {
+      p.elapsed_s = elapsed();
+      save(last_path);
+      bar.finish();
+      std::fprintf(stderr, "interrupted at step %lld: saved %s; continue with --resume\n", static_cast<long long>(p.step),
+                   last_path.c_str());
+      return 130;
+    }
+  }
+  if (p.step >= last_step) bar.finish();
+  std::fprintf(stderr, "trained %lld steps in %.1fs (this run %.1fs); best validation loss %.5f at step %lld -> %s\n",
+               static_cast<long long>(p.step), elapsed(), std::chrono::duration<double>(Clock::now() - t_start).count(),
+               p.best_val_loss, static_cast<long long>(p.best_step), best_path.c_str());
+  return 0;
+}
+
+}  // namespace scorch::app
