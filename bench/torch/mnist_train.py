@@ -243,8 +243,9 @@ def main():
     a("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
     args = parser.parse_args()
     for flag in ("batch", "val_interval", "levels", "sample_batch", "n_steps_each", "log_every", "threads"):
-        if getattr(args, flag) < (2 if flag == "levels" else 1):
-            parser.error(f"--{flag.replace('_', '-')}: must be >= {2 if flag == 'levels' else 1}, got {getattr(args, flag)}")
+        least, value = (2 if flag == "levels" else 1), getattr(args, flag)
+        if value < least:
+            parser.error(f"--{flag.replace('_', '-')}: must be >= {least}, got {value}")
     if not 0 < args.sigma_min < args.sigma_max:
         parser.error(f"--sigma-min, --sigma-max: need 0 < min < max, got {args.sigma_min}, {args.sigma_max}")
     if not 0 < args.ema <= 1:
