@@ -65,11 +65,11 @@ void write_split(const std::array<Pixels, kDigitClasses>& classes, const Order& 
                  const fs::path& labels) {
   const auto n = static_cast<int64_t>(order.size());
   Tensor x = empty({n, 28, 28}, {.dtype = kUInt8}), y = empty({n}, {.dtype = kUInt8});
-  uint8_t* px = x.data<uint8_t>();
+  uint8_t *px = x.data<uint8_t>(), *py = y.data<uint8_t>();
   for (int64_t i = 0; i < n; ++i) {
     const auto [c, k] = order[i];
     std::copy_n(classes[c].begin() + k * kDigitPixels, kDigitPixels, px + i * kDigitPixels);
-    y.data<uint8_t>()[i] = static_cast<uint8_t>(c);
+    py[i] = static_cast<uint8_t>(c);
   }
   write_idx(images.string(), x);
   write_idx(labels.string(), y);

@@ -51,6 +51,32 @@ void read_bytes(png_structp png, png_bytep data, size_t n) {
   io->pos += n;
 }
 
+// A libpng read or write struct with its info struct, destroyed together.
+struct PngHandle {
+  PngHandle(bool write, PngIo& io, const std::string& path) : write(write) {
+    png = write ? png_create_write_struct(PNG_LIBPNG_VER_STRING, &io, on_error, on_warning)
+                : png_create_read_struct(PNG_LIBPNG_VER_STRING, &io, on_error, on_warning);
+    if (png) info = png_create_info_struct(png);
+    if (!info) {
+      destroy();
+      throw std::runtime_error(path + ": cannot create libpng's structs (out of memory)");
+    }
+  }
+  ~PngHandle() { destroy(); }
+  PngHandle(const PngHandle&) = delete;
+  PngHandle& operator=(const PngHandle&) = delete;
+  void destroy() {  // both accept null pointers
+    if (write)
+      png_destroy_write_struct(&png, &info);
+    else
+      png_destroy_read_struct(&png, &info, nullptr);
+  }
+
+  bool write;
+  png_structp png = nullptr;
+  png_infop info = nullptr;
+};
+
 // The functions below hold every libpng call that may fail, behind setjmp. NOTE: no object with a
 // destructor may live in their frames, since libpng's longjmp would skip it.
 bool encode(png_structp png, png_infop info, const uint8_t* pixels, int width, int height, png_textp text,
@@ -121,17 +147,9 @@ void write_png_gray(const std::string& path, const std::vector<uint8_t>& pixels,
   std::string bytes;
   PngIo io;
   io.out = &bytes;
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &io, on_error, on_warning);
-  if (!png) throw std::runtime_error(path + ": cannot create a libpng write struct");
-  png_infop info = png_create_info_struct(png);
-  struct Destroy {
-    png_structp& png;
-    png_infop& info;
-    ~Destroy() { png_destroy_write_struct(&png, &info); }
-  } destroy{png, info};
-  if (!info) throw std::runtime_error(path + ": cannot create a libpng info struct");
-  png_set_write_fn(png, &io, write_bytes, flush_bytes);
-  if (!encode(png, info, pixels.data(), width, height, chunks.data(), static_cast<int>(chunks.size())))
+  const PngHandle png(/*write=*/true, io, path);
+  png_set_write_fn(png.png, &io, write_bytes, flush_bytes);
+  if (!encode(png.png, png.info, pixels.data(), width, height, chunks.data(), static_cast<int>(chunks.size())))
     throw std::runtime_error(path + ": cannot encode PNG: " + io.error);
   write_file_atomic(path, bytes);
 }
@@ -140,18 +158,10 @@ GrayPng read_png_gray(const std::string& path) {
   const std::string bytes = read_file(path);
   PngIo io;
   io.in = bytes;
-  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &io, on_error, on_warning);
-  if (!png) throw std::runtime_error(path + ": cannot create a libpng read struct");
-  png_infop info = png_create_info_struct(png);
-  struct Destroy {
-    png_structp& png;
-    png_infop& info;
-    ~Destroy() { png_destroy_read_struct(&png, &info, nullptr); }
-  } destroy{png, info};
-  if (!info) throw std::runtime_error(path + ": cannot create a libpng info struct");
-  png_set_read_fn(png, &io, read_bytes);
+  const PngHandle png(/*write=*/false, io, path);
+  png_set_read_fn(png.png, &io, read_bytes);
   PngHeader h;
-  if (!decode_header(png, info, &h)) throw std::runtime_error(path + ": cannot decode PNG: " + io.error);
+  if (!decode_header(png.png, png.info, &h)) throw std::runtime_error(path + ": cannot decode PNG: " + io.error);
   if (h.color_type != PNG_COLOR_TYPE_GRAY || h.bit_depth != 8 || h.interlace != PNG_INTERLACE_NONE)
     throw std::runtime_error(path + ": not an 8-bit grayscale non-interlaced PNG (color type " +
                              std::to_string(h.color_type) + ", bit depth " + std::to_string(h.bit_depth) + ")");
@@ -159,9 +169,9 @@ GrayPng read_png_gray(const std::string& path) {
   out.image = {static_cast<int>(h.width), static_cast<int>(h.height), std::vector<uint8_t>(size_t(h.width) * h.height)};
   std::vector<png_bytep> rows(h.height);
   for (png_uint_32 y = 0; y < h.height; ++y) rows[y] = out.image.pixels.data() + size_t(y) * h.width;
-  if (!decode_rows(png, info, rows.data())) throw std::runtime_error(path + ": cannot decode PNG: " + io.error);
+  if (!decode_rows(png.png, png.info, rows.data())) throw std::runtime_error(path + ": cannot decode PNG: " + io.error);
   png_textp text = nullptr;
-  const int n_text = png_get_text(png, info, &text, nullptr);
+  const int n_text = png_get_text(png.png, png.info, &text, nullptr);
   for (int i = 0; i < n_text; ++i) out.text[text[i].key] = text[i].text;
   return out;
 }
