@@ -1,5 +1,6 @@
 #include "nn/optim.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <set>
@@ -381,10 +382,11 @@ NamedTensors detached_copies(const NamedTensors& named) {
 }
 }  // namespace
 
-EMA::EMA(const Module& module, double decay)
+EMA::EMA(const Module& module, double decay, bool warmup)
     : params_(detached_copies(module.named_parameters())),
       buffers_(detached_copies(module.named_buffers())),
-      decay_(decay) {
+      decay_(decay),
+      warmup_(warmup) {
   check_option(decay > 0 && decay <= 1, "EMA", "decay", "in (0, 1]", decay);
   for (const auto& [name, t] : params_) {
     if (!is_floating(t.dtype()) || !t.device().is_cpu())
@@ -397,11 +399,13 @@ void EMA::update(const Module& module) {
   check_same_parameters("EMA::update", params_, params);
   check_same_parameters("EMA::update", buffers_, buffers);
   NoGradGuard no_grad;
+  ++updates_;
+  const double decay = warmup_ ? std::min(decay_, (1.0 + updates_) / (10.0 + updates_)) : decay_;
   for (size_t i = 0; i < params.size(); ++i) {
     const Tensor& shadow = params_[i].second;
     const Tensor p = params[i].second.contiguous();
     dispatch_float("EMA::update", shadow.dtype(), [&]<typename T>() {
-      ema_update_cpu(shadow.data<T>(), p.data<T>(), shadow.numel(), static_cast<T>(decay_), static_cast<T>(1 - decay_));
+      ema_update_cpu(shadow.data<T>(), p.data<T>(), shadow.numel(), static_cast<T>(decay), static_cast<T>(1 - decay));
     });
   }
   for (size_t i = 0; i < buffers.size(); ++i) buffers_[i].second.copy_(buffers[i].second);

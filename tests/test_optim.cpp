@@ -316,6 +316,22 @@ TEST(Ema, UpdateCopyAndSwap) {
   expect_values(model.w, {1.2, 2.2});
 }
 
+TEST(Ema, WarmupUsesScoreSdesDecaySchedule) {
+  Tiny model;
+  EMA ema(model, 0.9, /*warmup=*/true);
+  std::vector<double> expected = {1, 2};
+  for (int n = 1; n <= 100; ++n) {  // decay_n = min(0.9, (1 + n) / (10 + n)): 0.18, 0.25, ... then 0.9 from n = 80
+    model.set({3.0 + n, 4.0 - n}, n);
+    ema.update(model);
+    const double d = std::min(0.9, (1.0 + n) / (10.0 + n));
+    expected = {d * expected[0] + (1 - d) * (3.0 + n), d * expected[1] + (1 - d) * (4.0 - n)};
+  }
+  EXPECT_EQ(ema.updates(), 100);
+  const std::vector<double> got = ema.state_dict().at("w").values();
+  EXPECT_NEAR(got[0], expected[0], 1e-12);
+  EXPECT_NEAR(got[1], expected[1], 1e-12);
+}
+
 TEST(Ema, StateDictRoundTripAndErrors) {
   Tiny model;
   EMA a(model, 0.5), b(model, 0.5);

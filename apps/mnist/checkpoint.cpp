@@ -51,6 +51,7 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const nn:
                         {"bad_evals", std::to_string(p.bad_evals)},
                         {"loss_sum", hex(p.loss_sum)},
                         {"loss_count", std::to_string(p.loss_count)},
+                        {"ema_updates", std::to_string(p.ema_updates)},
                         {"elapsed_s", hex(p.elapsed_s)}});
 }
 
@@ -81,6 +82,7 @@ Checkpoint load_checkpoint(const std::string& path) {
   p.bad_evals = static_cast<int>(number(f, path, "bad_evals"));
   p.loss_sum = number(f, path, "loss_sum");
   p.loss_count = static_cast<int64_t>(number(f, path, "loss_count"));
+  p.ema_updates = static_cast<int64_t>(number(f, path, "ema_updates"));
   p.elapsed_s = number(f, path, "elapsed_s");
   return c;
 }

@@ -7,7 +7,7 @@
 // Metadata (strings): format "scorch-mnist-checkpoint/1", config (the run's settings as TOML), step,
 // rng_offset (the training generator's next counter block), best_val_loss, best_step, bad_evals
 // (validations since the best), loss_sum / loss_count (training losses since the last validation),
-// elapsed_s,
+// ema_updates, elapsed_s,
 // written as C99 hex floats where a value must come back to the bit.
 // Files are written atomically: a crash mid-write leaves the previous checkpoint in place.
 #pragma once
@@ -31,6 +31,7 @@ struct TrainingProgress {
   int bad_evals = 0;
   double loss_sum = 0;
   int64_t loss_count = 0;
+  int64_t ema_updates = 0;  // nn::EMA::updates(), for its warm-up
   double elapsed_s = 0;  // training wall time so far, over every run of a resumed training
 };
 

@@ -47,6 +47,8 @@ void add_settings(CLI::App& app, MnistConfig& c) {
       ->check(CLI::Range(0, 1000000))->group("Training");
   app.add_option("--ema", c.ema, "decay of the weights' moving average, used for validation and sampling (1: off)")
       ->check(CLI::Range(0.0, 1.0))->group("Training");
+  app.add_option("--ema-warmup", c.ema_warmup, "EMA decay min(ema, (1 + n) / (10 + n)) at step n (score_sde's default)")
+      ->group("Training");
   app.add_option("--clip", c.clip, "clip the gradients' global L2 norm to this (0: off)")->check(CLI::Range(0.0, 1e30))
       ->group("Training");
   app.add_option("--patience", c.patience, "stop after this many validations without improvement (0: never early)")

@@ -30,6 +30,7 @@ struct MnistConfig {
   int64_t steps = 3000;  // stop after this many steps (or earlier: --epochs, early stopping)
   int epochs = 0;        // > 0: also stop after this many passes over the training split
   double ema = 0.999;
+  bool ema_warmup = true;  // score_sde's decay min(ema, (1 + n) / (10 + n)) at update n
   double clip = 1.0;  // global gradient-norm bound (0: off)
   int patience = 5;   // validations without improvement before stopping early (0: never stop early)
   double min_delta = 0.0;  // an improvement is a validation loss below best - min_delta

@@ -160,7 +160,7 @@ int train(const MnistConfig& c, const std::string& config_toml) {
   const ModelScore score(model);
   nn::Adam adam(model->parameters(), {.lr = c.lr});
   std::optional<nn::EMA> ema;
-  if (c.ema < 1) ema.emplace(*model, c.ema);
+  if (c.ema < 1) ema.emplace(*model, c.ema, c.ema_warmup);
   BatchOrder order(data.train.count, c.batch, c.seed);
   Generator gen(derive_seed(c.seed, 3));  // dequantization and noise of the training batches
   const Validation validation(data.val, sigmas, c.seed);
@@ -173,7 +173,10 @@ int train(const MnistConfig& c, const std::string& config_toml) {
     const Checkpoint ck = load_checkpoint(last_path);
     check_resumable(c, ck);
     model->load_state_dict(ck.model, last_path);
-    if (ema) ema->load_state_dict(ck.ema, last_path);
+    if (ema) {
+      ema->load_state_dict(ck.ema, last_path);
+      ema->set_updates(ck.progress.ema_updates);
+    }
     adam.load_state(ck.optim, last_path);
     p = ck.progress;
     gen.set_offset(p.rng_offset);
@@ -187,6 +190,7 @@ int train(const MnistConfig& c, const std::string& config_toml) {
 
   auto save = [&](const std::string& path) {
     p.rng_offset = gen.offset();
+    p.ema_updates = ema ? ema->updates() : 0;
     save_checkpoint(path, *model, ema ? &*ema : nullptr, adam, p, config_toml);
   };
   const double elapsed_before = p.elapsed_s;
