@@ -14,9 +14,9 @@ batch of 1/2 sigma^2 |s(x~, sigma) + z / sigma|^2 with s = net / sigma (UNetSmal
 zero_grad(set_to_none), backward, clip_grad_norm_ to --clip 1.0 (global L2 norm; 0 turns it off),
 Adam(--lr 1e-3, PyTorch defaults otherwise), and the EMA update
     shadow = decay shadow + (1 - decay) param        (--ema 0.999, after every step)
-as scorch's nn::EMA and score_sde_pytorch's models/ema.py, but without ema.py's default warm-up
-decay = min(decay, (1 + n) / (10 + n)) unless --ema-warmup (scorch has none). NOTE: without it the
-initial weights keep a share decay^steps of the shadow: 5% after 3000 steps at 0.999, 37% after 1000.
+as scorch's nn::EMA and score_sde_pytorch's models/ema.py, with ema.py's default warm-up: the n-th update
+uses decay = min(decay, (1 + n) / (10 + n)) (on by default, as in build/bin/mnist; --no-ema-warmup turns it
+off, and then the initial weights keep a share decay^steps of the shadow: 5% after 3000 steps at 0.999).
 
 Validation every --val-interval 250 steps (and at the last step) with the EMA weights, on the validation
 digits with FIXED noise: a generator seeded with --seed + 1 draws, once, the dequantization u
@@ -226,7 +226,8 @@ def main():
     a("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     a("--clip", type=float, default=1.0, help="gradient clipping, global L2 norm; 0: off (default 1)")
     a("--ema", type=float, default=0.999, help="EMA decay (default 0.999)")
-    a("--ema-warmup", action="store_true", help="score_sde's decay = min(decay, (1+n)/(10+n)); scorch has none")
+    a("--ema-warmup", action=argparse.BooleanOptionalAction, default=True,
+      help="score_sde's decay = min(decay, (1+n)/(10+n)) at update n (default on, as build/bin/mnist)")
     a("--val-interval", type=int, default=250, help="steps between validations (default 250)")
     a("--val-batch", type=int, default=250, help="batch of the validation forwards (default 250)")
     a("--patience", type=int, default=5, help="evaluations without improvement before stopping; 0: never (5)")
