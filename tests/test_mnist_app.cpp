@@ -20,6 +20,7 @@
 #include "temp_dir.h"
 #include "nn/safetensors.h"
 #include "tensor/idx.h"
+#include "app_runner.h"
 #include "tensor/npy.h"
 
 namespace {
@@ -29,16 +30,8 @@ using scorch::Tensor;
 using namespace scorch::app;
 using scorch::testing::TempDir;
 
-std::string mnist_binary() { return (fs::read_symlink("/proc/self/exe").parent_path() / "mnist").string(); }
-
-std::pair<int, std::string> run(const std::string& cmd) {
-  std::string out;
-  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
-  char buf[4096];
-  while (size_t n = std::fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+std::string mnist_binary() { return scorch::testing::app_binary("mnist"); }
+using scorch::testing::run_command;
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p);
@@ -181,11 +174,11 @@ class MnistAppRun : public ::testing::Test {
 };
 
 TEST_F(MnistAppRun, ResumeEqualsAnUninterruptedRun) {
-  const auto [code, log] = run(tiny_run(tmp.path() / "data", tmp.path() / "whole", 6));
+  const auto [code, log] = run_command(tiny_run(tmp.path() / "data", tmp.path() / "whole", 6));
   ASSERT_EQ(code, 0) << log;
-  const auto [code1, log1] = run(tiny_run(tmp.path() / "data", tmp.path() / "split", 4));
+  const auto [code1, log1] = run_command(tiny_run(tmp.path() / "data", tmp.path() / "split", 4));
   ASSERT_EQ(code1, 0) << log1;
-  const auto [code2, log2] = run(tiny_run(tmp.path() / "data", tmp.path() / "split", 6) + " --resume");
+  const auto [code2, log2] = run_command(tiny_run(tmp.path() / "data", tmp.path() / "split", 6) + " --resume");
   ASSERT_EQ(code2, 0) << log2;
   EXPECT_NE(log2.find("resuming from"), std::string::npos) << log2;
   EXPECT_EQ(losses_of(tmp.path() / "split" / "log.csv"), losses_of(tmp.path() / "whole" / "log.csv"));
@@ -199,13 +192,13 @@ TEST_F(MnistAppRun, ResumeEqualsAnUninterruptedRun) {
     for (const auto& [name, t] : a.*group) EXPECT_EQ(t.values(), (b.*group).at(name).values()) << name;
   }
   // Resuming with a setting that changes the run is refused, naming the flag.
-  const auto [code3, log3] = run(tiny_run(tmp.path() / "data", tmp.path() / "split", 8) + " --resume --batch 4");
+  const auto [code3, log3] = run_command(tiny_run(tmp.path() / "data", tmp.path() / "split", 8) + " --resume --batch 4");
   EXPECT_EQ(code3, 1);
   EXPECT_NE(log3.find("--batch"), std::string::npos) << log3;
 }
 
 TEST_F(MnistAppRun, WritesCheckpointsLogAndConfig) {
-  const auto [code, log] = run(tiny_run(tmp.path() / "data", tmp.path() / "w", 4));
+  const auto [code, log] = run_command(tiny_run(tmp.path() / "data", tmp.path() / "w", 4));
   ASSERT_EQ(code, 0) << log;
   for (const char* name : {"best.safetensors", "last.safetensors", "log.csv", "config.toml"})
     EXPECT_TRUE(fs::exists(tmp.path() / "w" / name)) << name;
@@ -223,7 +216,7 @@ TEST_F(MnistAppRun, WritesCheckpointsLogAndConfig) {
 
 TEST_F(MnistAppRun, EarlyStoppingStopsAfterPatienceEvaluations) {
   // A huge min-delta: no validation counts as an improvement after the first.
-  const auto [code, log] = run(tiny_run(tmp.path() / "data", tmp.path() / "w", 100) + " --patience 2 --min-delta 1e9");
+  const auto [code, log] = run_command(tiny_run(tmp.path() / "data", tmp.path() / "w", 100) + " --patience 2 --min-delta 1e9");
   ASSERT_EQ(code, 0) << log;
   EXPECT_NE(log.find("early stop at step 6"), std::string::npos) << log;
   EXPECT_EQ(load_checkpoint((tmp.path() / "w" / "last.safetensors").string()).progress.step, 6);
@@ -232,7 +225,7 @@ TEST_F(MnistAppRun, EarlyStoppingStopsAfterPatienceEvaluations) {
 
 TEST_F(MnistAppRun, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
   // Adam moves every weight by about lr a step: lr 1e30 overflows float32 within a few steps.
-  const auto [code, log] = run(tiny_run(tmp.path() / "data", tmp.path() / "w", 50) + " --lr 1e30 --clip 0 --val-interval 1");
+  const auto [code, log] = run_command(tiny_run(tmp.path() / "data", tmp.path() / "w", 50) + " --lr 1e30 --clip 0 --val-interval 1");
   EXPECT_EQ(code, 1) << log;
   EXPECT_NE(log.find("not finite"), std::string::npos) << log;
   const fs::path last = tmp.path() / "w" / "last.safetensors";
@@ -262,18 +255,18 @@ TEST_F(MnistAppRun, CtrlCSavesLastAndResumes) {
   const Checkpoint ck = load_checkpoint((weights / "last.safetensors").string());
   EXPECT_GE(ck.progress.step, 1);
   EXPECT_LT(ck.progress.step, 100000);
-  const auto [code, log] = run(tiny_run(tmp.path() / "data", weights, ck.progress.step + 2) + " --resume");
+  const auto [code, log] = run_command(tiny_run(tmp.path() / "data", weights, ck.progress.step + 2) + " --resume");
   EXPECT_EQ(code, 0) << log;
   EXPECT_EQ(load_checkpoint((weights / "last.safetensors").string()).progress.step, ck.progress.step + 2);
 }
 
 TEST_F(MnistAppRun, InferenceOnlyWritesPngAndNpy) {
-  const auto [code, log] = run(tiny_run(tmp.path() / "data", tmp.path() / "w", 2));
+  const auto [code, log] = run_command(tiny_run(tmp.path() / "data", tmp.path() / "w", 2));
   ASSERT_EQ(code, 0) << log;
   const fs::path out = tmp.path() / "samples";
   const std::string sample = mnist_binary() + " --inference_only --weights-dir " + (tmp.path() / "w").string() +
                              " --samples-dir " + out.string() + " --n-samples 5 --batch 3 --steps-per-level 2 --seed 4";  // a later --samples-dir wins
-  const auto [code2, log2] = run(sample);
+  const auto [code2, log2] = run_command(sample);
   ASSERT_EQ(code2, 0) << log2;
   const Tensor x = scorch::load_npy((out / "samples.npy").string());
   EXPECT_EQ(x.shape(), (scorch::Shape{5, 1, 28, 28}));
@@ -286,18 +279,31 @@ TEST_F(MnistAppRun, InferenceOnlyWritesPngAndNpy) {
   EXPECT_TRUE(fs::exists(out / "trajectory.png"));
   EXPECT_NO_THROW(read_png_gray((out / "trajectory.png").string()));
   // Same seed, same images.
-  const auto [code3, log3] = run(sample + " --samples-dir " + (tmp.path() / "again").string());
+  const auto [code3, log3] = run_command(sample + " --samples-dir " + (tmp.path() / "again").string());
   ASSERT_EQ(code3, 0) << log3;
   EXPECT_EQ(scorch::load_npy((tmp.path() / "again" / "samples.npy").string()).values(), x.values());
 }
 
+TEST_F(MnistAppRun, RefineNetTrainsAndSamplesOnItsOwnLevels) {
+  const auto [code, log] = run_command(tiny_run(tmp.path() / "data", tmp.path() / "w", 2) + " --model refinenet --width 4");
+  ASSERT_EQ(code, 0) << log;
+  const std::string sample = mnist_binary() + " --inference_only --weights-dir " + (tmp.path() / "w").string() +
+                             " --samples-dir " + (tmp.path() / "s").string() + " --n-samples 2";
+  const auto [code2, log2] = run_command(sample + " --sampler pc");  // 10 levels x (predictor + corrector)
+  ASSERT_EQ(code2, 0) << log2;
+  EXPECT_EQ(scorch::load_npy((tmp.path() / "s" / "samples.npy").string()).shape(), (scorch::Shape{2, 1, 28, 28}));
+  const auto [code3, log3] = run_command(sample + " --sampler edm");  // needs sigmas between the levels
+  EXPECT_EQ(code3, 1);
+  EXPECT_NE(log3.find("refinenet only takes its 10 training noise levels"), std::string::npos) << log3;
+}
+
 TEST_F(MnistAppRun, InferenceOnlyNamesAMissingOrForeignCheckpoint) {
-  const auto [code, log] = run(mnist_binary() + " --inference_only --weights-dir " + (tmp.path() / "none").string());
+  const auto [code, log] = run_command(mnist_binary() + " --inference_only --weights-dir " + (tmp.path() / "none").string());
   EXPECT_EQ(code, 1);
   EXPECT_NE(log.find("best.safetensors: no such checkpoint"), std::string::npos) << log;
   const fs::path foreign = tmp.path() / "foreign.safetensors";
   scorch::nn::save_safetensors(foreign.string(), {{"w", scorch::zeros({2})}});
-  const auto [code2, log2] = run(mnist_binary() + " --inference_only --weights " + foreign.string());
+  const auto [code2, log2] = run_command(mnist_binary() + " --inference_only --weights " + foreign.string());
   EXPECT_EQ(code2, 1);
   EXPECT_NE(log2.find("not an mnist checkpoint"), std::string::npos) << log2;
 }

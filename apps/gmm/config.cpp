@@ -1,6 +1,5 @@
 #include "apps/gmm/config.h"
 
-#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cmath>
 #include <cstdlib>
@@ -32,15 +31,6 @@ std::vector<std::vector<double>> parse_groups(const std::string& flag, const std
 
 [[noreturn]] void usage_error(const std::string& msg) { throw UsageError(msg); }
 
-// "must be > 0, got -1" (CLI11's PositiveNumber prints its range as 0 to 1.8e308 in full).
-const CLI::Validator kPositive(
-    [](std::string& text) -> std::string {
-      char* end = nullptr;
-      const double v = std::strtod(text.c_str(), &end);
-      if (end == text.c_str() || *end != '\0' || !(v > 0) || !std::isfinite(v)) return "must be > 0, got " + text;
-      return "";
-    },
-    "> 0");
 
 }  // namespace
 

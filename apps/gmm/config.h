@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/common/cli.h"
 #include "samplers/gmm.h"
 
 namespace scorch::app {
@@ -41,10 +42,6 @@ struct GmmConfig {
   std::string dump_graph;  // DOT file for the autograd graph of the first step's loss (empty: none)
 };
 
-// A bad flag value; main() prints its message on one line and exits with code 2.
-struct UsageError : std::invalid_argument {
-  using std::invalid_argument::invalid_argument;
-};
 
 // Parses argv; nullopt after printing --help; throws UsageError naming the flag.
 std::optional<GmmConfig> parse_gmm_flags(int argc, char** argv);

@@ -1,6 +1,5 @@
 #include "apps/mnist/config.h"
 
-#include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -11,15 +10,6 @@
 namespace scorch::app {
 namespace {
 
-// "must be > 0, got -1" (CLI11's PositiveNumber prints its range as 0 to 1.8e308 in full).
-const CLI::Validator kPositive(
-    [](std::string& text) -> std::string {
-      char* end = nullptr;
-      const double v = std::strtod(text.c_str(), &end);
-      if (end == text.c_str() || *end != '\0' || !(v > 0) || !std::isfinite(v)) return "must be > 0, got " + text;
-      return "";
-    },
-    "> 0");
 
 // Every setting, as a flag of `app` bound to a field of `c` (the config file uses the same names).
 void add_settings(CLI::App& app, MnistConfig& c) {
@@ -42,7 +32,7 @@ void add_settings(CLI::App& app, MnistConfig& c) {
   app.add_option("--batch", c.batch, "batch size (training; sampling under --inference_only)")
       ->check(CLI::Range(1, 1000000))->group("Training");
   app.add_option("--lr", c.lr, "Adam learning rate")->check(kPositive)->group("Training");
-  app.add_option("--steps", c.steps, "training steps at most")->check(CLI::Range(int64_t{1}, int64_t{1} << 40))->group("Training");
+  app.add_option("--steps", c.steps, "training steps at most")->check(CLI::Range(int64_t{1}, int64_t{1000000000}))->group("Training");
   app.add_option("--epochs", c.epochs, "passes over the training split at most (0: no limit but --steps)")
       ->check(CLI::Range(0, 1000000))->group("Training");
   app.add_option("--ema", c.ema, "decay of the weights' moving average, used for validation and sampling (1: off)")
@@ -75,7 +65,7 @@ void add_settings(CLI::App& app, MnistConfig& c) {
   app.add_option("--steps-per-level", c.steps_per_level, "annealed: Langevin steps T per noise level")
       ->check(CLI::Range(1, 100000000))->group("Sampling");
   app.add_option("--step-lr", c.step_lr, "annealed: alpha_i = step_lr sigma_i^2 / sigma_L^2")->check(kPositive)->group("Sampling");
-  app.add_option("--denoise", c.denoise, "annealed, ode: end with the denoising step x + sigma_L^2 s(x, sigma_L)")
+  app.add_option("--denoise", c.denoise, "annealed, ode, edm: end with the denoising step x + sigma_L^2 s(x, sigma_L)")
       ->group("Sampling");
   app.add_option("--ode-solver", c.ode_solver, "ode: euler, heun or rk45 (adaptive, --rtol/--atol)")
       ->check(CLI::IsMember({"euler", "heun", "rk45"}))->group("Sampling");
@@ -105,7 +95,8 @@ void check(const MnistConfig& c) {
 struct App : CLI::App {
   explicit App(MnistConfig& c)
       : CLI::App("mnist: train a score model on MNIST (or Fashion-MNIST) with annealed denoising score matching,\n"
-                 "then sample it (--inference_only). Settings are flags or keys of a TOML --config file.") {
+                 "then sample it (--inference_only). Settings are flags or keys of a TOML --config file.",
+                 "mnist") {
     add_settings(*this, c);
   }
 };
@@ -149,10 +140,12 @@ std::optional<ParsedFlags> parse_mnist_flags(int argc, const char* const* argv) 
   try {
     auto [parsed, has_config] = parse("");
     // --resume without --config: the run's own settings, from the config.toml that training wrote.
-    const std::string saved = parsed.config.weights_dir + "/config.toml";
-    if (parsed.config.resume && !has_config && std::filesystem::exists(saved)) parsed = parse(saved).first;
+    const std::string run_config = parsed.config.weights_dir + "/config.toml";
+    if (parsed.config.resume && !has_config && std::filesystem::exists(run_config)) parsed = parse(run_config).first;
     check(parsed.config);
-    parsed.toml = mnist_toml(parsed.config);
+    MnistConfig saved = parsed.config;  // the settings, without the one-off actions
+    saved.resume = saved.inference_only = false;
+    parsed.toml = mnist_toml(saved);
     return parsed;
   } catch (const CLI::CallForHelp&) {
     MnistConfig c;

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "apps/common/cli.h"
+
 namespace scorch::app {
 
 struct MnistConfig {
@@ -60,14 +62,11 @@ struct MnistConfig {
   bool operator==(const MnistConfig&) const = default;
 };
 
-// A bad flag or config value; main() prints its message on one line and exits with code 2.
-struct UsageError : std::invalid_argument {
-  using std::invalid_argument::invalid_argument;
-};
 
 struct ParsedFlags {
   MnistConfig config;
-  std::string toml;  // every setting as a TOML config file (what --config reads back)
+  std::string toml;  // every setting as a TOML config file (what --config reads back), with resume and
+                     // inference_only off
 };
 
 // Parses argv (and the --config file); nullopt after printing --help; throws UsageError naming the flag.
