@@ -1,5 +1,7 @@
 #include "samplers/objectives.h"
 
+#include <cmath>
+
 #include "autograd/ops.h"
 
 namespace scorch {
@@ -53,6 +55,18 @@ Tensor annealed_dsm_loss(const ScoreFn& score, const Tensor& x, const std::vecto
   const std::vector<double> level = randint(0, static_cast<int64_t>(sigmas.size()), {n}, gen).values();
   std::vector<double> sigma(n);
   for (int64_t i = 0; i < n; ++i) sigma[i] = sigmas[static_cast<size_t>(level[i])];
+  const Tensor z = randn(x.shape(), gen, x.options());
+  return denoising_score_loss(score, x, from_vector(sigma, x.options()), z);
+}
+
+Tensor log_uniform_dsm_loss(const ScoreFn& score, const Tensor& x, double sigma_min, double sigma_max, Generator& gen) {
+  check_samples("log_uniform_dsm_loss", x);
+  if (!(sigma_min > 0) || !(sigma_max > sigma_min))
+    throw std::invalid_argument("log_uniform_dsm_loss: need 0 < sigma_min < sigma_max, got " + format_number(sigma_min) +
+                                " and " + format_number(sigma_max));
+  const std::vector<double> u = rand({x.shape()[0]}, gen, {.dtype = kFloat64}).values();
+  std::vector<double> sigma(u.size());
+  for (size_t i = 0; i < u.size(); ++i) sigma[i] = sigma_min * std::pow(sigma_max / sigma_min, u[i]);
   const Tensor z = randn(x.shape(), gen, x.options());
   return denoising_score_loss(score, x, from_vector(sigma, x.options()), z);
 }

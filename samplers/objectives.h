@@ -9,6 +9,9 @@
 //                 the first term is a Hessian-vector product through double backward
 //   esm           explicit score matching (Hyvarinen 2005): L = mean_n [ tr(grad_x s(x)) + 1/2 |s(x)|^2 ],
 //                 the trace by one backward per dimension (cheap in 2-D)
+//   log_uniform_dsm_loss  annealed_dsm with sigma_n = sigma_min (sigma_max / sigma_min)^u_n, u_n ~ U[0, 1): every
+//                 noise level between the ends, not only the schedule's (the training of continuous-time VE
+//                 models, Song et al. 2021, which samplers that evaluate the score between levels need)
 //   denoising_score_loss  the annealed DSM loss for given draws: sigma [N] per sample and z shaped as x
 //                 (the validation loss of the MNIST app, with the same draws at every evaluation)
 // ssm and esm evaluate the score at noise level `sigma` (unconditional models ignore it) on x [N, D];
@@ -23,6 +26,7 @@ namespace scorch {
 
 Tensor dsm_loss(const ScoreFn& score, const Tensor& x, double sigma, Generator& gen);
 Tensor annealed_dsm_loss(const ScoreFn& score, const Tensor& x, const std::vector<double>& sigmas, Generator& gen);
+Tensor log_uniform_dsm_loss(const ScoreFn& score, const Tensor& x, double sigma_min, double sigma_max, Generator& gen);
 Tensor denoising_score_loss(const ScoreFn& score, const Tensor& x, const Tensor& sigma, const Tensor& z);
 Tensor sliced_score_matching_loss(const ScoreFn& score, const Tensor& x, double sigma, Generator& gen,
                                   int projections = 1);

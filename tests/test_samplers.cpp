@@ -151,6 +151,23 @@ TEST(Objectives, DenoisingLossesMatchTheirFormula) {
     }
   }
   EXPECT_NEAR(annealed, expected2, 1e-12);
+
+  // Log-uniform levels: sigma_n = 0.1 * 100^u_n, then the same weighted error.
+  Generator gen3(11), replay3(11);
+  const double log_uniform = log_uniform_dsm_loss(score, x, 0.1, 10.0, gen3).item();
+  const std::vector<double> u = rand({2}, replay3, {.dtype = kFloat64}).values();
+  const std::vector<double> z3 = randn({2, 2}, replay3, {.dtype = kFloat64}).values();
+  double expected3 = 0;
+  for (int n = 0; n < 2; ++n) {
+    const double s = 0.1 * std::pow(100.0, u[n]);
+    EXPECT_TRUE(s >= 0.1 && s < 10.0) << s;
+    for (int d = 0; d < 2; ++d) {
+      const double r = s * -(xs[2 * n + d] + s * z3[2 * n + d]) + z3[2 * n + d];
+      expected3 += 0.5 * r * r / 2;
+    }
+  }
+  EXPECT_NEAR(log_uniform, expected3, 1e-12);
+  EXPECT_THROW(log_uniform_dsm_loss(score, x, 1.0, 1.0, gen3), std::invalid_argument);
 }
 
 TEST(Metrics, MmdMatchesTheNaiveFormulaAndSeparatesDistributions) {

@@ -29,6 +29,10 @@ void add_settings(CLI::App& app, MnistConfig& c) {
   app.add_option("--sigma-min", c.sigma_min, "smallest noise level")->check(kPositive)->group("Model");
   app.add_option("--levels", c.levels, "number of noise levels L")->check(CLI::Range(2, 10000))->group("Model");
 
+  app.add_option("--noise", c.noise,
+                 "training noise levels: levels (one of the L schedule levels per image, NCSN) or log-uniform "
+                 "(any sigma between sigma-min and sigma-max: what the ode and edm samplers evaluate)")
+      ->check(CLI::IsMember({"levels", "log-uniform"}))->group("Model");
   app.add_option("--batch", c.batch, "batch size (training; sampling under --inference_only)")
       ->check(CLI::Range(1, 1000000))->group("Training");
   app.add_option("--lr", c.lr, "Adam learning rate")->check(kPositive)->group("Training");
@@ -78,6 +82,10 @@ void add_settings(CLI::App& app, MnistConfig& c) {
   app.add_option("--corrector-steps", c.corrector_steps, "pc: Langevin corrector steps per level")
       ->check(CLI::Range(0, 1000))->group("Sampling");
   app.add_option("--snr", c.snr, "pc: the corrector's signal-to-noise ratio")->check(kPositive)->group("Sampling");
+  app.add_option("--warm-start", c.warm_start,
+                 "ode, pc, edm: start with this many Langevin steps at sigma_max from U[0, 1] noise, as annealed does "
+                 "(0: start from sigma_max z, the VE prior, which is far from the noised digits when sigma_max = 1)")
+      ->check(CLI::Range(0, 100000000))->group("Sampling");
   app.add_option("--rho", c.rho, "edm: exponent of the sigma schedule")->check(kPositive)->group("Sampling");
 }
 
@@ -89,6 +97,7 @@ void check(const MnistConfig& c) {
   if (c.model == "unet-small" && model_width(c) % 8 != 0)
     usage_error("--width: unet-small's width must be a multiple of 8 (its GroupNorm groups), got " + std::to_string(c.width));
   if (c.model == "refinenet" && model_width(c) < 2) usage_error("--width: refinenet's ngf must be at least 2");
+  if (c.model == "refinenet" && c.noise != "levels") usage_error("--noise: refinenet is conditioned on the L levels only");
 }
 
 // CLI11 reads a config file from disk only; this holds one in memory.

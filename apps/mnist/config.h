@@ -26,6 +26,7 @@ struct MnistConfig {
   int width = 0;                     // unet-small's base width / refinenet's ngf; 0: 32 / 16
   double sigma_max = 1.0, sigma_min = 0.01;
   int levels = 10;
+  std::string noise = "levels";  // training noise levels: the schedule's (NCSN) or log-uniform between its ends
   // Training.
   int batch = 64;  // also the sampling batch under --inference_only
   double lr = 1e-3;
@@ -58,6 +59,7 @@ struct MnistConfig {
   int corrector_steps = 1;
   double snr = 0.16;
   double rho = 7.0;  // EDM's schedule exponent
+  int warm_start = 100;  // ode, pc, edm: Langevin steps at sigma_max from U[0, 1] first (0: start at sigma_max z)
 
   bool operator==(const MnistConfig&) const = default;
 };

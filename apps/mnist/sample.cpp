@@ -53,9 +53,11 @@ struct Sampler {
   std::function<SampleResult(const ScoreFn&, int64_t n, bool trajectory, Generator&, const StepCallback&)> draw;
 };
 
-// The sampler the settings name. annealed starts from U[0, 1] noise (NCSN); the others from sigma_max z,
-// the variance-exploding prior (samplers/ode.h: with sigma_max = 1, MNIST's default, that start is only
-// roughly the noised data's distribution).
+// The sampler the settings name. annealed starts from U[0, 1] noise (NCSN). The others integrate from
+// sigma_max down, so they need a start drawn from the data noised at sigma_max. The variance-exploding
+// prior sigma_max z is that only when sigma_max is large next to the distances between images; MNIST's
+// sigma_max = 1 is not (digits lie about 10 apart), and a flow started there draws stroke fragments. So by
+// default they start like annealed Langevin: --warm-start steps of Langevin at sigma_max from U[0, 1].
 Sampler make_sampler(const MnistConfig& c, const MnistConfig& trained) {
   const std::vector<double> levels = noise_levels(trained);
   const double sigma_max = trained.sigma_max, sigma_min = trained.sigma_min;
@@ -64,55 +66,77 @@ Sampler make_sampler(const MnistConfig& c, const MnistConfig& trained) {
   if (on_levels && (c.sampler == "edm" || (c.sampler == "ode" && c.ode_solver == "rk45")))
     throw UsageError("--sampler: refinenet only takes its " + std::to_string(levels.size()) +
                      " training noise levels; use annealed, pc, or ode with --ode-solver euler or heun");
-  auto grid = [&](int default_steps) {
-    return on_levels ? levels : geometric_sigmas(sigma_max, sigma_min, c.sample_steps > 0 ? c.sample_steps : default_steps);
-  };
-  auto image_batch = [](int64_t n) { return Shape{n, 1, kImageSize, kImageSize}; };
-  auto gaussian_start = [=](int64_t n, Generator& gen) { return randn(image_batch(n), gen) * sigma_max; };
-  char text[200];
+  const std::vector<double> grid =
+      on_levels ? levels : geometric_sigmas(sigma_max, sigma_min, c.sample_steps > 0 ? c.sample_steps : 100);
+  auto uniform_noise = [](int64_t n, Generator& gen) { return rand({n, 1, kImageSize, kImageSize}, gen); };
+  const char* denoise = c.denoise ? "on" : "off";
+  char text[256];
+
   if (c.sampler == "annealed") {
     std::snprintf(text, sizeof text, "annealed Langevin, %zu levels x T = %d, step_lr %g, denoise %s", levels.size(),
-                  c.steps_per_level, c.step_lr, c.denoise ? "on" : "off");
+                  c.steps_per_level, c.step_lr, denoise);
     return {text, [=](const ScoreFn& score, int64_t n, bool trajectory, Generator& gen, const StepCallback& on_step) {
               const AnnealedLangevinOptions o{.sigmas = levels, .steps_per_level = c.steps_per_level, .step_lr = c.step_lr,
                                               .denoise = c.denoise, .trajectory_every = trajectory ? c.steps_per_level : 0,
                                               .on_step = on_step};
-              return annealed_langevin(score, rand(image_batch(n), gen), o, gen);  // NCSN: uniform noise on [0, 1]
+              return annealed_langevin(score, uniform_noise(n, gen), o, gen);
             }};
   }
+
+  // The integrators: `run` continues from x0, a draw of the data noised at sigma_max.
+  using Run = std::function<SampleResult(const ScoreFn&, const Tensor& x0, bool trajectory, Generator&, const StepCallback&)>;
+  auto from_sigma_max = [=](const Run& run) {
+    return [=](const ScoreFn& score, int64_t n, bool trajectory, Generator& gen, const StepCallback& on_step) {
+      if (c.warm_start == 0) return run(score, randn({n, 1, kImageSize, kImageSize}, gen) * sigma_max, trajectory, gen, on_step);
+      // Annealed Langevin's first level: alpha_0 = step_lr (sigma_max / sigma_min)^2.
+      const double ratio = sigma_max / sigma_min;
+      const SampleResult warm = annealed_langevin(
+          score, uniform_noise(n, gen),
+          {.sigmas = {sigma_max}, .steps_per_level = c.warm_start, .step_lr = c.step_lr * ratio * ratio, .denoise = false}, gen);
+      SampleResult r = run(score, warm.x, trajectory, gen, on_step);
+      r.score_evals += warm.score_evals;
+      return r;
+    };
+  };
+  char start[64];
+  if (c.warm_start > 0) std::snprintf(start, sizeof start, "%d Langevin steps at sigma_max, then ", c.warm_start);
+  else std::snprintf(start, sizeof start, "from sigma_max z, ");
+
   if (c.sampler == "ode") {
-    const std::vector<double> sigmas = grid(100);
     if (c.ode_solver == "rk45")
-      std::snprintf(text, sizeof text, "probability-flow ODE, rk45 (rtol %g, atol %g), sigma %g -> %g, denoise %s", c.rtol,
-                    c.atol, sigma_max, sigma_min, c.denoise ? "on" : "off");
+      std::snprintf(text, sizeof text, "%sprobability-flow ODE, rk45 (rtol %g, atol %g), sigma %g -> %g, denoise %s", start,
+                    c.rtol, c.atol, sigma_max, sigma_min, denoise);
     else
-      std::snprintf(text, sizeof text, "probability-flow ODE, %s on %zu levels, denoise %s", c.ode_solver.c_str(),
-                    sigmas.size(), c.denoise ? "on" : "off");
-    return {text, [=](const ScoreFn& score, int64_t n, bool trajectory, Generator& gen, const StepCallback& on_step) {
-              const OdeSamplerOptions o{.method = c.ode_solver, .sigmas = sigmas, .rtol = c.rtol, .atol = c.atol,
-                                        .denoise = c.denoise, .trajectory_every = trajectory ? 1 : 0, .on_step = on_step};
-              return ode_sampler(score, gaussian_start(n, gen), o);
-            }};
+      std::snprintf(text, sizeof text, "%sprobability-flow ODE, %s on %zu levels, denoise %s", start, c.ode_solver.c_str(),
+                    grid.size(), denoise);
+    return {text, from_sigma_max([=](const ScoreFn& score, const Tensor& x0, bool trajectory, Generator&,
+                                     const StepCallback& on_step) {
+              return ode_sampler(score, x0,
+                                 {.method = c.ode_solver, .sigmas = grid, .rtol = c.rtol, .atol = c.atol, .denoise = c.denoise,
+                                  .trajectory_every = trajectory ? 1 : 0, .on_step = on_step});
+            })};
   }
   if (c.sampler == "pc") {
-    const std::vector<double> sigmas = grid(100);
-    std::snprintf(text, sizeof text, "predictor-corrector, %s + %d Langevin corrector step(s), snr %g, %zu levels",
-                  c.predictor.c_str(), c.corrector_steps, c.snr, sigmas.size());
-    return {text, [=](const ScoreFn& score, int64_t n, bool trajectory, Generator& gen, const StepCallback& on_step) {
-              const PcSamplerOptions o{.predictor = c.predictor, .corrector = c.corrector_steps > 0 ? "langevin" : "none",
-                                       .sigmas = sigmas, .snr = c.snr, .corrector_steps = c.corrector_steps,
-                                       .denoise = true, .trajectory_every = trajectory ? 1 : 0, .on_step = on_step};
-              return pc_sampler(score, gaussian_start(n, gen), o, gen);
-            }};
+    std::snprintf(text, sizeof text, "%spredictor-corrector, %s + %d Langevin corrector step(s), snr %g, %zu levels", start,
+                  c.predictor.c_str(), c.corrector_steps, c.snr, grid.size());
+    return {text, from_sigma_max([=](const ScoreFn& score, const Tensor& x0, bool trajectory, Generator& gen,
+                                     const StepCallback& on_step) {
+              return pc_sampler(score, x0,
+                                {.predictor = c.predictor, .corrector = c.corrector_steps > 0 ? "langevin" : "none",
+                                 .sigmas = grid, .snr = c.snr, .corrector_steps = c.corrector_steps, .denoise = true,
+                                 .trajectory_every = trajectory ? 1 : 0, .on_step = on_step},
+                                gen);
+            })};
   }
   const int steps = c.sample_steps > 0 ? c.sample_steps : 18;
-  std::snprintf(text, sizeof text, "EDM Heun, %d levels (rho %g), sigma %g -> %g, denoise %s", steps, c.rho, sigma_max,
-                sigma_min, c.denoise ? "on" : "off");
-  return {text, [=](const ScoreFn& score, int64_t n, bool trajectory, Generator& gen, const StepCallback& on_step) {
-            const EdmSamplerOptions o{.sigma_max = sigma_max, .sigma_min = sigma_min, .steps = steps, .rho = c.rho,
-                                      .denoise = c.denoise, .trajectory_every = trajectory ? 1 : 0, .on_step = on_step};
-            return edm_sampler(score, gaussian_start(n, gen), o);
-          }};
+  std::snprintf(text, sizeof text, "%sEDM Heun, %d levels (rho %g), sigma %g -> %g, denoise %s", start, steps, c.rho,
+                sigma_max, sigma_min, denoise);
+  return {text, from_sigma_max([=](const ScoreFn& score, const Tensor& x0, bool trajectory, Generator&,
+                                   const StepCallback& on_step) {
+            return edm_sampler(score, x0,
+                               {.sigma_max = sigma_max, .sigma_min = sigma_min, .steps = steps, .rho = c.rho,
+                                .denoise = c.denoise, .trajectory_every = trajectory ? 1 : 0, .on_step = on_step});
+          })};
 }
 
 // [N, 1, H, W] clamped to [0, 1] (what the PNGs and samples.npy hold).

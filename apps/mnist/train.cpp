@@ -126,6 +126,7 @@ void check_resumable(const MnistConfig& now, const Checkpoint& ck) {
   same("--sigma-max", now.sigma_max, then.sigma_max);
   same("--sigma-min", now.sigma_min, then.sigma_min);
   same("--levels", now.levels, then.levels);
+  same("--noise", now.noise, then.noise);
   same("--batch", now.batch, then.batch);
   same("--seed", now.seed, then.seed);
   same("--val-fraction", now.val_fraction, then.val_fraction);
@@ -202,7 +203,8 @@ int train(const MnistConfig& c, const std::string& config_toml) {
   double last_val = NAN;
   while (p.step < last_step) {
     const Tensor x = dequantize(data.train, order.indices(p.step), gen);
-    Tensor loss = annealed_dsm_loss(score, x, sigmas, gen);
+    Tensor loss = c.noise == "levels" ? annealed_dsm_loss(score, x, sigmas, gen)
+                                      : log_uniform_dsm_loss(score, x, c.sigma_min, c.sigma_max, gen);
     adam.zero_grad();
     loss.backward();
     const double l = loss.item();
