@@ -22,7 +22,7 @@ ProgressBar::ProgressBar(std::string label, int64_t total, int64_t first)
 
 std::string ProgressBar::line(int64_t done, const std::string& info) const {
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  const double rate = elapsed > 0 ? (done - first_) / elapsed : 0;
+  const double rate = elapsed > 0.1 ? (done - first_) / elapsed : 0;  // none yet from the first instants
   const double eta = rate > 0 ? (total_ - done) / rate : 0;
   constexpr int kWidth = 24;
   const int filled = static_cast<int>(kWidth * done / total_);
@@ -30,7 +30,7 @@ std::string ProgressBar::line(int64_t done, const std::string& info) const {
   std::snprintf(buf, sizeof buf, "%-18s [%s%s] %lld/%lld  %s  %.*f it/s  ETA %s", label_.c_str(),
                 std::string(filled, '#').c_str(), std::string(kWidth - filled, '.').c_str(),
                 static_cast<long long>(done), static_cast<long long>(total_), info.c_str(), rate < 10 ? 2 : 0, rate,
-                format_seconds(eta).c_str());
+                rate > 0 ? format_seconds(eta).c_str() : "-");
   return buf;
 }
 
