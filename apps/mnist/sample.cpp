@@ -70,6 +70,8 @@ Sampler make_sampler(const MnistConfig& c, const MnistConfig& trained) {
       on_levels ? levels : geometric_sigmas(sigma_max, sigma_min, c.sample_steps > 0 ? c.sample_steps : 100);
   auto uniform_noise = [](int64_t n, Generator& gen) { return rand({n, 1, kImageSize, kImageSize}, gen); };
   const char* denoise = c.denoise ? "on" : "off";
+  // The trajectory panel shows about kTrajectoryColumns snapshots: keep only those, not every step's batch.
+  auto every = [](size_t steps) { return static_cast<int>(std::max<size_t>(1, steps / (kTrajectoryColumns - 1))); };
   char text[256];
 
   if (c.sampler == "annealed") {
@@ -113,7 +115,8 @@ Sampler make_sampler(const MnistConfig& c, const MnistConfig& trained) {
                                      const StepCallback& on_step) {
               return ode_sampler(score, x0,
                                  {.method = c.ode_solver, .sigmas = grid, .rtol = c.rtol, .atol = c.atol, .denoise = c.denoise,
-                                  .trajectory_every = trajectory ? 1 : 0, .on_step = on_step});
+                                  .trajectory_every = trajectory ? (c.ode_solver == "rk45" ? 1 : every(grid.size())) : 0,
+                                  .on_step = on_step});
             })};
   }
   if (c.sampler == "pc") {
@@ -124,7 +127,7 @@ Sampler make_sampler(const MnistConfig& c, const MnistConfig& trained) {
               return pc_sampler(score, x0,
                                 {.predictor = c.predictor, .corrector = c.corrector_steps > 0 ? "langevin" : "none",
                                  .sigmas = grid, .snr = c.snr, .corrector_steps = c.corrector_steps, .denoise = true,
-                                 .trajectory_every = trajectory ? 1 : 0, .on_step = on_step},
+                                 .trajectory_every = trajectory ? every(grid.size()) : 0, .on_step = on_step},
                                 gen);
             })};
   }
@@ -135,7 +138,7 @@ Sampler make_sampler(const MnistConfig& c, const MnistConfig& trained) {
                                    const StepCallback& on_step) {
             return edm_sampler(score, x0,
                                {.sigma_max = sigma_max, .sigma_min = sigma_min, .steps = steps, .rho = c.rho,
-                                .denoise = c.denoise, .trajectory_every = trajectory ? 1 : 0, .on_step = on_step});
+                                .denoise = c.denoise, .trajectory_every = trajectory ? every(steps) : 0, .on_step = on_step});
           })};
 }
 
