@@ -151,7 +151,7 @@ void Profiler::write_chrome_trace(const std::string& path) const {
   write_file_atomic(path, trace.dump() + "\n");
 }
 
-std::string Profiler::summary() const {
+std::string Profiler::summary(const MachinePeak* peak) const {
   const std::vector<ProfileEvent> events = this->events();
   struct Row {
     int64_t calls = 0;
@@ -175,17 +175,25 @@ std::string Profiler::summary() const {
   std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.self_ns > b.second.self_ns; });
   std::string out;
   char line[256];
-  std::snprintf(line, sizeof line, "%-28s %8s %11s %11s %10s %9s %8s\n", "op", "calls", "total ms", "self ms",
-                "mean us", "GFLOP/s", "GB/s");
+  std::snprintf(line, sizeof line, "%-28s %8s %11s %11s %10s %9s %8s%s\n", "op", "calls", "total ms", "self ms",
+                "mean us", "GFLOP/s", "GB/s", peak ? "  % roof" : "");
   out += line;
   double self_sum = 0;
   for (const auto& [name, r] : rows) {
     const double s = std::max(r.self_ns, 1.0);  // flops / ns = GFLOP/s, bytes / ns = GB/s
     char gflops[16] = "-";
     if (r.flops > 0) std::snprintf(gflops, sizeof gflops, "%.2f", r.flops / s);
-    std::snprintf(line, sizeof line, "%-28s %8lld %11.3f %11.3f %10.2f %9s %8.2f\n", name.c_str(),
+    // No share where the counted bytes were not all moved (a view or a no-op: above 100% of the
+    // memory roof) or where the time is mostly in nested ops (a backward node and its formula's ops).
+    char share[16] = "";
+    if (peak) {
+      const double f = roof_share(r.flops / s, r.bytes / s, *peak);
+      if (f <= 1 && r.self_ns >= 0.5 * r.total_ns) std::snprintf(share, sizeof share, "  %6.1f", 100 * f);
+      else std::snprintf(share, sizeof share, "  %6s", "-");
+    }
+    std::snprintf(line, sizeof line, "%-28s %8lld %11.3f %11.3f %10.2f %9s %8.2f%s\n", name.c_str(),
                   static_cast<long long>(r.calls), r.total_ns / 1e6, r.self_ns / 1e6, r.self_ns / 1e3 / r.calls, gflops,
-                  r.bytes / s);
+                  r.bytes / s, share);
     out += line;
     self_sum += r.self_ns;
   }

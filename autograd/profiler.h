@@ -32,6 +32,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tensor/peak.h"
 #include "tensor/tensor.h"
 
 namespace scorch {
@@ -69,9 +70,11 @@ class Profiler {
   std::vector<ProfileEvent> events() const;
   // Chrome trace-event JSON ("ph": "X" complete events, ts and dur in µs), written atomically.
   void write_chrome_trace(const std::string& path) const;
-  // A table sorted by self time: op, calls, total ms, self ms, mean µs (self), GFLOP/s, GB/s; then
-  // the ranges.
-  std::string summary() const;
+  // A table sorted by self time: op, calls, total ms, self ms, mean µs (self), GFLOP/s, GB/s, and,
+  // given this machine's roofs (tensor/peak.h), "% roof": the share of the roof that bounds the op
+  // (roof_share), "-" where it means nothing (a share above 100%: a view or no-op whose counted bytes
+  // never moved; a backward node with most of its time in the ops of its formula); then the ranges.
+  std::string summary(const MachinePeak* peak = nullptr) const;
 
  private:
   size_t first_;  // index of this profiler's first event in the shared buffer

@@ -1,5 +1,5 @@
 // bench_conv2d.cpp: every convolution shape of unet-small at batch 64 (B2's), forward, data gradient
-// and weight gradient, with FLOP/s and the share of this machine's FMA roof (bench/peak.h; 2 N K P Q
+// and weight gradient, with FLOP/s and the share of this machine's FMA roof (tensor/peak.h; 2 N K P Q
 // C R S FLOP per map), plus all of the model's convolutions in sequence ("unet_small_convs"): the
 // figure the conv issue's "65% of peak" goal reads. Counters: FLOP/s, fma_peak_gflops (the roof, measured
 // once per process) and fma_peak_share = FLOP/s / roof (0.65 is 65%), and bytes_per_second from the
@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "autograd/ops.h"
-#include "bench/peak.h"
+#include "tensor/peak.h"
 #include "tensor/random.h"
 
 namespace scorch {
@@ -95,7 +95,7 @@ void set_counters(benchmark::State& state, double flops, double bytes, double pe
 
 void conv2d_layer(benchmark::State& state, const ConvLayer& layer, Pass pass) {
   const Inputs in = make_inputs(layer);
-  const double peak = bench::machine_peak().fma_gflops;  // measured before the timing starts
+  const double peak = machine_peak().fma_gflops;  // measured before the timing starts
   for (auto _ : state) run_pass(layer, in, pass);
   set_counters(state, conv2d_flops(layer.x, layer.w, layer.o) * (pass == Pass::all ? 3 : 1), pass_bytes(layer, pass),
                peak);
@@ -110,7 +110,7 @@ void unet_small_convs(benchmark::State& state) {
     flops += 3 * l.count * conv2d_flops(l.x, l.w, l.o);
     bytes += l.count * pass_bytes(l, Pass::all);
   }
-  const double peak = bench::machine_peak().fma_gflops;
+  const double peak = machine_peak().fma_gflops;
   for (auto _ : state)
     for (size_t i = 0; i < kUnetLayers.size(); ++i)
       for (int c = 0; c < kUnetLayers[i].count; ++c) run_pass(kUnetLayers[i], inputs[i], Pass::all);

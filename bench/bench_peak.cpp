@@ -2,7 +2,7 @@
 // bench/results record them next to the figures that are shares of them.
 #include <benchmark/benchmark.h>
 
-#include "bench/peak.h"
+#include "tensor/peak.h"
 
 namespace scorch::bench {
 namespace {

@@ -5,7 +5,7 @@ bounds it, and marks the worst shares. Standard library only; bench/roofline cal
   roofline.py [--markdown] [--worst N] [--fma-gflops X] [--stream-gbs Y] R-bench_peak.json R-bench_*.json
 
 The model (a plain roofline, https://doi.org/10.1145/1498765.1498785), and its assumptions:
-  * Two roofs, both measured on this machine by bench_peak (bench/peak.h), on all of scorch's threads:
+  * Two roofs, both measured on this machine by bench_peak (tensor/peak.h), on all of scorch's threads:
     the compute roof P = peak/fma's FLOP/s (independent FMA chains in registers), and the memory roof
     B = peak/stream_triad's bytes_per_second (STREAM triad over 3 x 64 MiB). --fma-gflops and
     --stream-gbs override them. One memory roof: the caches are ignored, so a benchmark whose data fits

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "autograd/ops.h"
@@ -135,6 +136,38 @@ TEST(Profiler, NothingRecordedWhenOff) {
   EXPECT_FALSE(profiler_enabled());
   mul(ones({2}), ones({2}));
   EXPECT_TRUE(profiler.events().empty());
+}
+
+TEST(Profiler, RoofShareIsTheBoundingRoofsShare) {
+  const MachinePeak peak{.fma_gflops = 200, .sgemm_gflops = 0, .stream_gbs = 50};
+  EXPECT_DOUBLE_EQ(roof_share(100, 1, peak), 0.5);   // compute-bound: 100 of 200 GFLOP/s
+  EXPECT_DOUBLE_EQ(roof_share(10, 40, peak), 0.8);   // memory-bound: 40 of 50 GB/s
+  EXPECT_DOUBLE_EQ(roof_share(0, 5, peak), 0.1);     // no FLOP count: the memory share
+  EXPECT_DOUBLE_EQ(roof_share(10, 5, MachinePeak{}), 0.0);  // no roofs measured
+}
+
+TEST(Profiler, SummaryWithRoofsHasAShareColumn) {
+  Profiler profiler;
+  (void)matmul(ones({64, 64}), ones({64, 64}));
+  profiler.stop();
+  ASSERT_EQ(profiler.events().size(), 1u);
+  const ProfileEvent& e = profiler.events()[0];
+  const double ns = static_cast<double>(std::max<int64_t>(e.end_ns - e.start_ns, 1));
+  // Roofs four times the rates reached: a share near 25% (the summary rounds the rates it divides).
+  const MachinePeak peak{.fma_gflops = 4 * e.flops / ns, .sgemm_gflops = 0, .stream_gbs = 4 * e.bytes / ns};
+  const std::string with = profiler.summary(&peak), without = profiler.summary();
+  EXPECT_NE(with.find("% roof"), std::string::npos) << with;
+  EXPECT_EQ(without.find("% roof"), std::string::npos) << without;
+  // The matmul row: op calls total self mean GFLOP/s GB/s share, the share from the printed rates.
+  const size_t row = with.find("\nmatmul");
+  ASSERT_NE(row, std::string::npos) << with;
+  std::istringstream line(with.substr(row + 1, with.find('\n', row + 1) - row - 1));
+  std::string name;
+  double calls, total, self, mean, gflops, gbs, share;
+  ASSERT_TRUE(line >> name >> calls >> total >> self >> mean >> gflops >> gbs >> share) << with;
+  EXPECT_EQ(calls, 1);
+  EXPECT_NEAR(share, 25, 0.5) << with;
+  EXPECT_NEAR(share, 100 * roof_share(gflops, gbs, peak), 0.05 + 1e-3 * share) << with;
 }
 
 }  // namespace

@@ -12,11 +12,11 @@
 #include <sstream>
 
 #include "apps/common/gnuplot.h"
+#include "apps/common/profile.h"
 #include "apps/common/progress.h"
 #include "apps/gmm/config.h"
 #include "autograd/graph_export.h"
 #include "autograd/ops.h"
-#include "autograd/profiler.h"
 #include "nn/optim.h"
 #include "nn/safetensors.h"
 #include "nn/score_models.h"
@@ -307,12 +307,7 @@ int run(const GmmConfig& c) {
       ranged("annealed_true", [&] { return sample_annealed("annealed (exact)", gmm, c, sigmas, gen); });
   metrics["samples"]["annealed_true"] = sample_metrics(gmm, annealed_true.x, exact);
   phase.next("annealed_true");
-  if (profiler) {
-    profiler->stop();
-    profiler->write_chrome_trace(c.profile);
-    std::fprintf(stderr, "profile: trace written to %s (open in https://ui.perfetto.dev)\n%s", c.profile.c_str(),
-                 profiler->summary().c_str());
-  }
+  if (profiler) finish_profile(*profiler, c.profile);
 
   const int64_t rows = std::min<int64_t>(kMmdRows, c.n_samples);
   metrics["mmd2_noise_floor"] = mmd2(exact.narrow(0, 0, rows), exact2.narrow(0, 0, rows));

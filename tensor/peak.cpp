@@ -1,5 +1,5 @@
 // peak.cpp: the roof measurements of peak.h.
-#include "bench/peak.h"
+#include "tensor/peak.h"
 
 #include <cblas.h>
 // NOTE: GCC 12's avx512fintrin.h trips -Wuninitialized in _mm512_reduce_add_ps (GCC bug 105593).
@@ -15,7 +15,7 @@
 #include "tensor/random.h"
 #include "tensor/tensor.h"
 
-namespace scorch::bench {
+namespace scorch {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -114,4 +114,10 @@ const MachinePeak& machine_peak() {
   return peak;
 }
 
-}  // namespace scorch::bench
+double roof_share(double gflops, double gbs, const MachinePeak& peak) {
+  const double compute = peak.fma_gflops > 0 ? gflops / peak.fma_gflops : 0;
+  const double memory = peak.stream_gbs > 0 ? gbs / peak.stream_gbs : 0;
+  return std::max(compute, memory);
+}
+
+}  // namespace scorch
