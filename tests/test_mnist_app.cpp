@@ -3,6 +3,7 @@
 // uninterrupted run, Ctrl-C saves a checkpoint, a diverging run stops cleanly, and --inference_only
 // writes valid PNG and .npy files. No MNIST download is needed.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -306,6 +307,30 @@ TEST_F(MnistAppRun, InferenceOnlyNamesAMissingOrForeignCheckpoint) {
   const auto [code2, log2] = run_command(mnist_binary() + " --inference_only --weights " + foreign.string());
   EXPECT_EQ(code2, 1);
   EXPECT_NE(log2.find("not an mnist checkpoint"), std::string::npos) << log2;
+}
+
+TEST_F(MnistAppRun, ProfileAndDumpGraphOfATrainingRun) {
+  const fs::path trace = tmp.path() / "trace.json", dot = tmp.path() / "graph.dot";
+  const auto [code, log] = run_command(tiny_run(tmp.path() / "data", tmp.path() / "w", 3) + " --profile " + trace.string() +
+                                       " --dump-graph " + dot.string());
+  ASSERT_EQ(code, 0) << log;
+  EXPECT_NE(log.find("% roof"), std::string::npos) << log;  // the summary, with this machine's roofs
+  // One train_step range per step, with the convolutions of the model inside.
+  const nlohmann::json events = nlohmann::json::parse(slurp(trace)).at("traceEvents");
+  int steps = 0, convs = 0;
+  for (const nlohmann::json& e : events) steps += e.at("name") == "train_step", convs += e.at("name") == "conv2d";
+  EXPECT_EQ(steps, 3);
+  EXPECT_GT(convs, 0);
+  // The graph of the first step's loss, with the model's parameters named by their module path.
+  const std::string graph = slurp(dot);
+  EXPECT_EQ(graph.rfind("digraph", 0), 0u) << graph.substr(0, 80);
+  EXPECT_NE(graph.find("conv2d"), std::string::npos);
+  EXPECT_NE(graph.find(".weight"), std::string::npos);
+  // Diagnostics are not settings: neither lands in the saved config.
+  EXPECT_EQ(slurp(tmp.path() / "w" / "config.toml").find("profile"), std::string::npos);
+  const auto [code2, log2] = run_command(mnist_binary() + " --inference_only --dump-graph " + dot.string());
+  EXPECT_EQ(code2, 2);
+  EXPECT_NE(log2.find("--dump-graph"), std::string::npos) << log2;
 }
 
 }  // namespace

@@ -87,6 +87,13 @@ void add_settings(CLI::App& app, MnistConfig& c) {
                  "(0: start from sigma_max z, the VE prior, which is far from the noised digits when sigma_max = 1)")
       ->check(CLI::Range(0, 100000000))->group("Sampling");
   app.add_option("--rho", c.rho, "edm: exponent of the sigma schedule")->check(kPositive)->group("Sampling");
+
+  app.add_option("--profile", c.profile,
+                 "profile training (or sampling): write a Chrome trace to this file (open in https://ui.perfetto.dev) "
+                 "and print a per-op summary to stderr")->group("Diagnostics")->configurable(false);
+  app.add_option("--dump-graph", c.dump_graph,
+                 "training: write the autograd graph of the first step's loss as Graphviz DOT to this file "
+                 "(render: dot -Tpng FILE -o graph.png)")->group("Diagnostics")->configurable(false);
 }
 
 [[noreturn]] void usage_error(const std::string& msg) { throw UsageError(msg); }
@@ -98,6 +105,7 @@ void check(const MnistConfig& c) {
     usage_error("--width: unet-small's width must be a multiple of 8 (its GroupNorm groups), got " + std::to_string(c.width));
   if (c.model == "refinenet" && model_width(c) < 2) usage_error("--width: refinenet's ngf must be at least 2");
   if (c.model == "refinenet" && c.noise != "levels") usage_error("--noise: refinenet is conditioned on the L levels only");
+  if (c.inference_only && !c.dump_graph.empty()) usage_error("--dump-graph: applies to training, not --inference_only");
 }
 
 // CLI11 reads a config file from disk only; this holds one in memory.

@@ -60,6 +60,9 @@ struct MnistConfig {
   double snr = 0.16;
   double rho = 7.0;  // EDM's schedule exponent
   int warm_start = 100;  // ode, pc, edm: Langevin steps at sigma_max from U[0, 1] first (0: start at sigma_max z)
+  // Diagnostics of this run: flags only, not keys of the config file (nor saved with the settings).
+  std::string profile;     // Chrome trace of training or sampling, and a per-op summary on stderr
+  std::string dump_graph;  // training: the autograd graph of the first step's loss as Graphviz DOT
 
   bool operator==(const MnistConfig&) const = default;
 };

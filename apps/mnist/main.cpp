@@ -3,7 +3,9 @@
 //   build/bin/mnist --inference_only   draw images from model_weights/best.safetensors into model_samples/
 // Settings: build/bin/mnist --help; what each mode does: apps/mnist/app.h.
 #include <cstdio>
+#include <optional>
 
+#include "apps/common/profile.h"
 #include "apps/mnist/app.h"
 
 int main(int argc, char** argv) {
@@ -15,9 +17,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (!flags) return 0;  // --help
+  const scorch::app::MnistConfig& c = flags->config;
   try {
-    return flags->config.inference_only ? scorch::app::sample(flags->config)
-                                        : scorch::app::train(flags->config, flags->toml);
+    std::optional<scorch::Profiler> profiler;  // --profile: the whole run, written when it ends (Ctrl-C too)
+    if (!c.profile.empty()) profiler.emplace();
+    const int code = c.inference_only ? scorch::app::sample(c) : scorch::app::train(c, flags->toml);
+    if (profiler) scorch::app::finish_profile(*profiler, c.profile);
+    return code;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mnist: %s\n", e.what());
     return 1;

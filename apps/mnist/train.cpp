@@ -11,7 +11,9 @@
 #include "apps/mnist/app.h"
 #include "apps/mnist/checkpoint.h"
 #include "apps/mnist/data.h"
+#include "autograd/graph_export.h"
 #include "autograd/ops.h"
+#include "autograd/profiler.h"
 #include "nn/refinenet.h"
 #include "nn/unet.h"
 #include "samplers/objectives.h"
@@ -202,9 +204,15 @@ int train(const MnistConfig& c, const std::string& config_toml) {
   const int64_t first_step = p.step;
   double last_val = NAN;
   while (p.step < last_step) {
+    std::optional<scorch::Range> step_range(std::in_place, "train_step");  // --profile; closed before validation
     const Tensor x = dequantize(data.train, order.indices(p.step), gen);
     Tensor loss = c.noise == "levels" ? annealed_dsm_loss(score, x, sigmas, gen)
                                       : log_uniform_dsm_loss(score, x, c.sigma_min, c.sigma_max, gen);
+    if (p.step == first_step && !c.dump_graph.empty()) {
+      dump_graph(loss, c.dump_graph, model->named_parameters());
+      std::fprintf(stderr, "mnist: wrote the graph of step %lld's loss to %s\n", static_cast<long long>(p.step + 1),
+                   c.dump_graph.c_str());
+    }
     adam.zero_grad();
     loss.backward();
     const double l = loss.item();
@@ -219,11 +227,13 @@ int train(const MnistConfig& c, const std::string& config_toml) {
     }
     adam.step();
     if (ema) ema->update(*model);
+    step_range.reset();
     ++p.step;
     p.loss_sum += l;
     ++p.loss_count;
 
     if (p.step % c.val_interval == 0 || p.step == last_step) {
+      scorch::Range range("validation_and_checkpoints");
       double val;
       {
         std::optional<nn::EMA::Swap> averaged;
