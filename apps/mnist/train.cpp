@@ -167,6 +167,12 @@ int train(const MnistConfig& c, const std::string& config_toml) {
   if (c.threads > 0) set_num_threads(c.threads);
   const auto t_start = Clock::now();
   std::filesystem::create_directories(c.weights_dir);
+  // A new run would overwrite the checkpoints of the one trained there before: it needs its own folder.
+  if (!c.resume)
+    for (const char* name : {"/last.safetensors", "/best.safetensors"})
+      if (std::filesystem::exists(c.weights_dir + name))
+        throw std::runtime_error(c.weights_dir + name + " exists: continue that run with --resume, or train a new one " +
+                                 "with another --weights-dir (or move " + c.weights_dir + " away)");
   const std::string dir = c.data_dir.empty() ? default_data_dir(c.dataset) : c.data_dir;
   const TrainValSplit data = split_digits(load_digits(dir), c.val_fraction, c.seed);
   const std::vector<double> sigmas = noise_levels(c);
