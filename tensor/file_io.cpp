@@ -1,6 +1,7 @@
 #include "tensor/file_io.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -99,6 +100,28 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
     throw_errno(path, "cannot write: renaming " + tmp.name() + " over it", err);
   tmp.mark_renamed();
   sync_directory(path);
+}
+
+std::vector<std::string> remove_stale_temp_files(const std::string& path) {
+  namespace fs = std::filesystem;
+  const fs::path target(path);
+  const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+  const std::string prefix = target.filename().string() + ".tmp.";
+  std::vector<std::string> removed;
+  std::error_code ec;  // a missing or unreadable directory has nothing of ours to clean
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    // The rest must be exactly "<pid>.<n>", as TempFile names it (a Linux pid has at most 7 digits).
+    const std::string rest = name.substr(prefix.size());
+    const size_t dot = rest.find('.');
+    auto digits = [](const std::string& s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos; };
+    if (dot == std::string::npos || dot > 9 || !digits(rest.substr(0, dot)) || !digits(rest.substr(dot + 1))) continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(rest.substr(0, dot)));
+    const bool alive = pid != ::getpid() && (::kill(pid, 0) == 0 || errno == EPERM);
+    if (!alive && fs::remove(entry.path(), ec)) removed.push_back(entry.path().string());
+  }
+  return removed;
 }
 
 std::string read_file(const std::string& path) {

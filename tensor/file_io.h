@@ -22,6 +22,12 @@ namespace scorch {
 // any failure, after removing the temporary file; the target is then left as it was.
 void write_file_atomic(const std::string& path, std::string_view bytes);
 
+// A process killed inside write_file_atomic (SIGKILL, power loss) leaves its temporary file
+// "<path>.tmp.<pid>.<n>" behind. This removes those of `path` whose process is gone (or is this one,
+// which has none open yet when it calls this at startup), so that repeated crashes cannot fill the
+// disk; a live writer's file is kept. Returns the names removed.
+std::vector<std::string> remove_stale_temp_files(const std::string& path);
+
 // The whole file; throws std::runtime_error naming the path if it is missing or unreadable.
 std::string read_file(const std::string& path);
 

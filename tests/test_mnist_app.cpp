@@ -18,6 +18,7 @@
 #include "apps/mnist/checkpoint.h"
 #include "apps/mnist/config.h"
 #include "apps/mnist/data.h"
+#include "synthetic_mnist.h"
 #include "temp_dir.h"
 #include "nn/safetensors.h"
 #include "tensor/idx.h"
@@ -30,6 +31,7 @@ namespace fs = std::filesystem;
 using scorch::Tensor;
 using namespace scorch::app;
 using scorch::testing::TempDir;
+using scorch::testing::write_synthetic_mnist;
 
 std::string mnist_binary() { return scorch::testing::app_binary("mnist"); }
 using scorch::testing::run_command;
@@ -37,25 +39,6 @@ using scorch::testing::run_command;
 std::string slurp(const fs::path& p) {
   std::ifstream in(p);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-// `n` 28 x 28 "digits": a bright square whose place depends on the label, over faint noise.
-void write_synthetic_mnist(const fs::path& dir, int64_t n) {
-  fs::create_directories(dir);
-  std::vector<double> pixels(n * 28 * 28), labels(n);
-  for (int64_t i = 0; i < n; ++i) {
-    labels[i] = static_cast<double>(i % 10);
-    const int64_t r0 = 4 + (i % 10) % 5 * 4, c0 = 4 + (i % 10) / 5 * 10;
-    for (int64_t r = 0; r < 28; ++r)
-      for (int64_t c = 0; c < 28; ++c) {
-        const bool on = r >= r0 && r < r0 + 8 && c >= c0 && c < c0 + 8;
-        pixels[(i * 28 + r) * 28 + c] = on ? 200 + (i + r + c) % 50 : (i * 7 + r * 3 + c) % 13;
-      }
-  }
-  scorch::write_idx((dir / "train-images-idx3-ubyte.gz").string(),
-                    scorch::from_vector(pixels, {n, 28, 28}, {.dtype = scorch::kUInt8}));
-  scorch::write_idx((dir / "train-labels-idx1-ubyte.gz").string(),
-                    scorch::from_vector(labels, {n}, {.dtype = scorch::kUInt8}));
 }
 
 // Flags of a seconds-long training run: unet-small of width 8 on 200 synthetic images.

@@ -52,4 +52,8 @@ void ProgressBar::finish(const std::string& info) {
   if (tty_) std::fprintf(stderr, "\033[K");
 }
 
+void ProgressBar::stop() {
+  if (tty_) std::fprintf(stderr, "\n");
+}
+
 }  // namespace scorch::app

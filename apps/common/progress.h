@@ -15,6 +15,8 @@ class ProgressBar {
   // `info` is appended as is (e.g. "loss 0.812"); called every step, redraws at most ~20 times a second.
   void update(int64_t done, const std::string& info = "");
   void finish(const std::string& info = "");
+  // Ends the line without claiming completion, so that an error message starts on its own line.
+  void stop();
 
  private:
   std::string line(int64_t done, const std::string& info) const;

@@ -75,7 +75,9 @@ struct Validation {
   }
 };
 
-// log.csv: one row per validation.
+// log.csv: one row per validation. Each row is written before that step's checkpoints: a process killed
+// in between leaves a row past last.safetensors's step, which a resume drops and writes again (the
+// other order would lose the row), so a resumed log has every row once.
 struct LogRow {
   int64_t step;
   double epoch, train_loss, val_loss, best_val_loss, elapsed_s, samples_per_s;
@@ -90,8 +92,12 @@ class TrainingLog {
     std::ifstream in(path_);
     std::string line;
     std::getline(in, line);  // header
-    while (std::getline(in, line)) {
-      if (std::stoll(line.substr(0, line.find(','))) > up_to_step) break;
+    for (int row = 1; std::getline(in, line); ++row) {
+      char* end = nullptr;
+      const long long step = std::strtoll(line.c_str(), &end, 10);
+      if (end == line.c_str() || *end != ',')
+        throw std::runtime_error(path_ + ": row " + std::to_string(row) + " does not start with a step: '" + line + "'");
+      if (step > up_to_step) break;
       lines_.push_back(line);
     }
   }
@@ -134,6 +140,13 @@ void check_resumable(const MnistConfig& now, const Checkpoint& ck) {
   same("--val-fraction", now.val_fraction, then.val_fraction);
 }
 
+// A failed write (disk full, quota, file size limit) stops training. It left the file it was replacing
+// as it was, so the message says where the run can continue from.
+std::runtime_error save_failed(const std::runtime_error& e, int64_t step, const std::string& last_path, int64_t saved_step) {
+  return std::runtime_error("training stopped at step " + std::to_string(step) + ": " + e.what() + "; " + last_path +
+                            " still holds step " + std::to_string(saved_step) + ", continue with --resume once it can be written");
+}
+
 std::string format_loss(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.4f", v);
@@ -154,6 +167,12 @@ int train(const MnistConfig& c, const std::string& config_toml) {
   if (c.threads > 0) set_num_threads(c.threads);
   const auto t_start = Clock::now();
   std::filesystem::create_directories(c.weights_dir);
+  // A new run would overwrite the checkpoints of the one trained there before: it needs its own folder.
+  if (!c.resume)
+    for (const char* name : {"/last.safetensors", "/best.safetensors"})
+      if (std::filesystem::exists(c.weights_dir + name))
+        throw std::runtime_error(c.weights_dir + name + " exists: continue that run with --resume, or train a new one " +
+                                 "with another --weights-dir (or move " + c.weights_dir + " away)");
   const std::string dir = c.data_dir.empty() ? default_data_dir(c.dataset) : c.data_dir;
   const TrainValSplit data = split_digits(load_digits(dir), c.val_fraction, c.seed);
   const std::vector<double> sigmas = noise_levels(c);
@@ -169,10 +188,15 @@ int train(const MnistConfig& c, const std::string& config_toml) {
   const Validation validation(data.val, sigmas, c.seed);
   const int64_t last_step = c.epochs > 0 ? std::min(c.steps, c.epochs * order.steps_per_epoch()) : c.steps;
   const std::string best_path = c.weights_dir + "/best.safetensors", last_path = c.weights_dir + "/last.safetensors";
-  TrainingLog log(c.weights_dir + "/log.csv");
+  const std::string log_path = c.weights_dir + "/log.csv", config_path = c.weights_dir + "/config.toml";
+  // Temporary files of a killed run's atomic writes: gone, so that repeated crashes cannot fill the disk.
+  for (const std::string& path : {best_path, last_path, log_path, config_path}) remove_stale_temp_files(path);
+  TrainingLog log(log_path);
 
   TrainingProgress p;
   if (c.resume) {
+    if (!std::filesystem::exists(last_path))
+      throw std::runtime_error(last_path + ": no checkpoint to resume from; start the run without --resume");
     const Checkpoint ck = load_checkpoint(last_path);
     check_resumable(c, ck);
     model->load_state_dict(ck.model, last_path);
@@ -185,17 +209,27 @@ int train(const MnistConfig& c, const std::string& config_toml) {
     gen.set_offset(p.rng_offset);
     log.restore(p.step);
     std::fprintf(stderr, "resuming from %s at step %lld\n", last_path.c_str(), static_cast<long long>(p.step));
+    if (c.patience > 0 && p.bad_evals >= c.patience) {  // finished (perhaps killed before it could exit)
+      std::fprintf(stderr, "the run stopped early at step %lld (no validation improvement in %d evaluations); "
+                   "raise --patience to train on\n",
+                   static_cast<long long>(p.step), p.bad_evals);
+      return 0;
+    }
   }
-  write_file_atomic(c.weights_dir + "/config.toml", config_toml);
-  std::fprintf(stderr, "mnist: %s (%lld parameters) on %lld training / %lld validation images from %s, %d threads\n",
-               c.model.c_str(), static_cast<long long>(model->num_parameters()), static_cast<long long>(data.train.count),
-               static_cast<long long>(data.val.count), dir.c_str(), num_threads());
-
+  int64_t saved_step = p.step;  // the step last.safetensors holds
   auto save = [&](const std::string& path) {
     p.rng_offset = gen.offset();
     p.ema_updates = ema ? ema->updates() : 0;
     save_checkpoint(path, *model, ema ? &*ema : nullptr, adam, p, config_toml);
+    if (path == last_path) saved_step = p.step;
   };
+  write_file_atomic(config_path, config_toml);
+  // A fresh run saves its starting state before it reports its start: from then on, wherever the
+  // process is killed, last.safetensors exists and --resume continues the run.
+  if (!c.resume) save(last_path);
+  std::fprintf(stderr, "mnist: %s (%lld parameters) on %lld training / %lld validation images from %s, %d threads\n",
+               c.model.c_str(), static_cast<long long>(model->num_parameters()), static_cast<long long>(data.train.count),
+               static_cast<long long>(data.val.count), dir.c_str(), num_threads());
   const double elapsed_before = p.elapsed_s;
   auto elapsed = [&] { return elapsed_before + std::chrono::duration<double>(Clock::now() - t_start).count(); };
   InterruptGuard interrupt;
@@ -221,8 +255,7 @@ int train(const MnistConfig& c, const std::string& config_toml) {
       bar.finish();
       std::fprintf(stderr, "mnist: training stopped at step %lld: the loss is %g and the gradient norm %g (not finite). "
                    "The last good checkpoint is %s (step %lld); try a lower --lr or --clip.\n",
-                   static_cast<long long>(p.step + 1), l, norm, last_path.c_str(),
-                   static_cast<long long>(std::filesystem::exists(last_path) ? load_checkpoint(last_path).progress.step : 0));
+                   static_cast<long long>(p.step + 1), l, norm, last_path.c_str(), static_cast<long long>(saved_step));
       return 1;
     }
     adam.step();
@@ -246,11 +279,16 @@ int train(const MnistConfig& c, const std::string& config_toml) {
       else ++p.bad_evals;
       p.elapsed_s = elapsed();
       const double seconds = std::chrono::duration<double>(Clock::now() - loop_start).count();
-      log.add({p.step, static_cast<double>(p.step) / order.steps_per_epoch(), p.loss_sum / p.loss_count, val,
-               p.best_val_loss, p.elapsed_s, (p.step - first_step) * c.batch / std::max(seconds, 1e-9)});
-      p.loss_sum = 0, p.loss_count = 0;
-      if (better) save(best_path);
-      save(last_path);
+      try {
+        log.add({p.step, static_cast<double>(p.step) / order.steps_per_epoch(), p.loss_sum / p.loss_count, val,
+                 p.best_val_loss, p.elapsed_s, (p.step - first_step) * c.batch / std::max(seconds, 1e-9)});
+        p.loss_sum = 0, p.loss_count = 0;
+        if (better) save(best_path);
+        save(last_path);
+      } catch (const std::runtime_error& e) {
+        bar.stop();
+        throw save_failed(e, p.step, last_path, saved_step);
+      }
       if (c.patience > 0 && p.bad_evals >= c.patience) {
         bar.finish();
         std::fprintf(stderr, "early stop at step %lld: no validation improvement in %d evaluations (best %.5f at step %lld)\n",
@@ -265,7 +303,12 @@ int train(const MnistConfig& c, const std::string& config_toml) {
     bar.update(p.step, info);
     if (g_interrupted) {
       p.elapsed_s = elapsed();
-      save(last_path);
+      try {
+        save(last_path);
+      } catch (const std::runtime_error& e) {
+        bar.stop();
+        throw save_failed(e, p.step, last_path, saved_step);
+      }
       bar.finish();
       std::fprintf(stderr, "interrupted at step %lld: saved %s; continue with --resume\n", static_cast<long long>(p.step),
                    last_path.c_str());
