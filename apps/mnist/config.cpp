@@ -176,6 +176,8 @@ std::optional<ParsedFlags> parse_mnist_flags(int argc, const char* const* argv) 
       app.parse(argc, argv);
     } catch (const CLI::ConfigError& e) {  // the file's own problems: name it
       throw UsageError("--config " + config->as<std::string>() + ": " + config_error(e));
+    } catch (const CLI::FileError&) {
+      throw UsageError("--config " + config->as<std::string>() + ": cannot read the file (missing?)");
     }
     return std::pair{out, config->count() > 0};
   };
