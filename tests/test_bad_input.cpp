@@ -14,20 +14,20 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <sstream>
 
 #include "app_runner.h"
 #include "nn/safetensors.h"
 #include "nn/score_models.h"
+#include "synthetic_digits.h"
 #include "tensor/file_io.h"
 #include "tensor/idx.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-using scorch::Tensor;
+using scorch::testing::write_digits;
 
 struct BadInput {
   const char* what;    // the case, as docs/errors.md lists it
@@ -205,18 +205,6 @@ const BadInput kCases[] = {
     {"samples folder empty", "mnist", SAMPLE "--samples-dir ''", 2, "--samples-dir: must not be empty"},
     {"samples folder is a file", "mnist", SAMPLE "--samples-dir a_file", 1, "--samples-dir a_file: cannot create"},
 };
-
-// `n` 28 x 28 (or size x size) digits: a bright square over faint noise, labels i % 10.
-void write_digits(const fs::path& dir, int64_t n, int64_t size = 28, int64_t classes = 10) {
-  fs::create_directories(dir);
-  std::vector<double> pixels(n * size * size), labels(n);
-  for (int64_t i = 0; i < n; ++i) {
-    labels[i] = static_cast<double>(i % classes);
-    for (int64_t k = 0; k < size * size; ++k) pixels[i * size * size + k] = (k / size + i % 10) % 8 < 3 ? 220 : (i + k) % 13;
-  }
-  scorch::write_idx((dir / "train-images-idx3-ubyte.gz").string(), scorch::from_vector(pixels, {n, size, size}, {.dtype = scorch::kUInt8}));
-  scorch::write_idx((dir / "train-labels-idx1-ubyte.gz").string(), scorch::from_vector(labels, {n}, {.dtype = scorch::kUInt8}));
-}
 
 void write_text(const fs::path& path, const std::string& text) { scorch::write_file_atomic(path.string(), text); }
 
