@@ -207,6 +207,7 @@ const BadInput kCases[] = {
     {"images and labels disagree", "mnist", "--data-dir mismatch", 1, "do not match"},
     {"batch larger than the data", "mnist", "--data-dir digits", 1, "--batch 64 is larger than the training split"},
     {"weights folder is a file", "mnist", "--weights-dir a_file", 1, "--weights-dir a_file: cannot create"},
+    {"new run over a saved one", "mnist", TRAIN "--weights-dir w", 1, "w/last.safetensors exists: continue that run"},
     {"resume without a checkpoint", "mnist", TRAIN "--weights-dir fresh --resume", 1, "no checkpoint to resume from"},
     {"resume from a gmm model", "mnist", TRAIN "--weights-dir resume_gmm --resume", 1, "not an mnist checkpoint"},
     {"profile under a file", "mnist", "--profile a_file/t.json", 1, "cannot create its folder a_file"},
