@@ -31,7 +31,7 @@ inline std::string format_number(double v) {
   return buf;
 }
 
-// The whole of `text` as a double (nullopt-like: false when anything is left over or it is empty).
+// Reads the whole of `text` as a double into v; false when it is empty or anything is left over.
 inline bool parse_double(const std::string& text, double& v) {
   char* end = nullptr;
   v = std::strtod(text.c_str(), &end);
@@ -40,7 +40,8 @@ inline bool parse_double(const std::string& text, double& v) {
 
 }  // namespace cli_detail
 
-// "must be > 0, got -1" (CLI11's PositiveNumber prints its range as 0 to 1.8e308 in full).
+// "must be a finite number > 0, got '-1'" (CLI11's PositiveNumber prints its range as 0 to 1.8e308 in
+// full and takes inf).
 inline const CLI::Validator kPositive(
     [](std::string& text) -> std::string {
       double v;
