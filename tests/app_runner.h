@@ -13,16 +13,19 @@ inline std::string app_binary(const std::string& name) {
   return (std::filesystem::read_symlink("/proc/self/exe").parent_path() / name).string();
 }
 
-// Runs a shell command; returns its exit code (-1 when it did not exit normally) and its stdout with
-// stderr merged in.
-inline std::pair<int, std::string> run_command(const std::string& cmd) {
+// Runs a shell command; returns its exit code (-1 when it did not exit normally) and its stdout (stderr
+// goes where the command sends it).
+inline std::pair<int, std::string> run_command_stdout(const std::string& cmd) {
   std::string out;
-  FILE* pipe = popen((cmd + " 2>&1").c_str(), "r");
+  FILE* pipe = popen(cmd.c_str(), "r");
   if (!pipe) return {-1, "popen failed: " + cmd};
   char buf[4096];
   while (size_t n = std::fread(buf, 1, sizeof buf, pipe)) out.append(buf, n);
   const int status = pclose(pipe);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
+
+// The same with stderr merged into the returned stdout.
+inline std::pair<int, std::string> run_command(const std::string& cmd) { return run_command_stdout(cmd + " 2>&1"); }
 
 }  // namespace scorch::testing

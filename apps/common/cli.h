@@ -1,10 +1,18 @@
-// cli.h: what the apps' command lines share: the error for a bad flag value and CLI11 validators.
+// cli.h: what the apps' command lines share: the error for a bad flag value, CLI11 validators, and the
+// output folders. A validator's message is what follows "--flag: " in the app's one-line error (exit
+// code 2); every value check here rejects what does not parse as a whole, NaN and infinities.
 #pragma once
 #include <CLI/CLI.hpp>
+#include <cctype>
+#include <cerrno>
 #include <cmath>
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 
 namespace scorch::app {
 
@@ -13,14 +21,115 @@ struct UsageError : std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
-// "must be > 0, got -1" (CLI11's PositiveNumber prints its range as 0 to 1.8e308 in full).
+namespace cli_detail {
+
+inline std::string quoted(const std::string& text) { return "'" + text + "'"; }
+
+inline std::string format_number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
+// Reads the whole of `text` as a double into v; false when it is empty or anything is left over.
+inline bool parse_double(const std::string& text, double& v) {
+  char* end = nullptr;
+  v = std::strtod(text.c_str(), &end);
+  return !text.empty() && end != text.c_str() && *end == '\0';
+}
+
+}  // namespace cli_detail
+
+// "must be a finite number > 0, got '-1'" (CLI11's PositiveNumber prints its range as 0 to 1.8e308 in
+// full and takes inf).
 inline const CLI::Validator kPositive(
     [](std::string& text) -> std::string {
-      char* end = nullptr;
-      const double v = std::strtod(text.c_str(), &end);
-      if (end == text.c_str() || *end != '\0' || !(v > 0) || !std::isfinite(v)) return "must be > 0, got " + text;
+      double v;
+      if (!cli_detail::parse_double(text, v) || !(v > 0) || !std::isfinite(v))
+        return "must be a finite number > 0, got " + cli_detail::quoted(text);
       return "";
     },
     "> 0");
+
+// A finite number in [lo, hi]: "must be a number in [0.5, 1], got 'nan'" (CLI::Range lets NaN through
+// and calls "abc" out of range).
+inline CLI::Validator real_in(double lo, double hi) {
+  const std::string range = "[" + cli_detail::format_number(lo) + ", " + cli_detail::format_number(hi) + "]";
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        double v;
+        if (!cli_detail::parse_double(text, v) || !(v >= lo && v <= hi))
+          return "must be a number in " + range + ", got " + cli_detail::quoted(text);
+        return "";
+      },
+      "in " + range);
+}
+
+// A whole decimal integer in [lo, hi]: "must be an integer in [1, 100000000], got '1e3'".
+inline CLI::Validator int_in(int64_t lo, int64_t hi) {
+  const std::string range = "[" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+  return CLI::Validator(
+      [=](std::string& text) -> std::string {
+        char* end = nullptr;
+        errno = 0;
+        const long long v = std::strtoll(text.c_str(), &end, 10);
+        const bool whole = !text.empty() && !std::isspace(static_cast<unsigned char>(text[0])) && *end == '\0';
+        if (!whole || errno == ERANGE || v < lo || v > hi)
+          return "must be an integer in " + range + ", got " + cli_detail::quoted(text);
+        return "";
+      },
+      "in " + range);
+}
+
+// A 64-bit seed: digits only (CLI11 would wrap "-1" around to 2^64 - 1 and read "" as 0).
+inline const CLI::Validator kSeed(
+    [](std::string& text) -> std::string {
+      char* end = nullptr;
+      errno = 0;
+      std::strtoull(text.c_str(), &end, 10);
+      const bool digits = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
+      if (!digits || errno == ERANGE) return "must be an integer in [0, 18446744073709551615], got " + cli_detail::quoted(text);
+      return "";
+    },
+    "in [0, 2^64 - 1]");
+
+// A noise level sigma. The models compute in float32: sigma^2 and 1 / sigma^2 must stay well inside its
+// range (about 1e-38 to 3e38), or the first loss is inf or NaN.
+inline const CLI::Validator kNoiseLevel = real_in(1e-10, 1e10);
+
+inline const CLI::Validator kNonEmpty(
+    [](std::string& text) -> std::string { return text.empty() ? "must not be empty" : ""; }, "");
+
+// A file that a run writes (--profile, --dump-graph): not a folder. Its folder is created at the start
+// of the run (make_parent_dir), so that a bad path fails at once and not after the work.
+inline const CLI::Validator kOutputFile(
+    [](std::string& text) -> std::string {
+      std::error_code ec;
+      return std::filesystem::is_directory(text, ec) ? cli_detail::quoted(text) + " is a folder, not a file" : "";
+    },
+    "");
+
+namespace cli_detail {
+
+inline void create_folder(const std::string& flag, const std::string& value, const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec || !std::filesystem::is_directory(dir))
+    throw std::runtime_error(flag + " " + value + ": cannot create " +
+                             (dir == value ? std::string("the folder") : "its folder " + dir.string()) + ": " +
+                             (ec ? ec.message() : std::string("a file of that name is in the way")));
+}
+
+}  // namespace cli_detail
+
+// Creates the output folder `dir` of `flag` (and its parents); throws std::runtime_error naming both
+// when it cannot (a file in the way, no permission): "--out runs/x: cannot create the folder: Not a directory".
+inline void make_output_dir(const std::string& flag, const std::string& dir) { cli_detail::create_folder(flag, dir, dir); }
+
+// The same for the folder of a file that `flag` names (nothing to do for a bare file name).
+inline void make_parent_dir(const std::string& flag, const std::string& file) {
+  const std::filesystem::path dir = std::filesystem::path(file).parent_path();
+  if (!dir.empty()) cli_detail::create_folder(flag, file, dir);
+}
 
 }  // namespace scorch::app

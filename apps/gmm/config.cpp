@@ -31,6 +31,15 @@ std::vector<std::vector<double>> parse_groups(const std::string& flag, const std
 
 [[noreturn]] void usage_error(const std::string& msg) { throw UsageError(msg); }
 
+// --field-sigma: a noise level, 0 (the clean data), or -1 for the level that suits the model.
+const CLI::Validator kFieldSigma(
+    [](std::string& text) -> std::string {
+      double v;
+      if (kNoiseLevel(text).empty() || (cli_detail::parse_double(text, v) && (v == 0 || v == -1))) return "";
+      return "must be -1 (the model's default), 0 or a number in [1e-10, 1e+10], got '" + text + "'";
+    },
+    "-1, 0 or in [1e-10, 1e+10]");
+
 
 }  // namespace
 
@@ -63,8 +72,9 @@ std::optional<GmmConfig> parse_gmm_flags(int argc, char** argv) {
   CLI::App app{"gmm: learn the score of a 2-D Gaussian mixture and sample it with Langevin dynamics.\n"
                "Writes figures (PNG), their data (.npy, .csv), model.safetensors and metrics.json into --out."};
   app.option_defaults()->always_capture_default();
-  app.add_option("--out", c.out, "output directory");
-  app.add_option("--seed", c.seed, "seed of every random draw (same seed, same run)");
+  app.add_option("--out", c.out, "output directory")->check(kNonEmpty);
+  app.add_option("--seed", c.seed, "seed of every random draw (same seed and --threads, same run: docs/determinism.md)")
+      ->check(kSeed);
   app.add_option("--weights", c.weights, "mixture weights, comma-separated (normalised)");
   app.add_option("--means", c.means, "component means: 'x,y;x,y;...'");
   app.add_option("--covariances", c.covariances, "component covariances, row-major 2x2: 'a,b,c,d;...'");
@@ -73,40 +83,46 @@ std::optional<GmmConfig> parse_gmm_flags(int argc, char** argv) {
   app.add_option("--objective", c.objective,
                  "dsm (one noise level --dsm-sigma), annealed-dsm (NCSN, lambda = sigma^2) or ssm (sliced, variance reduced)")
       ->check(CLI::IsMember({"dsm", "annealed-dsm", "ssm"}));
-  app.add_option("--steps", c.steps, "training steps")->check(CLI::Range(1, 100000000));
-  app.add_option("--batch", c.batch, "training batch size")->check(CLI::Range(1, 10000000));
+  // The upper bounds of --batch and --n-samples keep one flag from asking for more memory than the machine
+  // has (the kernel would kill the process): a hidden layer of 1,000,000 particles is already 512 MB.
+  app.add_option("--steps", c.steps, "training steps")->check(int_in(1, 100000000));
+  app.add_option("--batch", c.batch, "training batch size")->check(int_in(1, 100000));
   app.add_option("--lr", c.lr, "Adam learning rate (peak of the schedule)")->check(kPositive);
   app.add_option("--lr-schedule", c.lr_schedule, "constant, or cosine decay to 0 over --steps")
       ->check(CLI::IsMember({"constant", "cosine"}));
   app.add_option("--ema", c.ema, "decay of the exponential moving average of the weights used after training (1: off)")
-      ->check(CLI::Range(0.5, 1.0));
-  app.add_option("--sigma-max", c.sigma_max, "largest noise level of the geometric schedule")->check(kPositive);
-  app.add_option("--sigma-min", c.sigma_min, "smallest noise level")->check(kPositive);
-  app.add_option("--levels", c.levels, "number of noise levels L")->check(CLI::Range(2, 100000));
-  app.add_option("--dsm-sigma", c.dsm_sigma, "noise level of --objective dsm")->check(kPositive);
+      ->check(real_in(0.5, 1));
+  app.add_option("--sigma-max", c.sigma_max, "largest noise level of the geometric schedule")->check(kNoiseLevel);
+  app.add_option("--sigma-min", c.sigma_min, "smallest noise level")->check(kNoiseLevel);
+  app.add_option("--levels", c.levels, "number of noise levels L")->check(int_in(2, 100000));
+  app.add_option("--dsm-sigma", c.dsm_sigma, "noise level of --objective dsm")->check(kNoiseLevel);
   CLI::Option* sampler =
       app.add_option("--sampler", c.sampler,
                      "sampler of the headline result with the learned score: annealed (default for mlp) or langevin "
                      "(default for mlp-uncond, whose score ignores the noise level)")
           ->check(CLI::IsMember({"annealed", "langevin"}));
-  app.add_option("--n-samples", c.n_samples, "particles per sample set")->check(CLI::Range(2, 100000000));
+  app.add_option("--n-samples", c.n_samples, "particles per sample set")->check(int_in(2, 1000000));
   app.add_option("--step-size", c.step_size, "plain Langevin step size eta")->check(kPositive);
-  app.add_option("--n-steps", c.n_steps, "plain Langevin steps")->check(CLI::Range(0, 100000000));
+  app.add_option("--n-steps", c.n_steps, "plain Langevin steps")->check(int_in(0, 100000000));
   app.add_option("--steps-per-level", c.steps_per_level, "annealed Langevin steps T per noise level")
-      ->check(CLI::Range(0, 100000000));
+      ->check(int_in(0, 100000000));
   app.add_option("--step-lr", c.step_lr, "annealed Langevin step_lr: alpha_i = step_lr sigma_i^2 / sigma_L^2")
       ->check(kPositive);
   app.add_option("--field-sigma", c.field_sigma,
                  "noise level at which the learned field is drawn and plain Langevin uses the model "
-                 "(-1: 0.5 for mlp with annealed-dsm, --dsm-sigma for dsm, 0 for unconditional models)");
+                 "(-1: 0.5 for mlp with annealed-dsm, --dsm-sigma for dsm, 0 for unconditional models)")
+      ->check(kFieldSigma);
   app.add_option("--device", c.device, "cpu (cuda once the CUDA backend lands)");
+  app.add_option("--threads", c.threads, "CPU threads (0: all cores, or OMP_NUM_THREADS)")->check(int_in(0, 4096));
   app.add_option("--profile", c.profile,
                  "profile training and sampling: write a Chrome trace (open in https://ui.perfetto.dev) to this "
-                 "file and print a per-op summary to stderr");
+                 "file and print a per-op summary to stderr")
+      ->check(kOutputFile);
   app.add_flag("--quick", c.quick, "a seconds-long run for tests: 200 steps, 1000 particles, short chains");
   app.add_option("--dump-graph", c.dump_graph,
                  "write the autograd graph of the first training step's loss as Graphviz DOT to this file "
-                 "(render: dot -Tpng FILE -o graph.png)");
+                 "(render: dot -Tpng FILE -o graph.png)")
+      ->check(kOutputFile);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {

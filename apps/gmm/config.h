@@ -37,6 +37,7 @@ struct GmmConfig {
   double step_lr = 2e-5;
   double field_sigma = -1;  // noise level of the learned field and of plain Langevin with the model (-1: auto)
   std::string device = "cpu";
+  int threads = 0;  // 0: OpenMP's default (all cores, or OMP_NUM_THREADS)
   bool quick = false;
   std::string profile;     // Chrome trace of training and sampling (empty: no profiler)
   std::string dump_graph;  // DOT file for the autograd graph of the first step's loss (empty: none)

@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <numbers>
@@ -242,7 +241,10 @@ class PhaseTimer {
 
 int run(const GmmConfig& c) {
   const auto t_start = Clock::now();
-  std::filesystem::create_directories(c.out);
+  if (c.threads > 0) set_num_threads(c.threads);
+  make_output_dir("--out", c.out);
+  if (!c.profile.empty()) make_parent_dir("--profile", c.profile);
+  if (!c.dump_graph.empty()) make_parent_dir("--dump-graph", c.dump_graph);
   const GaussianMixture gmm = make_mixture(c);
   const Plot p{plot_range(gmm)};
   const std::vector<double> sigmas = geometric_sigmas(c.sigma_max, c.sigma_min, c.levels);

@@ -1,5 +1,6 @@
 #include "apps/mnist/config.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -19,81 +20,86 @@ void add_settings(CLI::App& app, MnistConfig& c) {
   app.add_option("--data-dir", c.data_dir, "folder of the IDX files (empty: data/mnist or /usr/share/datasets/fashion-mnist)")
       ->group("Data");
   app.add_option("--val-fraction", c.val_fraction, "share of the training file held out for validation (seeded split)")
-      ->check(CLI::Range(0.001, 0.5))->group("Data");
+      ->check(real_in(0.001, 0.5))->group("Data");
 
+  // The upper bounds of --width, --batch and --n-samples keep one flag from asking for more memory than the
+  // machine has (the kernel kills the process; unet-small at width 1024 has 1.4 billion parameters).
   app.add_option("--model", c.model, "score network: unet-small or refinenet (NCSN)")
       ->check(CLI::IsMember({"unet-small", "refinenet"}))->group("Model");
   app.add_option("--width", c.width, "unet-small's base width (a multiple of 8) or refinenet's ngf; 0: 32 or 16")
-      ->check(CLI::Range(0, 1024))->group("Model");
-  app.add_option("--sigma-max", c.sigma_max, "largest noise level of the geometric schedule")->check(kPositive)->group("Model");
-  app.add_option("--sigma-min", c.sigma_min, "smallest noise level")->check(kPositive)->group("Model");
-  app.add_option("--levels", c.levels, "number of noise levels L")->check(CLI::Range(2, 10000))->group("Model");
+      ->check(int_in(0, 256))->group("Model");
+  app.add_option("--sigma-max", c.sigma_max, "largest noise level of the geometric schedule")->check(kNoiseLevel)->group("Model");
+  app.add_option("--sigma-min", c.sigma_min, "smallest noise level")->check(kNoiseLevel)->group("Model");
+  app.add_option("--levels", c.levels, "number of noise levels L")->check(int_in(2, 10000))->group("Model");
 
   app.add_option("--noise", c.noise,
                  "training noise levels: levels (one of the L schedule levels per image, NCSN) or log-uniform "
                  "(any sigma between sigma-min and sigma-max: what the ode and edm samplers evaluate)")
       ->check(CLI::IsMember({"levels", "log-uniform"}))->group("Model");
   app.add_option("--batch", c.batch, "batch size (training; sampling under --inference_only)")
-      ->check(CLI::Range(1, 1000000))->group("Training");
+      ->check(int_in(1, 4096))->group("Training");
   app.add_option("--lr", c.lr, "Adam learning rate")->check(kPositive)->group("Training");
-  app.add_option("--steps", c.steps, "training steps at most")->check(CLI::Range(int64_t{1}, int64_t{1000000000}))->group("Training");
+  app.add_option("--steps", c.steps, "training steps at most")->check(int_in(1, 1000000000))->group("Training");
   app.add_option("--epochs", c.epochs, "passes over the training split at most (0: no limit but --steps)")
-      ->check(CLI::Range(0, 1000000))->group("Training");
+      ->check(int_in(0, 1000000))->group("Training");
   app.add_option("--ema", c.ema, "decay of the weights' moving average, used for validation and sampling (1: off)")
-      ->check(CLI::Range(0.0, 1.0))->group("Training");
+      ->check(real_in(0, 1))->group("Training");
   app.add_option("--ema-warmup", c.ema_warmup, "EMA decay min(ema, (1 + n) / (10 + n)) at step n (score_sde's default)")
       ->group("Training");
-  app.add_option("--clip", c.clip, "clip the gradients' global L2 norm to this (0: off)")->check(CLI::Range(0.0, 1e30))
+  app.add_option("--clip", c.clip, "clip the gradients' global L2 norm to this (0: off)")->check(real_in(0, 1e30))
       ->group("Training");
   app.add_option("--patience", c.patience, "stop after this many validations without improvement (0: never early)")
-      ->check(CLI::Range(0, 1000000))->group("Training");
+      ->check(int_in(0, 1000000))->group("Training");
   app.add_option("--min-delta", c.min_delta, "an improvement is a validation loss below best - min-delta")
-      ->check(CLI::Range(0.0, 1e30))->group("Training");
+      ->check(real_in(0, 1e30))->group("Training");
   app.add_option("--val-interval", c.val_interval, "steps between validations and checkpoints")
-      ->check(CLI::Range(1, 100000000))->group("Training");
-  app.add_option("--seed", c.seed, "seed of the split, the batches, the noise and the initial weights")->group("Training");
+      ->check(int_in(1, 100000000))->group("Training");
+  app.add_option("--seed", c.seed, "seed of the split, the batches, the noise and the initial weights")
+      ->check(kSeed)->group("Training");
   app.add_option("--device", c.device, "cpu (cuda once the CUDA backend lands)")->group("Training");
-  app.add_option("--threads", c.threads, "CPU threads (0: all cores)")->check(CLI::Range(0, 4096))->group("Training");
-  app.add_option("--weights-dir", c.weights_dir, "folder of best/last.safetensors, log.csv and config.toml")->group("Training");
+  app.add_option("--threads", c.threads, "CPU threads (0: all cores)")->check(int_in(0, 4096))->group("Training");
+  app.add_option("--weights-dir", c.weights_dir, "folder of best/last.safetensors, log.csv and config.toml")
+      ->check(kNonEmpty)->group("Training");
   app.add_flag("--resume", c.resume, "continue from <weights-dir>/last.safetensors (reads <weights-dir>/config.toml "
                "when no --config is given)")->group("Training");
 
   app.add_flag("--inference_only,--inference-only", c.inference_only, "sample from a trained model instead of training")
       ->group("Sampling");
   app.add_option("--weights", c.weights, "checkpoint to sample from (empty: <weights-dir>/best.safetensors)")->group("Sampling");
-  app.add_option("--samples-dir", c.samples_dir, "folder of samples.png, samples.npy, trajectory.png")->group("Sampling");
+  app.add_option("--samples-dir", c.samples_dir, "folder of samples.png, samples.npy, trajectory.png")
+      ->check(kNonEmpty)->group("Sampling");
   app.add_option("--sampler", c.sampler,
                  "annealed (NCSN's annealed Langevin), ode (probability flow), pc (predictor-corrector) or edm (Heun)")
       ->check(CLI::IsMember({"annealed", "ode", "pc", "edm"}))->group("Sampling");
-  app.add_option("--n-samples", c.n_samples, "images to draw")->check(CLI::Range(1, 100000000))->group("Sampling");
+  app.add_option("--n-samples", c.n_samples, "images to draw")->check(int_in(1, 100000))->group("Sampling");
   app.add_option("--steps-per-level", c.steps_per_level, "annealed: Langevin steps T per noise level")
-      ->check(CLI::Range(1, 100000000))->group("Sampling");
+      ->check(int_in(1, 100000000))->group("Sampling");
   app.add_option("--step-lr", c.step_lr, "annealed: alpha_i = step_lr sigma_i^2 / sigma_L^2")->check(kPositive)->group("Sampling");
   app.add_option("--denoise", c.denoise, "annealed, ode, edm: end with the denoising step x + sigma_L^2 s(x, sigma_L)")
       ->group("Sampling");
   app.add_option("--ode-solver", c.ode_solver, "ode: euler, heun or rk45 (adaptive, --rtol/--atol)")
       ->check(CLI::IsMember({"euler", "heun", "rk45"}))->group("Sampling");
   app.add_option("--sample-steps", c.sample_steps, "noise levels of ode euler/heun, pc and edm (0: 100, 100, 18; refinenet: its own L levels)")
-      ->check(CLI::Range(0, 100000000))->group("Sampling");
+      ->check(int_in(0, 100000000))->group("Sampling");
   app.add_option("--rtol", c.rtol, "ode rk45: relative tolerance")->check(kPositive)->group("Sampling");
   app.add_option("--atol", c.atol, "ode rk45: absolute tolerance")->check(kPositive)->group("Sampling");
   app.add_option("--predictor", c.predictor, "pc: reverse_diffusion or ode (an Euler step of the probability flow)")
       ->check(CLI::IsMember({"reverse_diffusion", "ode"}))->group("Sampling");
   app.add_option("--corrector-steps", c.corrector_steps, "pc: Langevin corrector steps per level")
-      ->check(CLI::Range(0, 1000))->group("Sampling");
+      ->check(int_in(0, 1000))->group("Sampling");
   app.add_option("--snr", c.snr, "pc: the corrector's signal-to-noise ratio")->check(kPositive)->group("Sampling");
   app.add_option("--warm-start", c.warm_start,
                  "ode, pc, edm: start with this many Langevin steps at sigma_max from U[0, 1] noise, as annealed does "
                  "(0: start from sigma_max z, the VE prior, which is far from the noised digits when sigma_max = 1)")
-      ->check(CLI::Range(0, 100000000))->group("Sampling");
+      ->check(int_in(0, 100000000))->group("Sampling");
   app.add_option("--rho", c.rho, "edm: exponent of the sigma schedule")->check(kPositive)->group("Sampling");
 
   app.add_option("--profile", c.profile,
                  "profile training (or sampling): write a Chrome trace to this file (open in https://ui.perfetto.dev) "
-                 "and print a per-op summary to stderr")->group("Diagnostics")->configurable(false);
+                 "and print a per-op summary to stderr")->check(kOutputFile)->group("Diagnostics")->configurable(false);
   app.add_option("--dump-graph", c.dump_graph,
                  "training: write the autograd graph of the first step's loss as Graphviz DOT to this file "
-                 "(render: dot -Tpng FILE -o graph.png)")->group("Diagnostics")->configurable(false);
+                 "(render: dot -Tpng FILE -o graph.png)")->check(kOutputFile)->group("Diagnostics")->configurable(false);
 }
 
 [[noreturn]] void usage_error(const std::string& msg) { throw UsageError(msg); }
@@ -106,6 +112,20 @@ void check(const MnistConfig& c) {
   if (c.model == "refinenet" && model_width(c) < 2) usage_error("--width: refinenet's ngf must be at least 2");
   if (c.model == "refinenet" && c.noise != "levels") usage_error("--noise: refinenet is conditioned on the L levels only");
   if (c.inference_only && !c.dump_graph.empty()) usage_error("--dump-graph: applies to training, not --inference_only");
+  if (c.inference_only && c.resume) usage_error("--resume: continues training; it does not go with --inference_only");
+  if (c.sample_steps == 1) usage_error("--sample-steps: must be 0 (the sampler's default) or at least 2, got 1");
+}
+
+// CLI11's message for a config file's problem, in our words where CLI11 speaks of INI. The key is shown
+// printable and short: a binary file's "key" is a line of its bytes.
+std::string config_error(const CLI::ParseError& e) {
+  const std::string what = e.what(), extra = "INI was not able to parse ";
+  if (!what.starts_with(extra)) return what;
+  std::string key = what.substr(extra.size());
+  if (key.size() > 40) key = key.substr(0, 40) + "...";
+  for (char& ch : key)
+    if (!std::isprint(static_cast<unsigned char>(ch))) ch = '?';
+  return "unknown setting '" + key + "' (the keys are the flags' names)";
 }
 
 // CLI11 reads a config file from disk only; this holds one in memory.
@@ -115,6 +135,7 @@ struct App : CLI::App {
                  "then sample it (--inference_only). Settings are flags or keys of a TOML --config file.",
                  "mnist") {
     add_settings(*this, c);
+    allow_config_extras(CLI::config_extras_mode::error);  // a misspelt key is an error, not a silent default
   }
 };
 
@@ -141,7 +162,7 @@ MnistConfig parse_mnist_toml(const std::string& toml, const std::string& source)
   try {
     app.parse_from_stream(in);
   } catch (const CLI::ParseError& e) {
-    throw UsageError(source + ": " + e.what());
+    throw UsageError(source + ": " + config_error(e));
   }
   return c;
 }
@@ -151,7 +172,13 @@ std::optional<ParsedFlags> parse_mnist_flags(int argc, const char* const* argv) 
     ParsedFlags out;
     App app(out.config);
     CLI::Option* config = app.set_config("--config", default_config, "read settings from this TOML file (same keys as the flags)");
-    app.parse(argc, argv);
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::ConfigError& e) {  // the file's own problems: name it
+      throw UsageError("--config " + config->as<std::string>() + ": " + config_error(e));
+    } catch (const CLI::FileError&) {
+      throw UsageError("--config " + config->as<std::string>() + ": cannot read the file (missing?)");
+    }
     return std::pair{out, config->count() > 0};
   };
   try {

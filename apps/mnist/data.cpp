@@ -36,6 +36,10 @@ Digits load_digits(const std::string& dir, const std::string& prefix) {
     throw std::runtime_error(images + ": not found. MNIST: run scripts/fetch_mnist.sh (it writes data/mnist/); "
                              "Fashion-MNIST: apt-get install dataset-fashion-mnist; or point --data-dir at IDX files");
   const MnistData set = read_mnist(images, labels);
+  if (set.images.shape()[1] != kDigitSize || set.images.shape()[2] != kDigitSize)
+    throw std::runtime_error(images + ": images are " + std::to_string(set.images.shape()[1]) + " x " +
+                             std::to_string(set.images.shape()[2]) + "; the mnist app trains on and samples " +
+                             std::to_string(kDigitSize) + " x " + std::to_string(kDigitSize) + " digits");
   Digits d;
   d.count = set.images.shape()[0];
   d.height = set.images.shape()[1];

@@ -19,6 +19,9 @@
 
 namespace scorch::app {
 
+// The side of the digits the app trains on and samples (MNIST's and Fashion-MNIST's).
+inline constexpr int64_t kDigitSize = 28;
+
 // A set of single-channel images, bytes row-major [count, height, width].
 struct Digits {
   std::vector<uint8_t> pixels;
@@ -33,8 +36,8 @@ struct TrainValSplit {
   Digits train, val;
 };
 
-// The training file of `dir` (train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz); throws naming
-// the file and what is wrong, or, when the folder lacks them, how to get them.
+// The training file of `dir` (train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz), kDigitSize
+// square; throws naming the file and what is wrong, or, when the folder lacks them, how to get them.
 Digits load_digits(const std::string& dir, const std::string& prefix = "train");
 
 TrainValSplit split_digits(const Digits& all, double val_fraction, uint64_t seed);

@@ -1,10 +1,13 @@
 // sample.cpp: the mnist app's sampling mode (app.h): --inference_only.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "apps/common/png.h"
 #include "apps/common/progress.h"
@@ -25,7 +28,7 @@ namespace scorch::app {
 namespace {
 
 using json = nlohmann::json;
-constexpr int64_t kImageSize = 28;
+constexpr int64_t kImageSize = kDigitSize;
 constexpr int kTrajectoryRows = 8, kTrajectoryColumns = 11;
 
 // The checkpoint's model with its averaged weights, rebuilt from the settings it was trained with.
@@ -34,6 +37,18 @@ struct Trained {
   std::shared_ptr<nn::ScoreModel> model;
   std::string path;
 };
+
+// Throws naming the first tensor of `weights` (prefix: "ema." or "model.", as in the file) that holds NaN
+// or infinity: sampling with it would only write NaN images.
+void check_finite(const std::map<std::string, Tensor>& weights, const std::string& prefix, const std::string& path) {
+  for (const auto& [name, t] : weights) {
+    const std::vector<double> v = t.values();
+    const auto bad = std::count_if(v.begin(), v.end(), [](double x) { return !std::isfinite(x); });
+    if (bad > 0)
+      throw std::runtime_error(path + ": " + prefix + name + " holds " + std::to_string(bad) + " NaN or infinite values of " +
+                               std::to_string(v.size()) + "; the file is damaged or its training diverged");
+  }
+}
 
 Trained load_trained(const MnistConfig& c) {
   Trained t;
@@ -44,7 +59,23 @@ Trained load_trained(const MnistConfig& c) {
   t.config = parse_mnist_toml(ck.config_toml, t.path + " (config)");
   Generator unused(0);
   t.model = make_mnist_model(t.config, unused);
-  t.model->load_state_dict(ck.ema.empty() ? ck.model : ck.ema, t.path);
+  const std::map<std::string, Tensor>& weights = ck.ema.empty() ? ck.model : ck.ema;
+  try {
+    t.model->load_state_dict(weights, t.path);
+  } catch (const std::invalid_argument& e) {
+    // nn lists every mismatched tensor on a line of its own: report the first and how many more.
+    std::istringstream lines(e.what());
+    std::string head, first, rest;
+    std::getline(lines, head);
+    std::getline(lines, first);
+    first.erase(0, first.find_first_not_of(' '));
+    int more = 0;
+    while (std::getline(lines, rest)) ++more;
+    throw std::runtime_error(t.path + ": its tensors are not those of the model its settings name (" + t.config.model +
+                             ", width " + std::to_string(model_width(t.config)) + "): " + first +
+                             (more > 0 ? " (and " + std::to_string(more) + " more)" : ""));
+  }
+  check_finite(weights, ck.ema.empty() ? "model." : "ema.", t.path);
   t.model->eval();
   return t;
 }
@@ -167,7 +198,7 @@ int sample(const MnistConfig& c) {
   const Trained trained = load_trained(c);
   const ModelScore score(trained.model);
   const Sampler sampler = make_sampler(c, trained.config);
-  std::filesystem::create_directories(c.samples_dir);
+  make_output_dir("--samples-dir", c.samples_dir);
   std::fprintf(stderr, "mnist: sampling %d images from %s (%s, trained %s) with %s\n", c.n_samples, trained.path.c_str(),
                trained.config.model.c_str(), trained.config.dataset.c_str(), sampler.description.c_str());
 
@@ -196,6 +227,10 @@ int sample(const MnistConfig& c) {
   const std::vector<double> values = x.values();
   int64_t outside = 0, nonfinite = 0;
   for (double v : values) outside += !(v >= 0 && v <= 1), nonfinite += !std::isfinite(v);
+  if (nonfinite > 0)  // clamped, they would pass for black or white pixels: write nothing
+    throw std::runtime_error(std::to_string(nonfinite) + " of " + std::to_string(values.size()) +
+                             " sample values are not finite (the sampler diverged; try a smaller step); nothing written to " +
+                             c.samples_dir);
   const Tensor images = clamp01(x);
 
   const std::string dir = c.samples_dir;
@@ -227,11 +262,6 @@ int sample(const MnistConfig& c) {
   write_file_atomic(dir + "/sampling.json", report.dump(2) + "\n");
   std::fprintf(stderr, "%d samples in %.1fs (%.2f samples/s, %lld score evaluations per batch) -> %s/samples.png\n",
                c.n_samples, seconds, c.n_samples / seconds, static_cast<long long>(score_evals), dir.c_str());
-  if (nonfinite > 0) {
-    std::fprintf(stderr, "mnist: %lld sample values are not finite (the sampler diverged; try a smaller step)\n",
-                 static_cast<long long>(nonfinite));
-    return 1;
-  }
   return 0;
 }
 

@@ -166,7 +166,7 @@ std::shared_ptr<nn::ScoreModel> make_mnist_model(const MnistConfig& c, Generator
 int train(const MnistConfig& c, const std::string& config_toml) {
   if (c.threads > 0) set_num_threads(c.threads);
   const auto t_start = Clock::now();
-  std::filesystem::create_directories(c.weights_dir);
+  make_output_dir("--weights-dir", c.weights_dir);
   // A new run would overwrite the checkpoints of the one trained there before: it needs its own folder.
   if (!c.resume)
     for (const char* name : {"/last.safetensors", "/best.safetensors"})
