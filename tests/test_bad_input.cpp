@@ -161,6 +161,7 @@ const BadInput kCases[] = {
     {"threads not a number", "mnist", "--threads x", 2, "--threads"},
     {"empty weights folder", "mnist", "--weights-dir ''", 2, "--weights-dir: must not be empty"},
     {"value for a switch", "mnist", "--resume=maybe", 2, "--resume"},
+    {"--overwrite with --resume", "mnist", "--overwrite --resume", 2, "--overwrite: starts a new training run; it does not go with --resume"},
     {"unknown sampler", "mnist", "--sampler magic", 2, "--sampler"},
     {"zero images", "mnist", "--n-samples 0", 2, "--n-samples"},
     {"fractional image count", "mnist", "--n-samples 2.5", 2, "--n-samples"},

@@ -355,9 +355,14 @@ TEST_F(CrashSafety, ANewRunLeavesASavedOneAlone) {
   const auto before = files_in(w);
   const auto [code, out] = run_mnist(run_flags(data, w, 4));
   EXPECT_EQ(code, 1) << out;
-  EXPECT_EQ(last_line(out), "mnist: " + (w / "last.safetensors").string() + " exists: continue that run with --resume, or train a "
-                            "new one with another --weights-dir (or move " + w.string() + " away)");
+  EXPECT_EQ(last_line(out), "mnist: " + (w / "last.safetensors").string() + " exists: continue that run with --resume, replace "
+                            "it with --overwrite, or train into another --weights-dir");
   EXPECT_EQ(files_in(w), before);
+  // --overwrite: the new run's checkpoints replace the old ones.
+  const auto [code2, out2] = run_mnist(plus(run_flags(data, w, 4), {"--overwrite"}));
+  ASSERT_EQ(code2, 0) << out2;
+  EXPECT_EQ(load_checkpoint((w / "last.safetensors").string()).progress.step, 4);
+  EXPECT_GT(load_checkpoint((w / "best.safetensors").string()).progress.step, 0);
 }
 
 // What a kill inside write_file_atomic leaves is removed by the next run, unless its writer still runs.

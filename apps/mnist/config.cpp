@@ -62,6 +62,8 @@ void add_settings(CLI::App& app, MnistConfig& c) {
       ->check(kNonEmpty)->group("Training");
   app.add_flag("--resume", c.resume, "continue from <weights-dir>/last.safetensors (reads <weights-dir>/config.toml "
                "when no --config is given)")->group("Training");
+  app.add_flag("--overwrite", c.overwrite, "start a new run in a --weights-dir that holds one: its checkpoints are "
+               "replaced (without this flag such a run is refused)")->group("Training");
 
   app.add_flag("--inference_only,--inference-only", c.inference_only, "sample from a trained model instead of training")
       ->group("Sampling");
@@ -113,6 +115,9 @@ void check(const MnistConfig& c) {
   if (c.model == "refinenet" && c.noise != "levels") usage_error("--noise: refinenet is conditioned on the L levels only");
   if (c.inference_only && !c.dump_graph.empty()) usage_error("--dump-graph: applies to training, not --inference_only");
   if (c.inference_only && c.resume) usage_error("--resume: continues training; it does not go with --inference_only");
+  if (c.overwrite && (c.resume || c.inference_only))
+    usage_error(std::string("--overwrite: starts a new training run; it does not go with ") +
+                (c.resume ? "--resume" : "--inference_only"));
   if (c.sample_steps == 1) usage_error("--sample-steps: must be 0 (the sampler's default) or at least 2, got 1");
 }
 
@@ -188,7 +193,7 @@ std::optional<ParsedFlags> parse_mnist_flags(int argc, const char* const* argv) 
     if (parsed.config.resume && !has_config && std::filesystem::exists(run_config)) parsed = parse(run_config).first;
     check(parsed.config);
     MnistConfig saved = parsed.config;  // the settings, without the one-off actions
-    saved.resume = saved.inference_only = false;
+    saved.resume = saved.inference_only = saved.overwrite = false;
     parsed.toml = mnist_toml(saved);
     return parsed;
   } catch (const CLI::CallForHelp&) {

@@ -43,6 +43,7 @@ struct MnistConfig {
   int threads = 0;  // 0: OpenMP's default (all cores)
   std::string weights_dir = "model_weights";
   bool resume = false;
+  bool overwrite = false;  // a new run may replace the checkpoints of one in weights_dir
   // Sampling (--inference_only).
   bool inference_only = false;
   std::string weights;  // empty: <weights-dir>/best.safetensors

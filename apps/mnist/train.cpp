@@ -167,12 +167,17 @@ int train(const MnistConfig& c, const std::string& config_toml) {
   if (c.threads > 0) set_num_threads(c.threads);
   const auto t_start = Clock::now();
   make_output_dir("--weights-dir", c.weights_dir);
-  // A new run would overwrite the checkpoints of the one trained there before: it needs its own folder.
+  // A new run would overwrite the checkpoints of the one trained there before: refused unless --overwrite,
+  // and then the old ones go at once, so the folder never mixes the two runs' checkpoints.
   if (!c.resume)
-    for (const char* name : {"/last.safetensors", "/best.safetensors"})
-      if (std::filesystem::exists(c.weights_dir + name))
-        throw std::runtime_error(c.weights_dir + name + " exists: continue that run with --resume, or train a new one " +
-                                 "with another --weights-dir (or move " + c.weights_dir + " away)");
+    for (const char* name : {"/last.safetensors", "/best.safetensors"}) {
+      const std::string path = c.weights_dir + name;
+      if (!std::filesystem::exists(path)) continue;
+      if (!c.overwrite)
+        throw std::runtime_error(path + " exists: continue that run with --resume, replace it with --overwrite, or train "
+                                 "into another --weights-dir");
+      std::filesystem::remove(path);
+    }
   const std::string dir = c.data_dir.empty() ? default_data_dir(c.dataset) : c.data_dir;
   const TrainValSplit data = split_digits(load_digits(dir), c.val_fraction, c.seed);
   const std::vector<double> sigmas = noise_levels(c);
