@@ -38,15 +38,9 @@
 #include <cstdint>
 #include <numbers>
 
+#include "tensor/host_device.h"
 #include "tensor/tensor.h"
 
-#ifndef SCORCH_HOST_DEVICE
-#ifdef __CUDACC__
-#define SCORCH_HOST_DEVICE __host__ __device__
-#else
-#define SCORCH_HOST_DEVICE
-#endif
-#endif
 
 namespace scorch {
 
