@@ -1,10 +1,16 @@
-// device_stub.cpp: the CPU-only build: no CUDA backend, no device.
+// device_stub.cpp: the CPU-only build: no CUDA backend, no device. The entry points that tensor/ calls
+// for CUDA tensors (cuda/ops.h) throw; they are never reached, since no CUDA tensor can be made.
 #include "cuda/device.h"
+#include "cuda/ops.h"
 
 namespace scorch::cuda {
 namespace {
 
 bool tf32_allowed = false;
+
+[[noreturn]] void no_backend(const char* what) {
+  throw std::runtime_error(std::string(what) + ": this build has no CUDA backend");
+}
 
 }  // namespace
 
@@ -17,5 +23,10 @@ AllocatorStats memory_stats(int) { return {}; }
 void reset_peak_memory_stats(int) {}
 void empty_cache() {}
 Allocator* device_allocator() { return nullptr; }
+
+void fill(const Tensor&, double) { no_backend("fill_"); }
+void copy(const Tensor&, const Tensor&) { no_backend("copy_"); }
+void copy_on_device(const Tensor&, const Tensor&) { no_backend("copy_"); }
+void fill_random(const Tensor&, const RandomDraw&) { no_backend("random"); }
 
 }  // namespace scorch::cuda
