@@ -32,7 +32,8 @@ class CudaMemory final : public DeviceMemory {
     SCORCH_CUDA_CHECK(cudaDeviceSynchronize());
   }
   void* stream(int device) override {
-    check_device("allocating on " + Device::cuda(device).str(), Device::cuda(device));
+    if (device < 0 || device >= device_count())  // the message names what was being done
+      check_device("allocating on " + Device::cuda(device).str(), Device::cuda(device));
     return current_stream(device);
   }
 };

@@ -15,7 +15,8 @@ std::atomic<bool> tf32_allowed{false};
 }  // namespace
 
 cudaStream_t current_stream(int device) {
-  check_device(Device::cuda(device).str(), Device::cuda(device));
+  if (device < 0 || device >= device_count())  // throws, naming what is missing
+    check_device(Device::cuda(device).str(), Device::cuda(device));
   static std::once_flag created[kMaxDevices];
   static cudaStream_t streams[kMaxDevices] = {};
   std::call_once(created[device], [device] {  // an exception leaves the flag unset: a later call retries
