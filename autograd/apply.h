@@ -92,6 +92,7 @@ template <typename Op, typename... In>
 Tensor apply(const Op& op, const In&... in) {
   TensorList inputs{in...};
   detail::check_inputs(op, inputs);
+  const detail::NvtxRange nvtx(Op::name.data());  // Op::name is a string literal: null-terminated
   const detail::OpTimer timer;
   Tensor out;
   {
@@ -122,6 +123,7 @@ Tensor apply(const Op& op, const In&... in) {
 template <typename Op>
 Tensor apply_list(const Op& op, const TensorList& inputs) {
   detail::check_inputs(op, inputs);
+  const detail::NvtxRange nvtx(Op::name.data());
   const detail::OpTimer timer;
   Tensor out;
   {

@@ -1,5 +1,6 @@
 #include "autograd/engine.h"
 
+#include <cstdio>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -22,6 +23,9 @@ TensorList Node::backward(const Tensor& grad) {
     throw std::runtime_error("backward: trying to backward through the graph a second time (the saved tensors of '" +
                              std::string(name()) + "' were freed after the first backward); pass retain_graph = true "
                              "to the first backward if you need to go through it again");
+  char nvtx_name[96];
+  std::snprintf(nvtx_name, sizeof nvtx_name, "%.*s_backward", static_cast<int>(name().size()), name().data());
+  const detail::NvtxRange nvtx(nvtx_name);
   const detail::OpTimer timer;  // the ops the formula runs nest under this "<name>_backward" event
   TensorList grads = compute_backward(grad, inputs_, output());
   if (timer.active()) [[unlikely]] timer.finish(name(), ProfilePhase::backward, inputs_, Tensor(), 0.0, &grad);

@@ -212,6 +212,7 @@ std::string Profiler::summary(const MachinePeak* peak) const {
 }
 
 Range::Range(std::string name) : name_(std::move(name)) {
+  detail::nvtx_push(name_.c_str());
   if (profiler_enabled()) {
     depth_ = detail::profiler_enter();
     start_ns_ = detail::profiler_now_ns();
@@ -219,6 +220,7 @@ Range::Range(std::string name) : name_(std::move(name)) {
 }
 
 Range::~Range() {
+  detail::nvtx_pop();
   if (start_ns_ < 0) return;
   detail::profiler_leave();
   ProfileEvent e;

@@ -17,6 +17,7 @@ Tensor Tensor::squeeze(int64_t d) const { return scorch::squeeze(*this, d); }
 Tensor Tensor::contiguous() const { return scorch::contiguous(*this); }
 Tensor Tensor::clone() const { return scorch::clone(*this); }
 Tensor Tensor::to(DType dtype) const { return scorch::to(*this, dtype); }
+Tensor Tensor::to(Device device) const { return scorch::to(*this, device); }
 Tensor Tensor::sum() const { return scorch::sum(*this); }
 Tensor Tensor::sum(const std::vector<int64_t>& dims, bool keepdim) const { return scorch::sum(*this, dims, keepdim); }
 Tensor Tensor::mean() const { return scorch::mean(*this); }

@@ -1,11 +1,61 @@
-// device.h: is a CUDA device usable? The CUDA backend (cuda/*.cu) fills in the kernel side of each
-// op and registers its allocator for DeviceType::cuda; a CPU-only build links device_stub.cpp.
+// device.h: the CUDA backend as the rest of scorch sees it, with no CUDA types: is it built, how many
+// devices, waiting for queued work, the TF32 switch and the caching allocator's statistics. The
+// backend itself (cuda/*.cu, cuda/*.cpp) fills in the kernel side of each op and provides the
+// allocator of DeviceType::cuda; a CPU-only build links device_stub.cpp instead, where these report
+// "no backend" (device_count() is 0, check_device throws, the statistics stay zero).
+//
+// Streams: each device has one current stream, a non-blocking stream created on first use; every
+// kernel, copy and library call of the backend is queued on it, so ops run in the order they were
+// called and the host only waits when it reads results (a copy to the CPU, item(), values()) or calls
+// synchronize().
 #pragma once
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "cuda/caching_allocator.h"
+#include "tensor/dtype.h"
+
+namespace scorch {
+struct Allocator;
+}
 
 namespace scorch::cuda {
 
-bool is_built();        // compiled with the CUDA backend
-int device_count();     // 0 without a driver or device
+bool is_built();     // compiled with the CUDA backend
+int device_count();  // 0 without a driver or device
 inline bool is_available() { return device_count() > 0; }
+
+// Throws std::runtime_error unless `device` is a CUDA device that exists here:
+//   "<what>: this build has no CUDA backend", "<what>: no CUDA device",
+//   "<what>: cuda:3 does not exist (2 CUDA devices)".
+inline void check_device(std::string_view what, Device device) {
+  const std::string w(what);
+  if (!is_built()) throw std::runtime_error(w + ": this build has no CUDA backend");
+  const int n = device_count();
+  if (n == 0) throw std::runtime_error(w + ": no CUDA device");
+  if (!device.is_cuda() || device.index < 0 || device.index >= n)
+    throw std::runtime_error(w + ": " + device.str() + " does not exist (" + std::to_string(n) + " CUDA device" +
+                             (n == 1 ? "" : "s") + ")");
+}
+
+// Blocks the calling thread until everything queued on the device's current stream has finished;
+// throws as check_device when there is no such device.
+void synchronize(int device = 0);
+
+// TF32 for float32 matmuls (cuBLAS's CUBLAS_TF32_TENSOR_OP_MATH: inputs rounded to a 10-bit mantissa,
+// float accumulation, several times faster on Ampere and Hopper). Off by default: CPU/CUDA parity and
+// gradchecks need full float32 products.
+void set_allow_tf32(bool allow);
+bool allow_tf32();
+
+// The caching allocator of DeviceType::cuda (cuda/caching_allocator.h): its statistics for one device,
+// resetting the peak to the current allocation, and handing every cached block back to the driver.
+AllocatorStats memory_stats(int device = 0);
+void reset_peak_memory_stats(int device = 0);
+void empty_cache();
+
+// The allocator that tensor/storage.cpp installs for DeviceType::cuda (null in a CPU-only build).
+Allocator* device_allocator();
 
 }  // namespace scorch::cuda

@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include "cuda/device.h"
+#include "cuda/ops.h"
 #include "tensor/parallel.h"
 
 namespace scorch {
@@ -17,19 +19,24 @@ constexpr int64_t kGrainRandom = 4096;
 void check_args(std::string_view op, const Shape& shape, const TensorOptions& options) {
   for (int64_t d : shape)
     if (d < 0) throw std::invalid_argument(std::string(op) + ": negative size in shape " + to_string(shape));
-  if (!options.device.is_cpu())
-    throw std::invalid_argument(std::string(op) + ": only CPU tensors can be drawn so far, got device " +
-                                options.device.str());
+  if (options.device.is_cuda()) cuda::check_device(op, options.device);
 }
 
 // Takes the draw's counter blocks from `gen` and fills the contiguous `out` block by block:
 // block_fn(philox(counter(first + b), key), values) writes the PerBlock values of block b.
+// On a CUDA device, the kernel of cuda/random.cu computes the same blocks (`draw` says which functor).
 template <typename T, int PerBlock, typename BlockFn>
-void fill_blocks(const Tensor& out, Generator& gen, BlockFn block_fn) {
+void fill_blocks(const Tensor& out, Generator& gen, BlockFn block_fn, cuda::RandomDraw draw) {
   const int64_t n = out.numel();
   T* data = out.data<T>();
   const PhiloxKey key = gen.key();
   const uint64_t first = gen.reserve(static_cast<uint64_t>((n + PerBlock - 1) / PerBlock));
+  if (out.device().is_cuda()) {
+    draw.seed = gen.seed();
+    draw.first_block = first;
+    cuda::fill_random(out, draw);
+    return;
+  }
   auto block = [&](int64_t i) {
     return philox4x32_10(philox_counter(first + static_cast<uint64_t>(i / PerBlock)), key);
   };
@@ -71,7 +78,7 @@ void manual_seed(uint64_t seed) { default_generator().set_seed(seed); }
 Tensor rand(const Shape& shape, Generator& gen, TensorOptions options) {
   return make_random("rand", shape, options, [&](const Tensor& out) {
     dispatch_float("rand", options.dtype, [&]<typename T>() {
-      fill_blocks<T, kRandPerBlock<T>>(out, gen, [](const PhiloxBlock& r, T* v) { rand_block(r, v); });
+      fill_blocks<T, kRandPerBlock<T>>(out, gen, UniformBlock{}, {.kind = cuda::RandomKind::uniform});
     });
   });
 }
@@ -79,7 +86,7 @@ Tensor rand(const Shape& shape, Generator& gen, TensorOptions options) {
 Tensor randn(const Shape& shape, Generator& gen, TensorOptions options) {
   return make_random("randn", shape, options, [&](const Tensor& out) {
     dispatch_float("randn", options.dtype, [&]<typename T>() {
-      fill_blocks<T, kRandPerBlock<T>>(out, gen, [](const PhiloxBlock& r, T* v) { randn_block(r, v); });
+      fill_blocks<T, kRandPerBlock<T>>(out, gen, NormalBlock{}, {.kind = cuda::RandomKind::normal});
     });
   });
 }
@@ -94,7 +101,8 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator& gen, Te
   const uint64_t range = static_cast<uint64_t>(high) - static_cast<uint64_t>(low);  // wraps correctly
   return make_random("randint", shape, options, [&](const Tensor& out) {
     dispatch_all(options.dtype, [&]<typename T>() {
-      fill_blocks<T, kRandintPerBlock>(out, gen, [&](const PhiloxBlock& r, T* v) { randint_block(r, low, range, v); });
+      fill_blocks<T, kRandintPerBlock>(out, gen, IntegerBlock{low, range},
+                                       {.kind = cuda::RandomKind::integer, .low = low, .range = range});
     });
   });
 }

@@ -38,15 +38,9 @@
 #include <cstdint>
 #include <numbers>
 
+#include "tensor/host_device.h"
 #include "tensor/tensor.h"
 
-#ifndef SCORCH_HOST_DEVICE
-#ifdef __CUDACC__
-#define SCORCH_HOST_DEVICE __host__ __device__
-#else
-#define SCORCH_HOST_DEVICE
-#endif
-#endif
 
 namespace scorch {
 
@@ -134,6 +128,33 @@ SCORCH_HOST_DEVICE inline void randint_block(const PhiloxBlock& r, int64_t low, 
   }
 }
 
+// The three draws as functors over one block (what the CPU loop and the CUDA kernel both call).
+struct UniformBlock {
+  template <typename T>
+  SCORCH_HOST_DEVICE void operator()(const PhiloxBlock& r, T* out) const { rand_block(r, out); }
+};
+struct NormalBlock {
+  template <typename T>
+  SCORCH_HOST_DEVICE void operator()(const PhiloxBlock& r, T* out) const { randn_block(r, out); }
+};
+struct IntegerBlock {
+  int64_t low;
+  uint64_t range;
+  template <typename T>
+  SCORCH_HOST_DEVICE void operator()(const PhiloxBlock& r, T* out) const { randint_block(r, low, range, out); }
+};
+
+// Block b of a draw of n values (P per block) from counter block `first` on: writes
+// out[b P .. min(n, (b + 1) P)). One CUDA thread does this per block (cuda/random.cu); the tests run it
+// on the CPU against the CPU fill.
+template <typename T, int P, typename BlockFn>
+SCORCH_HOST_DEVICE inline void write_random_block(T* out, int64_t n, uint64_t first, int64_t b, PhiloxKey key,
+                                                  const BlockFn& fn) {
+  T v[P];
+  fn(philox4x32_10(philox_counter(first + static_cast<uint64_t>(b)), key), v);
+  for (int j = 0; j < P && b * P + j < n; ++j) out[b * P + j] = v[j];
+}
+
 // ---- Generator -----------------------------------------------------------------------------------
 
 // A seed (the Philox key) and an offset (the next unused counter block). Copying a Generator copies its
@@ -170,7 +191,8 @@ Generator& default_generator();
 // Reseeds the default generator and restarts its stream.
 void manual_seed(uint64_t seed);
 
-// ---- Factories (CPU) -------------------------------------------------------------------------------
+// ---- Factories -------------------------------------------------------------------------------------
+// On the CPU or a CUDA device (options.device), the same values for the same generator state.
 
 // Uniform on [0, 1); float32 or float64.
 Tensor rand(const Shape& shape, Generator& gen, TensorOptions options = {});

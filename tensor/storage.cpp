@@ -9,6 +9,8 @@
 #include <new>
 #include <stdexcept>
 
+#include "cuda/device.h"
+
 namespace scorch {
 namespace {
 
@@ -19,7 +21,7 @@ namespace {
 // powers of two split in four (at most 19% waste); at most kMaxCached bytes stay cached.
 class CpuAllocator final : public Allocator {
  public:
-  void* allocate(size_t nbytes) override {
+  void* allocate(size_t nbytes, Device) override {
     if (nbytes == 0) return nullptr;
     const size_t size = round_up(nbytes);
     if (size >= kMinCached) {
@@ -37,7 +39,7 @@ class CpuAllocator final : public Allocator {
     return p;
   }
 
-  void deallocate(void* ptr, size_t nbytes) override {
+  void deallocate(void* ptr, size_t nbytes, Device) override {
     if (!ptr) return;
     const size_t size = round_up(nbytes);
     if (size >= kMinCached) {
@@ -70,7 +72,7 @@ class CpuAllocator final : public Allocator {
 std::array<Allocator*, 2>& allocator_table() {
   // Never destroyed: tensors in static storage may be freed after any destructor here would run.
   static CpuAllocator* cpu = new CpuAllocator;
-  static std::array<Allocator*, 2> table{cpu, nullptr};
+  static std::array<Allocator*, 2> table{cpu, cuda::device_allocator()};
   return table;
 }
 
@@ -87,10 +89,10 @@ void register_allocator(DeviceType type, Allocator* allocator) {
 }
 
 Storage::Storage(Device device, size_t nbytes)
-    : device_(device), nbytes_(nbytes), data_(allocator_for(device).allocate(nbytes)) {}
+    : device_(device), nbytes_(nbytes), data_(allocator_for(device).allocate(nbytes, device)) {}
 
 Storage::~Storage() {
-  if (data_) allocator_for(device_).deallocate(data_, nbytes_);
+  if (data_) allocator_for(device_).deallocate(data_, nbytes_, device_);
 }
 
 }  // namespace scorch

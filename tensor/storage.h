@@ -8,13 +8,16 @@
 
 namespace scorch {
 
+// `device` is the device of the Storage (its index picks the GPU); deallocate gets the same device and
+// size that allocate was called with.
 struct Allocator {
   virtual ~Allocator() = default;
-  virtual void* allocate(size_t nbytes) = 0;
-  virtual void deallocate(void* ptr, size_t nbytes) = 0;
+  virtual void* allocate(size_t nbytes, Device device) = 0;
+  virtual void deallocate(void* ptr, size_t nbytes, Device device) = 0;
 };
 
-// The allocator of a device type; throws if none is registered (CUDA in a CPU-only build).
+// The allocator of a device type; throws if none is registered (CUDA in a CPU-only build). The CUDA
+// entry starts as the backend's caching allocator (cuda/caching_allocator.h).
 Allocator& allocator_for(Device device);
 void register_allocator(DeviceType type, Allocator* allocator);
 

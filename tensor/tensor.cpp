@@ -6,15 +6,11 @@
 #include <sstream>
 
 #include "autograd/grad_mode.h"
+#include "cuda/ops.h"
 #include "tensor/cpu_loops.h"
 
 namespace scorch {
 namespace {
-
-void check_cpu(std::string_view what, const Tensor& t) {
-  if (!t.device().is_cpu())
-    throw std::invalid_argument(std::string(what) + ": needs a CPU tensor, got " + describe(t));
-}
 
 void check_defined(std::string_view what, const Tensor& t) {
   if (!t.defined()) throw std::invalid_argument(std::string(what) + ": the tensor is undefined");
@@ -57,9 +53,8 @@ void* Tensor::raw_data() const {
 
 std::vector<double> Tensor::values() const {
   check_defined("values", *this);
-  check_cpu("values", *this);
   Tensor c = scorch::empty(shape(), {.dtype = kFloat64});
-  c.copy_(*this);
+  c.copy_(*this);  // from a CUDA tensor too: converted on the device, then copied over
   const double* p = c.data<double>();
   return {p, p + c.numel()};
 }
@@ -72,8 +67,11 @@ double Tensor::item() const {
 
 const Tensor& Tensor::fill_(double value) const {
   check_defined("fill_", *this);
-  check_cpu("fill_", *this);
   check_writable("fill_", *this);
+  if (device().is_cuda()) {
+    cuda::fill(*this, value);
+    return *this;
+  }
   dispatch_all(dtype(), [&]<typename T>() {
     const T v = static_cast<T>(value);
     map_cpu<T>(*this, [v]() { return v; });
@@ -84,8 +82,6 @@ const Tensor& Tensor::fill_(double value) const {
 const Tensor& Tensor::copy_(const Tensor& src) const {
   check_defined("copy_", *this);
   check_defined("copy_", src);
-  check_cpu("copy_", *this);
-  check_cpu("copy_", src);
   check_writable("copy_", *this);
   if (broadcast_shapes("copy_", src.shape(), shape()) != shape())
     throw std::invalid_argument("copy_: cannot copy " + describe(src) + " into " + describe(*this));
@@ -97,6 +93,10 @@ const Tensor& Tensor::copy_(const Tensor& src) const {
     Tensor tmp = empty(src.shape(), src.options());
     tmp.copy_(src);
     return copy_(tmp);
+  }
+  if (!device().is_cpu() || !src.device().is_cpu()) {  // on a device, or between devices
+    cuda::copy(*this, src);
+    return *this;
   }
   dispatch_all(dtype(), [&]<typename T>() {
     dispatch_all(src.dtype(), [&]<typename S>() { map_cpu<T, S>(*this, [](S s) { return static_cast<T>(s); }, src); });
@@ -166,14 +166,17 @@ Tensor from_vector(const std::vector<double>& values, const Shape& shape, Tensor
   if (static_cast<int64_t>(values.size()) != shape.numel())
     throw std::invalid_argument("from_vector: " + std::to_string(values.size()) + " values do not fill shape " +
                                 to_string(shape));
-  const bool wants_grad = options.requires_grad;
-  options.requires_grad = false;
-  Tensor t = empty(shape, options);
+  Tensor t = empty(shape, {.dtype = options.dtype});
   dispatch_all(options.dtype, [&]<typename T>() {
     T* p = t.data<T>();
     for (size_t i = 0; i < values.size(); ++i) p[i] = static_cast<T>(values[i]);
   });
-  if (wants_grad) t.requires_grad_();
+  if (!options.device.is_cpu()) {  // written on the CPU, then copied over
+    Tensor d = empty(shape, {.dtype = options.dtype, .device = options.device});
+    d.copy_(t);
+    t = d;
+  }
+  if (options.requires_grad) t.requires_grad_();
   return t;
 }
 
@@ -232,17 +235,13 @@ void print_values(std::ostream& os, const std::vector<double>& v, const Shape& s
 std::ostream& operator<<(std::ostream& os, const Tensor& t) {
   if (!t.defined()) return os << "tensor(undefined)";
   os << "tensor(";
-  if (t.device().is_cpu()) {
-    const std::vector<double> v = t.values();
-    const auto flags = os.flags();
-    const auto precision = os.precision();
-    os << std::setprecision(t.dtype() == kFloat64 ? 8 : 5);
-    print_values(os, v, t.shape(), contiguous_strides(t.shape()), 0, 0, t.numel() > 1000, 7);
-    os.flags(flags);
-    os.precision(precision);
-  } else {
-    os << "<on " << t.device().str() << ">";
-  }
+  const std::vector<double> v = t.values();  // a CUDA tensor's are copied to the CPU
+  const auto flags = os.flags();
+  const auto precision = os.precision();
+  os << std::setprecision(t.dtype() == kFloat64 ? 8 : 5);
+  print_values(os, v, t.shape(), contiguous_strides(t.shape()), 0, 0, t.numel() > 1000, 7);
+  os.flags(flags);
+  os.precision(precision);
   os << ", shape=" << t.shape() << ", dtype=" << dtype_name(t.dtype()) << ", device=" << t.device().str();
   if (t.requires_grad()) os << ", requires_grad";
   return os << ')';

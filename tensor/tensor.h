@@ -55,13 +55,16 @@ class Tensor {
                                   std::string(dtype_name(dtype_of<T>())));
     return static_cast<T*>(raw_data());
   }
-  double item() const;                 // value of a one-element tensor, as double
-  std::vector<double> values() const;  // all values in row-major order (any layout), as double
+  // Values as double: item() of a one-element tensor, values() all of them in row-major order (any
+  // layout). A CUDA tensor's are copied to the CPU (the host waits for the device).
+  double item() const;
+  std::vector<double> values() const;
 
   // In-place, outside autograd (throw on a tensor that requires grad while grad mode is on). Const
   // like every method: a Tensor is a handle, the data it points to is what changes.
   const Tensor& fill_(double value) const;
-  const Tensor& copy_(const Tensor& src) const;  // src broadcast to this shape, converted to this dtype
+  // src broadcast to this shape, converted to this dtype; src and this may be on different devices.
+  const Tensor& copy_(const Tensor& src) const;
 
   // Autograd.
   bool requires_grad() const;
@@ -88,6 +91,9 @@ class Tensor {
   Tensor contiguous() const;
   Tensor clone() const;
   Tensor to(DType dtype) const;
+  Tensor to(Device device) const;        // differentiable; *this when already there
+  Tensor cuda(int index = 0) const { return to(Device::cuda(index)); }
+  Tensor cpu() const { return to(Device::cpu()); }
   Tensor sum() const;
   Tensor sum(const std::vector<int64_t>& dims, bool keepdim = false) const;
   Tensor mean() const;

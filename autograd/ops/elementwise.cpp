@@ -1,67 +1,19 @@
-// elementwise.cpp: the pointwise ops of elementwise.h: functors (the math, shared with the future CUDA
-// loop), Op structs (shapes and backward formulas) and the public functions.
+// elementwise.cpp: the pointwise ops of elementwise.h: Op structs (shapes, the CPU and CUDA kernels
+// over the functors of elementwise_fns.h, backward formulas) and the public functions.
 #include "autograd/ops/elementwise.h"
 
 #include <cmath>
 
 #include "autograd/apply.h"
+#include "autograd/ops/elementwise_fns.h"
 #include "autograd/ops/reduce.h"
+#include "cuda/ops.h"
 #include "tensor/cpu_loops.h"
-#include "tensor/vec_math.h"
 
 namespace scorch {
 namespace {
 
-// ---- Functors: one scalar formula each, templated on the element type. ----
-struct AddFn { template <typename T> T operator()(T a, T b) const { return a + b; } };
-struct SubFn { template <typename T> T operator()(T a, T b) const { return a - b; } };
-struct MulFn { template <typename T> T operator()(T a, T b) const { return a * b; } };
-struct DivFn { template <typename T> T operator()(T a, T b) const { return a / b; } };
-struct EqFn { template <typename T> T operator()(T a, T b) const { return a == b; } };
-struct NeFn { template <typename T> T operator()(T a, T b) const { return a != b; } };
-struct LtFn { template <typename T> T operator()(T a, T b) const { return a < b; } };
-struct LeFn { template <typename T> T operator()(T a, T b) const { return a <= b; } };
-struct GtFn { template <typename T> T operator()(T a, T b) const { return a > b; } };
-struct GeFn { template <typename T> T operator()(T a, T b) const { return a >= b; } };
-
-struct NegFn { template <typename T> T operator()(T a) const { return -a; } };
-struct ExpFn { template <typename T> T operator()(T a) const { return exp_vec(a); } };
-struct LogFn { template <typename T> T operator()(T a) const { return std::log(a); } };
-struct SqrtFn { template <typename T> T operator()(T a) const { return std::sqrt(a); } };
-struct RsqrtFn { template <typename T> T operator()(T a) const { return T(1) / std::sqrt(a); } };
-struct AbsFn { template <typename T> T operator()(T a) const { return std::abs(a); } };
-struct SquareFn { template <typename T> T operator()(T a) const { return a * a; } };
-struct SinFn { template <typename T> T operator()(T a) const { return std::sin(a); } };
-struct CosFn { template <typename T> T operator()(T a) const { return std::cos(a); } };
-struct TanhFn { template <typename T> T operator()(T a) const { return std::tanh(a); } };
-struct SigmoidFn { template <typename T> T operator()(T a) const { return T(1) / (T(1) + exp_vec(-a)); } };
-struct ReluFn { template <typename T> T operator()(T a) const { return a > T(0) ? a : T(0); } };
-struct SiluFn { template <typename T> T operator()(T a) const { return a / (T(1) + exp_vec(-a)); } };
-// silu's backward in one pass: g s (1 + a (1 - s)), s = sigmoid(a).
-struct SiluBackwardFn {
-  template <typename T> T operator()(T g, T a) const {
-    const T s = T(1) / (T(1) + exp_vec(-a));
-    return g * s * (T(1) + a * (T(1) - s));
-  }
-};
-// log(1 + e^a) without overflow for large a or loss of precision for very negative a.
-struct SoftplusFn {
-  template <typename T> T operator()(T a) const { return std::max(a, T(0)) + log1p_vec(exp_vec(-std::abs(a))); }
-};
-struct SignFn { template <typename T> T operator()(T a) const { return T((a > T(0)) - (a < T(0))); } };
-struct PowFn {
-  double p;
-  template <typename T> T operator()(T a) const { return p == 2.0 ? a * a : std::pow(a, static_cast<T>(p)); }
-};
-struct EluFn {
-  double alpha;
-  template <typename T> T operator()(T a) const { return a > T(0) ? a : static_cast<T>(alpha) * std::expm1(a); }
-};
-struct ClampFn {
-  double lo, hi;
-  template <typename T> T operator()(T a) const { return std::min(std::max(a, static_cast<T>(lo)), static_cast<T>(hi)); }
-};
-struct WhereFn { template <typename T> T operator()(T c, T a, T b) const { return c != T(0) ? a : b; } };
+using namespace fns;  // the functors: elementwise_fns.h
 
 Tensor scalar_like(double v, const Tensor& t) { return scalar_tensor(v, t.options()); }
 
@@ -73,6 +25,9 @@ struct UnaryOp {
   void cpu(const Tensor& a, const Tensor& out) const {
     dispatch_float(Derived::name, a.dtype(), [&]<typename T>() { map_cpu<T, T>(out, fn, a); });
   }
+#if SCORCH_HAS_CUDA
+  void cuda(const Tensor& a, const Tensor& out) const { cuda::unary(Derived::name, fn, a, out); }
+#endif
 };
 
 template <typename Derived, typename Fn>
@@ -81,6 +36,9 @@ struct BinaryOp {
   void cpu(const Tensor& a, const Tensor& b, const Tensor& out) const {
     dispatch_float(Derived::name, a.dtype(), [&]<typename T>() { map_cpu<T, T, T>(out, Fn{}, a, b); });
   }
+#if SCORCH_HAS_CUDA
+  void cuda(const Tensor& a, const Tensor& b, const Tensor& out) const { cuda::binary(Derived::name, Fn{}, a, b, out); }
+#endif
 };
 
 // Gradient for input i only when it requires one (saves the work for constants and data).
@@ -130,6 +88,11 @@ struct Where {
   void cpu(const Tensor& c, const Tensor& a, const Tensor& b, const Tensor& out) const {
     dispatch_float(name, a.dtype(), [&]<typename T>() { map_cpu<T, T, T, T>(out, WhereFn{}, c, a, b); });
   }
+#if SCORCH_HAS_CUDA
+  void cuda(const Tensor& c, const Tensor& a, const Tensor& b, const Tensor& out) const {
+    cuda::ternary(name, WhereFn{}, c, a, b, out);
+  }
+#endif
   TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
     const Tensor zero = scalar_like(0, g);
     return {Tensor(), grad_if(in, 1, [&] { return where(in[0], g, zero); }),

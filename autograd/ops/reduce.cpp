@@ -1,4 +1,4 @@
-// reduce.cpp: sum, mean, max and sum_to (formulas in reduce.h).
+// reduce.cpp: sum, mean, max and sum_to (formulas in reduce.h); the CUDA kernels are in cuda/reduce.cu.
 //
 // One CPU kernel serves the three ops: out[o] = finish(fold over r of a[o, r]), where o runs over the
 // kept dims in row-major order (the order of the contiguous output) and r over the reduced dims. Both
@@ -21,6 +21,7 @@
 #include "autograd/apply.h"
 #include "autograd/ops/elementwise.h"
 #include "autograd/ops/shape.h"
+#include "cuda/ops.h"
 #include "tensor/cpu_loops.h"
 
 namespace scorch {
@@ -227,6 +228,9 @@ struct Sum {
       reduce_cpu<SumFold<T>, T>(a, dims.mask, out, [](double s) { return static_cast<T>(s); });
     });
   }
+#if SCORCH_HAS_CUDA
+  void cuda(const Tensor& a, Tensor& out) const { cuda::reduce(cuda::ReduceKind::sum, a, dims.mask, out); }
+#endif
   TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
     return {expand(dims.unreduce(g, in[0].shape()), in[0].shape())};
   }
@@ -242,6 +246,9 @@ struct Mean {
       reduce_cpu<SumFold<T>, T>(a, dims.mask, out, [count](double s) { return static_cast<T>(s / count); });
     });
   }
+#if SCORCH_HAS_CUDA
+  void cuda(const Tensor& a, Tensor& out) const { cuda::reduce(cuda::ReduceKind::mean, a, dims.mask, out); }
+#endif
   TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
     const Shape& shape = in[0].shape();
     return {expand(dims.unreduce(g, shape) / static_cast<double>(dims.count(shape)), shape)};
@@ -264,6 +271,9 @@ struct Max {
       reduce_cpu<MaxFold<T>, T>(a, dims.mask, out, [](T m) { return m; });
     });
   }
+#if SCORCH_HAS_CUDA
+  void cuda(const Tensor& a, Tensor& out) const { cuda::reduce(cuda::ReduceKind::max, a, dims.mask, out); }
+#endif
   // Every element equal to the max gets an equal share of g; eq() has no gradient, so the mask is a
   // constant in the double backward.
   TensorList backward(const Tensor& g, const TensorList& in, const Tensor& out) const {

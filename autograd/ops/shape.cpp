@@ -8,6 +8,7 @@
 
 #include "autograd/apply.h"
 #include "autograd/ops/reduce.h"
+#include "cuda/device.h"
 #include "tensor/cpu_loops.h"
 
 namespace scorch {
@@ -54,11 +55,12 @@ std::optional<Shape> view_strides(const Tensor& a, const Shape& shape) {
   return strides;
 }
 
-Tensor copy_of(const Tensor& a, DType dtype) {
-  Tensor out = empty(a.shape(), {.dtype = dtype, .device = a.device()});
+Tensor copy_of(const Tensor& a, DType dtype, Device device) {
+  Tensor out = empty(a.shape(), {.dtype = dtype, .device = device});
   out.copy_(a);
   return out;
 }
+Tensor copy_of(const Tensor& a, DType dtype) { return copy_of(a, dtype, a.device()); }
 
 struct Reshape {
   static constexpr std::string_view name = "reshape";
@@ -154,6 +156,17 @@ struct To {
   DType dtype;
   Tensor forward(const Tensor& a) const { return a.dtype() == dtype ? a : copy_of(a, dtype); }
   TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const { return {to(g, in[0].dtype())}; }
+};
+
+struct ToDevice {
+  static constexpr std::string_view name = "to_device";
+  Device device;
+  Tensor forward(const Tensor& a) const {
+    if (a.device() == device) return a;
+    if (device.is_cuda()) cuda::check_device("tensor.to(" + device.str() + ")", device);
+    return copy_of(a, a.dtype(), device);
+  }
+  TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const { return {to(g, in[0].device())}; }
 };
 
 struct Concat {
@@ -276,6 +289,7 @@ Tensor squeeze(const Tensor& a) {
 Tensor contiguous(const Tensor& a) { return apply(Contiguous{}, a); }
 Tensor clone(const Tensor& a) { return apply(Clone{}, a); }
 Tensor to(const Tensor& a, DType dtype) { return apply(To{dtype}, a); }
+Tensor to(const Tensor& a, Device device) { return apply(ToDevice{device}, a); }
 
 Tensor concat(const TensorList& tensors, int64_t dim) {
   if (tensors.empty()) throw std::invalid_argument("concat: no tensors given");

@@ -5,6 +5,7 @@
 //   expand    ga = sum_to(g, a.shape)             slice    ga = slice_backward(g, a.shape, ...)
 //   concat    ga_i = narrow(g, dim, offset_i, size_i)      stack = concat of unsqueezed inputs
 //   to        ga = to(g, a.dtype)                 contiguous, clone: ga = g
+//   to(device) ga = to(g, a.device): gradients flow back across devices
 #pragma once
 #include <vector>
 
@@ -32,6 +33,9 @@ Tensor squeeze(const Tensor& a);  // every size-1 dim
 Tensor contiguous(const Tensor& a);
 Tensor clone(const Tensor& a);
 Tensor to(const Tensor& a, DType dtype);
+// A copy on `device` (a itself when it is there already). Throws "tensor.to(cuda:0): this build has no
+// CUDA backend", "tensor.to(cuda:0): no CUDA device" (cuda/device.h's check_device).
+Tensor to(const Tensor& a, Device device);
 Tensor concat(const TensorList& tensors, int64_t dim);
 Tensor stack(const TensorList& tensors, int64_t dim);
 

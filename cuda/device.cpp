@@ -1,4 +1,4 @@
-// device.cu: device discovery for the CUDA build. No driver or no device means count 0, not an error,
+// device.cpp: device discovery for the CUDA build. No driver or no device means count 0, not an error,
 // so that CUDA tests skip cleanly on machines without a GPU.
 #include <cuda_runtime.h>
 
@@ -12,7 +12,7 @@ int device_count() {
   static const int count = [] {
     int n = 0;
     if (cudaGetDeviceCount(&n) != cudaSuccess) {
-      cudaGetLastError();  // clear the sticky "no driver" error
+      (void)cudaGetLastError();  // clear the "no driver" error
       return 0;
     }
     return n;

@@ -1,0 +1,46 @@
+// loop_plan.h: the layout of an N-operand elementwise loop, shared by the CPU loops (cpu_loops.h) and
+// the CUDA ones (cuda/loops.h): each operand is read through its own strides over the (broadcast)
+// output shape, with stride 0 on broadcast dims, and adjacent dims that are contiguous in every
+// operand are merged, so that the common cases collapse to one flat dim.
+#pragma once
+#include <array>
+#include <cstdint>
+
+#include "tensor/tensor.h"
+
+namespace scorch {
+
+// Strides of `t` seen with the (broadcast) shape `shape`: 0 where t has size 1 or no such dim.
+Shape broadcast_strides(const Tensor& t, const Shape& shape);
+
+// Shape and per-operand strides of an N-operand loop after merging dims.
+template <int N>
+struct LoopPlan {
+  Shape shape;
+  std::array<Shape, N> strides;
+};
+
+template <int N>
+LoopPlan<N> make_loop_plan(const Shape& shape, const std::array<Shape, N>& strides) {
+  LoopPlan<N> p;
+  for (int d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1) continue;  // size-1 dims do not move any pointer
+    const int last = p.shape.size() - 1;
+    bool merge = last >= 0;
+    for (int k = 0; merge && k < N; ++k) merge = p.strides[k][last] == strides[k][d] * shape[d];
+    if (merge) {
+      p.shape[last] *= shape[d];
+      for (int k = 0; k < N; ++k) p.strides[k][last] = strides[k][d];
+    } else {
+      p.shape.push_back(shape[d]);
+      for (int k = 0; k < N; ++k) p.strides[k].push_back(strides[k][d]);
+    }
+  }
+  if (p.shape.empty()) {  // a single element (or a 0-d tensor)
+    p.shape.push_back(1);
+    for (int k = 0; k < N; ++k) p.strides[k].push_back(1);
+  }
+  return p;
+}
+
+}  // namespace scorch
