@@ -150,8 +150,9 @@ TEST(Profiler, SummaryWithRoofsHasAShareColumn) {
   Profiler profiler;
   (void)matmul(ones({64, 64}), ones({64, 64}));
   profiler.stop();
-  ASSERT_EQ(profiler.events().size(), 1u);
-  const ProfileEvent& e = profiler.events()[0];
+  const std::vector<ProfileEvent> events = profiler.events();  // a copy: events() returns by value
+  ASSERT_EQ(events.size(), 1u);
+  const ProfileEvent& e = events[0];
   const double ns = static_cast<double>(std::max<int64_t>(e.end_ns - e.start_ns, 1));
   // Roofs four times the rates reached: a share near 25% (the summary rounds the rates it divides).
   const MachinePeak peak{.fma_gflops = 4 * e.flops / ns, .sgemm_gflops = 0, .stream_gbs = 4 * e.bytes / ns};
