@@ -1,0 +1,104 @@
+// The fuzz targets' committed inputs (tests/fuzz/): every seed of corpus/<target>/ is a valid input
+// and still parses (and round-trips, as the targets check).
+#include <gmock/gmock.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "apps/gmm/config.h"
+#include "apps/mnist/config.h"
+#include "nn/safetensors.h"
+#include "tensor/file_io.h"
+#include "tensor/idx.h"
+#include "tensor/npy.h"
+#include "test_util.h"
+
+namespace scorch {
+namespace {
+
+namespace fs = std::filesystem;
+using app::MnistConfig;
+
+const fs::path kFuzzDir = SCORCH_FUZZ_DIR;  // tests/fuzz in the source tree (tests/CMakeLists.txt)
+
+// The files of tests/fuzz/<kind>/<target>, sorted; none when the folder does not exist.
+std::vector<fs::path> files_of(const std::string& kind, const std::string& target) {
+  std::vector<fs::path> files;
+  if (fs::is_directory(kFuzzDir / kind / target))
+    for (const auto& entry : fs::directory_iterator(kFuzzDir / kind / target)) files.push_back(entry.path());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+// fuzz_cli's argv: "app", then the words of `text` split at spaces, tabs and newlines.
+std::vector<std::string> argv_words(std::string_view text) {
+  std::vector<std::string> words = {"app"};
+  for (size_t pos = 0; pos < text.size();) {
+    const size_t end = std::min(text.find_first_of(" \t\n", pos), text.size());
+    if (end > pos) words.emplace_back(text.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  return words;
+}
+
+// parse_mnist_flags or parse_gmm_flags on the words of `text`; --help output is swallowed.
+template <typename Parse>
+auto parse_words(const std::string& text, Parse parse) {
+  std::vector<std::string> words = argv_words(text);
+  std::vector<char*> argv;
+  for (std::string& w : words) argv.push_back(w.data());
+  argv.push_back(nullptr);
+  ::testing::internal::CaptureStdout();
+  struct Release {
+    ~Release() { ::testing::internal::GetCapturedStdout(); }
+  } release;
+  return parse(static_cast<int>(words.size()), argv.data());
+}
+
+std::string npy_round_trip(const Tensor& t) { return npy_bytes(parse_npy(npy_bytes(t), "written.npy")); }
+
+TEST(FuzzCorpus, EveryTargetHasSeeds) {
+  for (const char* target : {"fuzz_idx", "fuzz_npy", "fuzz_safetensors", "fuzz_mnist_config", "fuzz_cli"})
+    EXPECT_GE(files_of("corpus", target).size(), 4u) << target;
+}
+
+TEST(FuzzCorpus, IdxSeedsParse) {
+  for (const fs::path& f : files_of("corpus", "fuzz_idx")) EXPECT_NO_THROW(read_idx(f.string())) << f;
+}
+
+TEST(FuzzCorpus, NpySeedsParseAndRoundTrip) {
+  for (const fs::path& f : files_of("corpus", "fuzz_npy")) {
+    Tensor t;
+    ASSERT_NO_THROW(t = load_npy(f.string())) << f;
+    EXPECT_EQ(npy_round_trip(t), npy_bytes(t)) << f;
+  }
+}
+
+TEST(FuzzCorpus, SafetensorsSeedsParse) {
+  for (const fs::path& f : files_of("corpus", "fuzz_safetensors")) EXPECT_NO_THROW(nn::load_safetensors(f.string())) << f;
+}
+
+TEST(FuzzCorpus, MnistConfigSeedsParseAndRoundTrip) {
+  for (const fs::path& f : files_of("corpus", "fuzz_mnist_config")) {
+    MnistConfig c;
+    ASSERT_NO_THROW(c = app::parse_mnist_toml(read_file(f.string()), f.string())) << f;
+    EXPECT_EQ(app::parse_mnist_toml(app::mnist_toml(c), "written.toml"), c) << f;
+  }
+}
+
+// gmm_* seeds are gmm command lines, mnist_* mnist ones; "help" asks both for --help, "empty" is both defaults.
+TEST(FuzzCorpus, CliSeedsParse) {
+  for (const fs::path& f : files_of("corpus", "fuzz_cli")) {
+    const std::string name = f.filename().string(), text = read_file(f.string());
+    const bool gmm = !name.starts_with("mnist_"), mnist = !name.starts_with("gmm_"), help = name == "help";
+    if (gmm) {
+      EXPECT_EQ(parse_words(text, app::parse_gmm_flags).has_value(), !help) << f;
+    }
+    if (mnist) {
+      EXPECT_EQ(parse_words(text, app::parse_mnist_flags).has_value(), !help) << f;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace scorch
