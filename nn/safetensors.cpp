@@ -132,7 +132,7 @@ RawFile split_file(std::string_view bytes, const std::string& path) {
   RawFile file{json(), bytes.substr(8 + n)};
   try {
     file.header = json::parse(text.begin(), text.end());
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1e999
     fail(path + ": the header is not valid JSON: " + e.what());
   }
   if (!file.header.is_object()) fail(path + ": the header must be a JSON object, got " + brief(file.header));
