@@ -25,6 +25,15 @@ CLI::Option* add_real(CLI::App& app, const std::string& name, double& value, con
       ->capture_default_str();
 }
 
+// A flag without a value. NOTE: CLI11 leaves a flag's default string empty and writes an empty one as
+// false, so config.toml said inference_only=false for a config that read `inference_only` (found by
+// tests/fuzz/fuzz_mnist_config); here it is written as the flag is set.
+CLI::Option* add_switch(CLI::App& app, const std::string& names, bool& value, const std::string& help) {
+  return app.add_flag(names, value, help)
+      ->default_function([&value] { return std::string(value ? "true" : "false"); })
+      ->capture_default_str();
+}
+
 // Every setting, as a flag of `app` bound to a field of `c` (the config file uses the same names).
 void add_settings(CLI::App& app, MnistConfig& c) {
   app.option_defaults()->always_capture_default()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
@@ -73,12 +82,12 @@ void add_settings(CLI::App& app, MnistConfig& c) {
   app.add_option("--threads", c.threads, "CPU threads (0: all cores)")->check(int_in(0, 4096))->group("Training");
   app.add_option("--weights-dir", c.weights_dir, "folder of best/last.safetensors, log.csv and config.toml")
       ->check(kNonEmpty)->group("Training");
-  app.add_flag("--resume", c.resume, "continue from <weights-dir>/last.safetensors (reads <weights-dir>/config.toml "
-               "when no --config is given)")->group("Training");
-  app.add_flag("--overwrite", c.overwrite, "start a new run in a --weights-dir that holds one: its checkpoints are "
-               "replaced (without this flag such a run is refused)")->group("Training");
+  add_switch(app, "--resume", c.resume, "continue from <weights-dir>/last.safetensors (reads <weights-dir>/config.toml "
+             "when no --config is given)")->group("Training");
+  add_switch(app, "--overwrite", c.overwrite, "start a new run in a --weights-dir that holds one: its checkpoints are "
+             "replaced (without this flag such a run is refused)")->group("Training");
 
-  app.add_flag("--inference_only,--inference-only", c.inference_only, "sample from a trained model instead of training")
+  add_switch(app, "--inference_only,--inference-only", c.inference_only, "sample from a trained model instead of training")
       ->group("Sampling");
   app.add_option("--weights", c.weights, "checkpoint to sample from (empty: <weights-dir>/best.safetensors)")->group("Sampling");
   app.add_option("--samples-dir", c.samples_dir, "folder of samples.png, samples.npy, trajectory.png")
