@@ -60,7 +60,8 @@ report=bench/results/fuzz-$date.md
   echo "\`scripts/fuzz.sh\` at commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . || echo ' (with local changes)'),"
   echo "$(clang++ --version | head -1), \`-fsanitize=fuzzer,address,undefined\` (RelWithDebInfo). Each target ran"
   echo "\`-runs=$runs -seed=$seed -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048\` with its dictionary,"
-  echo "from a copy of its seed corpus (\`tests/fuzz/corpus/<target>/\`); $(nproc) cores, one target at a time."
+  echo "from a copy of its seed corpus (\`tests/fuzz/corpus/<target>/\`); $(nproc) cores, one target at a time"
+  echo "(load average at the end, other jobs included: $(cut -d' ' -f1-3 /proc/loadavg))."
   echo
   echo "| target | max_len (bytes) | executions | crashes | time |"
   echo "|---|---:|---:|---:|---:|"
