@@ -82,6 +82,7 @@ TEST(MnistConfig, TomlKeepsEveryDigitAndRefusesWhatItCannotHold) {
   c.lr = 1.2345678901e-4;
   c.clip = 1112341;
   c.sigma_max = 1.0 / 3;
+  c.sigma_min = 1.706777165336792e-07;  // its shortest form reads back as the next double through strtold
   c.inference_only = true;  // a flag: CLI11 wrote its empty default string as false
   EXPECT_EQ(parse_mnist_toml(mnist_toml(c), "test"), c);
   c.weights_dir = "runs/#1";  // '#' starts a comment

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <sstream>
 
@@ -14,13 +15,18 @@ namespace {
 
 
 // A double setting. NOTE: CLI11 writes a value with operator<<, 6 significant digits, so config.toml
-// would hold --clip 1112341 as 1.11234e+06 (found by tests/fuzz/fuzz_mnist_config); here it is written
-// in the shortest form that reads back exactly.
+// would hold --clip 1112341 as 1.11234e+06 (found by tests/fuzz/fuzz_mnist_config). Here it is written
+// in the shortest form that reads back exactly; CLI11 reads through strtold and rounds twice, which
+// turns about one shortest form in 10,000 (1.706777165336792e-07) into the next double: those get 17
+// digits.
 CLI::Option* add_real(CLI::App& app, const std::string& name, double& value, const std::string& help) {
   return app.add_option(name, value, help)
       ->default_function([&value] {
         char text[32];
-        return std::string(text, std::to_chars(text, text + sizeof text, value).ptr);
+        *std::to_chars(text, text + sizeof text - 1, value).ptr = '\0';
+        if (static_cast<double>(std::strtold(text, nullptr)) != value)
+          *std::to_chars(text, text + sizeof text - 1, value, std::chars_format::general, 17).ptr = '\0';
+        return std::string(text);
       })
       ->capture_default_str();
 }
