@@ -123,7 +123,7 @@ def safetensors_corpus():
 
 def flag_names(source):
     text = (REPO / source).read_text()
-    return sorted({name for names in re.findall(r'add_(?:option|flag)\(\s*"([^"]+)"', text)
+    return sorted({name for names in re.findall(r'add_(?:option|flag|real|switch)\((?:app, )?\s*"([^"]+)"', text)
                    for name in names.split(",")})
 
 
@@ -178,11 +178,11 @@ def mnist_config_corpus():
     write_corpus("fuzz_mnist_config", {
         "empty.toml": "",
         "defaults.toml": DEFAULTS_TOML,
-        "training.toml": 'model="refinenet"\nwidth=16\nsigma_max=50\nlevels=232\nlr=0.0001\nema-warmup=false\nclip=0\n',
-        "sampling.toml": ('sampler="ode"\node_solver="heun"\nsample_steps=100\nrtol=1e-05\natol=1e-05\n'
-                          "warm_start=0\ndenoise=false\nn_samples=16\n"),
+        "training.toml": 'model="refinenet"\nwidth=16\nsigma-max=50\nlevels=232\nlr=0.0001\nema-warmup=false\nclip=0\n',
+        "sampling.toml": ('sampler="ode"\node-solver="heun"\nsample-steps=100\nrtol=1e-05\natol=1e-05\n'
+                          "warm-start=0\ndenoise=false\nn-samples=16\n"),
         "refinenet.toml": 'model = "refinenet"\nwidth = 16\nnoise = "levels"\npredictor = "ode"\nsnr = 0.16\n',
-        "fashion.toml": "dataset = 'fashion'\ndata-dir = \"/tmp/fashion mnist\"\nval_fraction = 0.2\nepochs = 3\n",
+        "fashion.toml": "dataset = 'fashion'\ndata-dir = \"/tmp/fashion mnist\"\nval-fraction = 0.2\nepochs = 3\n",
     })
     keys = [f.lstrip("-") for f in flag_names("apps/mnist/config.cpp") if f.startswith("--")]
     write_dict("fuzz_mnist_config", [k + "=" for k in keys] + ["true", "false", "\"", "'", "[", "]", "#", "\n",
