@@ -132,7 +132,7 @@ RawFile split_file(std::string_view bytes, const std::string& path) {
   RawFile file{json(), bytes.substr(8 + n)};
   try {
     file.header = json::parse(text.begin(), text.end());
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1e999
     fail(path + ": the header is not valid JSON: " + e.what());
   }
   if (!file.header.is_object()) fail(path + ": the header must be a JSON object, got " + brief(file.header));
@@ -165,18 +165,19 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
   write_file_atomic(path, bytes);
 }
 
-SafetensorsFile load_safetensors(const std::string& path) {
-  const std::string bytes = read_file(path);
-  const RawFile raw = split_file(bytes, path);
+SafetensorsFile load_safetensors(const std::string& path) { return parse_safetensors(read_file(path), path); }
+
+SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& name) {
+  const RawFile raw = split_file(bytes, name);
   SafetensorsFile file;
   std::vector<Entry> entries;
   for (const auto& [key, value] : raw.header.items()) {
     if (key == kMetadataKey)
-      file.metadata = parse_metadata(value, path);
+      file.metadata = parse_metadata(value, name);
     else
-      entries.push_back(parse_entry(key, value, path));
+      entries.push_back(parse_entry(key, value, name));
   }
-  check_layout(entries, raw.data.size(), path);
+  check_layout(entries, raw.data.size(), name);
   for (const Entry& e : entries)
     file.tensors.emplace(e.name, tensor_from_bytes(raw.data.substr(e.begin, e.end - e.begin), e.shape, e.dtype));
   return file;

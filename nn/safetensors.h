@@ -20,6 +20,7 @@
 #pragma once
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "nn/module.h"
 #include "tensor/tensor.h"
@@ -36,6 +37,8 @@ void save_safetensors(const std::string& path, const std::map<std::string, Tenso
                       const std::map<std::string, std::string>& metadata = {});
 // New contiguous CPU tensors with the file's names, shapes and dtypes.
 SafetensorsFile load_safetensors(const std::string& path);
+// The same from the file's bytes in memory; `name` (the file's path) starts every error message.
+SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& name);
 
 // m.state_dict() as a safetensors file.
 void save_module(const std::string& path, const Module& m, const std::map<std::string, std::string>& metadata = {});

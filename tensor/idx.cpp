@@ -92,8 +92,8 @@ std::string gzip_bytes(std::string_view in, const std::string& path) {
   return out;
 }
 
-// The IDX file in `bytes` as a uint8 tensor; `inflated`: `bytes` came out of a gzip file.
-Tensor parse_idx(std::string_view bytes, const std::string& path, bool inflated) {
+// The plain IDX file in `bytes` as a uint8 tensor; `inflated`: `bytes` came out of a gzip file.
+Tensor parse_plain_idx(std::string_view bytes, const std::string& path, bool inflated) {
   const std::string what = inflated ? path + " (inflated)" : path;
   if (bytes.size() < 4)
     throw std::runtime_error(what + ": too short for an IDX header (" + std::to_string(bytes.size()) + " bytes)");
@@ -132,10 +132,11 @@ Tensor parse_idx(std::string_view bytes, const std::string& path, bool inflated)
 
 }  // namespace
 
-Tensor read_idx(const std::string& path) {
-  const std::string bytes = read_file(path);
-  if (is_gzip(bytes)) return parse_idx(gunzip(bytes, path), path, /*inflated=*/true);
-  return parse_idx(bytes, path, /*inflated=*/false);
+Tensor read_idx(const std::string& path) { return parse_idx(read_file(path), path); }
+
+Tensor parse_idx(std::string_view bytes, const std::string& name) {
+  if (is_gzip(bytes)) return parse_plain_idx(gunzip(bytes, name), name, /*inflated=*/true);
+  return parse_plain_idx(bytes, name, /*inflated=*/false);
 }
 
 void write_idx(const std::string& path, const Tensor& t, bool gzip) {

@@ -20,6 +20,7 @@
 // name), level 6, so the same tensor always gives the same bytes.
 #pragma once
 #include <string>
+#include <string_view>
 
 #include "tensor/tensor.h"
 
@@ -27,6 +28,8 @@ namespace scorch {
 
 // A new contiguous uint8 CPU tensor with the file's dims.
 Tensor read_idx(const std::string& path);
+// The same from the file's bytes (plain or gzip) in memory; `name` (the file's path) starts every error.
+Tensor parse_idx(std::string_view bytes, const std::string& name);
 
 // Writes t (a uint8 CPU tensor of 1 to 4 dims, each 1 to 2^32 - 1, any strides) atomically
 // (tensor/file_io.h); gzip-compressed unless `gzip` is false. Throws std::invalid_argument naming the

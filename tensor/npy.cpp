@@ -172,6 +172,11 @@ std::pair<std::string_view, size_t> split_header(std::string_view bytes, const s
 
 void save_npy(const std::string& path, const Tensor& t) {
   check_savable(t, "save_npy: " + path);
+  write_file_atomic(path, npy_bytes(t));
+}
+
+std::string npy_bytes(const Tensor& t) {
+  check_savable(t, "npy_bytes");
   const std::string dict = header_dict(t);
   // Spaces and a final '\n' up to a multiple of kAlign; like numpy, at least one space.
   const size_t pad = kAlign - (kMagic.size() + 4 + dict.size() + 1) % kAlign;
@@ -182,25 +187,26 @@ void save_npy(const std::string& path, const Tensor& t) {
   bytes.append(pad, ' ');
   bytes += '\n';
   append_tensor_bytes(bytes, t);
-  write_file_atomic(path, bytes);
+  return bytes;
 }
 
-Tensor load_npy(const std::string& path) {
-  const std::string bytes = read_file(path);
-  const auto [text, data_start] = split_header(bytes, path);
-  const NpyHeader header = HeaderParser(text, path).parse();
-  const DType dtype = dtype_of_descr(header.descr, path);
+Tensor load_npy(const std::string& path) { return parse_npy(read_file(path), path); }
+
+Tensor parse_npy(std::string_view bytes, const std::string& name) {
+  const auto [text, data_start] = split_header(bytes, name);
+  const NpyHeader header = HeaderParser(text, name).parse();
+  const DType dtype = dtype_of_descr(header.descr, name);
   if (header.fortran_order)
-    throw std::runtime_error(path +
+    throw std::runtime_error(name +
                              ": fortran_order is True (column-major data), which is not supported; "
                              "save a C-order array (numpy.ascontiguousarray)");
-  const Shape shape = checked_shape(header.shape, dtype, path);
+  const Shape shape = checked_shape(header.shape, dtype, name);
   const size_t expected = static_cast<size_t>(shape.numel()) * dtype_size(dtype);
   const size_t have = bytes.size() - data_start;
   if (have != expected)
-    throw std::runtime_error(path + ": has " + std::to_string(have) + " bytes of data, but " + to_string(shape) + " " +
+    throw std::runtime_error(name + ": has " + std::to_string(have) + " bytes of data, but " + to_string(shape) + " " +
                              std::string(dtype_name(dtype)) + " needs " + std::to_string(expected));
-  return tensor_from_bytes(std::string_view(bytes).substr(data_start), shape, dtype);
+  return tensor_from_bytes(bytes.substr(data_start), shape, dtype);
 }
 
 }  // namespace scorch

@@ -17,6 +17,7 @@
 // else: bad magic, unknown version, malformed header, Fortran order, wrong data length.
 #pragma once
 #include <string>
+#include <string_view>
 
 #include "tensor/tensor.h"
 
@@ -26,5 +27,10 @@ namespace scorch {
 void save_npy(const std::string& path, const Tensor& t);
 // A new contiguous CPU tensor with the file's shape and dtype.
 Tensor load_npy(const std::string& path);
+
+// The same two in memory: the bytes save_npy writes, and load_npy's reading of a file's bytes, where
+// `name` (the file's path) starts every error message.
+std::string npy_bytes(const Tensor& t);
+Tensor parse_npy(std::string_view bytes, const std::string& name);
 
 }  // namespace scorch

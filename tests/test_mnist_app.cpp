@@ -75,6 +75,26 @@ TEST(MnistConfig, TomlRoundTrip) {
   EXPECT_EQ(parse_mnist_toml(mnist_toml(MnistConfig{}), "test"), MnistConfig{});
 }
 
+// CLI11 writes doubles with 6 significant digits and has no escapes in its config format: config.toml
+// must hold every digit, and refuse (naming the flag) a value it cannot hold rather than save another.
+TEST(MnistConfig, TomlKeepsEveryDigitAndRefusesWhatItCannotHold) {
+  MnistConfig c;
+  c.lr = 1.2345678901e-4;
+  c.clip = 1112341;
+  c.sigma_max = 1.0 / 3;
+  c.sigma_min = 1.706777165336792e-07;  // its shortest form reads back as the next double through strtold
+  c.inference_only = true;  // a flag: CLI11 wrote its empty default string as false
+  EXPECT_EQ(parse_mnist_toml(mnist_toml(c), "test"), c);
+  c.weights_dir = "runs/#1";  // '#' starts a comment
+  try {
+    mnist_toml(c);
+    ADD_FAILURE() << "no error for a '#' in --weights-dir";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("--weights-dir: 'runs/#1' cannot be saved in a config file"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(MnistConfig, FlagsOverrideTheConfigFile) {
   TempDir tmp;
   MnistConfig file;

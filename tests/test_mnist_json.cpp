@@ -99,6 +99,7 @@ TEST(MnistJson, BadInputsNameTheFile) {
   EXPECT_THAT(error("{\"data\": [" + zeros_783 + "]}"), AllOf(HasSubstr(three), HasSubstr("783 values, not a positive multiple of 784")));
   EXPECT_THAT(error("{\"data\": []}"), AllOf(HasSubstr(three), HasSubstr("0 values")));
   EXPECT_THAT(error("{\"data\": [0, 1"), AllOf(HasSubstr(three), HasSubstr("not valid JSON")));
+  EXPECT_THAT(error("{\"data\": [1e999]}"), AllOf(HasSubstr(three), HasSubstr("not valid JSON"), HasSubstr("number overflow")));
   EXPECT_THAT(error("[1, 2]"), AllOf(HasSubstr(three), HasSubstr("expected an object {\"data\"")));
   std::string json = class_json(3);
   json.replace(json.find('[') + 1, 5, "1.5");  // the first value of digit 0 (was "0.000" or so)

@@ -24,7 +24,7 @@ Pixels read_class(const std::string& path) {
   json root;
   try {
     root = json::parse(read_file(path));
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1e999
     throw std::runtime_error(path + ": not valid JSON: " + e.what());
   }
   if (!root.is_object() || !root.contains("data") || !root["data"].is_array())
