@@ -9,7 +9,7 @@
 # Needs clang with libFuzzer (Debian 12: apt-get install clang) besides the packages of the README.
 #   scripts/fuzz.sh                      every target, 100,000 executions each, seed 1
 #   RUNS=1000 SEED=7 scripts/fuzz.sh fuzz_npy fuzz_cli
-# Takes 8 to 20 minutes on 2 cores, most of it in the config and flag targets (CLI11 parsers are slow to build).
+# Takes 7 to 20 minutes on 2 cores, most of it in the config and flag targets (CLI11 parsers are slow to build).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 runs=${RUNS:-100000}

@@ -1,7 +1,8 @@
 // The fuzz targets' committed inputs (tests/fuzz/): every seed of corpus/<target>/ is a valid input
 // and still parses (and round-trips, as the targets check), and every input in regressions/<target>/,
 // each of which once crashed a parser or broke a round trip, now throws a clear error naming the file
-// and what is wrong. A new regression file must be listed in kRegressions with the error it expects.
+// and what is wrong, or, if it is valid, parses and round-trips. A new regression file must be listed
+// in kRegressions with the error it expects.
 #include <gmock/gmock.h>
 
 #include <algorithm>
