@@ -15,6 +15,7 @@
 
 #include "tensor/host_device.h"
 #include "tensor/loop_plan.h"
+#include "tensor/reduce_plan.h"
 
 namespace scorch::cuda {
 
@@ -57,21 +58,8 @@ struct ReducePlan {
 };
 
 inline ReducePlan make_reduce_plan(const Tensor& a, uint32_t mask) {
-  Shape kept_shape, kept_strides, reduced_shape, reduced_strides;
-  std::vector<std::pair<int64_t, int64_t>> reduced;  // (stride, size)
-  for (int d = 0; d < a.dim(); ++d) {
-    if (mask >> d & 1u) {
-      reduced.emplace_back(a.strides()[d], a.shape()[d]);
-    } else {
-      kept_shape.push_back(a.shape()[d]);
-      kept_strides.push_back(a.strides()[d]);
-    }
-  }
-  std::stable_sort(reduced.begin(), reduced.end(), [](auto x, auto y) { return x.first > y.first; });
-  for (auto [stride, size] : reduced) reduced_strides.push_back(stride), reduced_shape.push_back(size);
-  return {make_offset_calc(make_loop_plan<1>(kept_shape, {kept_strides})),
-          make_offset_calc(make_loop_plan<1>(reduced_shape, {reduced_strides})), kept_shape.numel(),
-          reduced_shape.numel()};
+  const scorch::ReducePlan p = scorch::make_reduce_plan(a, mask);
+  return {make_offset_calc(p.kept), make_offset_calc(p.reduced), p.outputs, p.length};
 }
 
 // The input pointers of a loop with NIn inputs of element type In (at least one slot, so that a fill,

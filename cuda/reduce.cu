@@ -143,7 +143,7 @@ void reduce_cuda(const Tensor& a, const ReducePlan& p, const Tensor& out, const 
 }  // namespace
 
 void reduce(ReduceKind kind, const Tensor& a, uint32_t mask, const Tensor& out) {
-  const ReducePlan p = make_reduce_plan(a, mask);
+  const ReducePlan p = cuda::make_reduce_plan(a, mask);  // qualified: ADL on Tensor also finds scorch::make_reduce_plan
   if (p.outputs == 0) return;
   const char* name = kind == ReduceKind::sum ? "sum" : kind == ReduceKind::mean ? "mean" : "max";
   dispatch_float(name, a.dtype(), [&]<typename T>() {
