@@ -49,6 +49,14 @@ void synchronize(int device = 0);
 void set_allow_tf32(bool allow);
 bool allow_tf32();
 
+// Deterministic kernels: with it on, cuDNN convolutions use only algorithms whose results do not depend
+// on scheduling (no atomics in the weight and data gradients) and every scorch kernel that could sum in
+// a run-dependent order (atomicAdd scatters) takes its ordered path, so that the same inputs give the
+// same bits from run to run on one GPU. Off by default: the fastest algorithm wins. The apps' flag
+// --deterministic turns it on (docs/determinism.md).
+void set_deterministic(bool on);
+bool deterministic();
+
 // The caching allocator of DeviceType::cuda (cuda/caching_allocator.h): its statistics for one device,
 // resetting the peak to the current allocation, and handing every cached block back to the driver.
 AllocatorStats memory_stats(int device = 0);

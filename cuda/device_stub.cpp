@@ -7,6 +7,7 @@ namespace scorch::cuda {
 namespace {
 
 bool tf32_allowed = false;
+bool deterministic_on = false;
 
 [[noreturn]] void no_backend(const char* what) {
   throw std::runtime_error(std::string(what) + ": this build has no CUDA backend");
@@ -19,6 +20,8 @@ int device_count() { return 0; }
 void synchronize(int device) { check_device("synchronize", Device::cuda(device)); }
 void set_allow_tf32(bool allow) { tf32_allowed = allow; }
 bool allow_tf32() { return tf32_allowed; }
+void set_deterministic(bool on) { deterministic_on = on; }
+bool deterministic() { return deterministic_on; }
 AllocatorStats memory_stats(int) { return {}; }
 void reset_peak_memory_stats(int) {}
 void empty_cache() {}

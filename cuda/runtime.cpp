@@ -1,4 +1,4 @@
-// runtime.cpp: current streams, the device guard, synchronize and the TF32 switch.
+// runtime.cpp: current streams, the device guard, synchronize, the TF32 and determinism switches.
 #include "cuda/runtime.h"
 
 #include <atomic>
@@ -11,6 +11,7 @@ namespace {
 
 constexpr int kMaxDevices = 128;  // Device::index is an int8_t
 std::atomic<bool> tf32_allowed{false};
+std::atomic<bool> deterministic_on{false};
 
 }  // namespace
 
@@ -43,5 +44,7 @@ void synchronize(int device) {
 
 void set_allow_tf32(bool allow) { tf32_allowed.store(allow); }
 bool allow_tf32() { return tf32_allowed.load(); }
+void set_deterministic(bool on) { deterministic_on.store(on); }
+bool deterministic() { return deterministic_on.load(); }
 
 }  // namespace scorch::cuda
