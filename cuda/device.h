@@ -57,6 +57,12 @@ bool allow_tf32();
 void set_deterministic(bool on);
 bool deterministic();
 
+// cuDNN: the version of the library loaded (e.g. 91400 for 9.14.0; 0 in a CPU-only build), and how
+// many convolution algorithm choices are cached (one per pass, device, dtype, shapes and options seen
+// so far: cuda/conv2d.cpp).
+int cudnn_version();
+size_t conv_algorithm_cache_size();
+
 // The caching allocator of DeviceType::cuda (cuda/caching_allocator.h): its statistics for one device,
 // resetting the peak to the current allocation, and handing every cached block back to the driver.
 AllocatorStats memory_stats(int device = 0);

@@ -26,6 +26,8 @@ AllocatorStats memory_stats(int) { return {}; }
 void reset_peak_memory_stats(int) {}
 void empty_cache() {}
 Allocator* device_allocator() { return nullptr; }
+int cudnn_version() { return 0; }
+size_t conv_algorithm_cache_size() { return 0; }
 
 void fill(const Tensor&, double) { no_backend("fill_"); }
 void copy(const Tensor&, const Tensor&) { no_backend("copy_"); }

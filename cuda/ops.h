@@ -59,4 +59,18 @@ void matmul(const Tensor& a, const Tensor& b, const Tensor& out);
 // out [..., N] (fresh, contiguous) = x [..., K] w^T + bias, w [N, K], bias [N].
 void linear(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out);
 
+// ---- autograd/ops/conv2d (cuDNN: cuda/conv2d.cpp) ---------------------------------------------------
+
+// Square windows, as autograd/ops/conv2d.h's Conv2dOptions.
+struct ConvParams {
+  int64_t stride = 1, padding = 0, dilation = 1;
+};
+// out [N, K, P, Q] (fresh, contiguous) = conv2d(x [N, C, H, W], w [K, C, R, S]) + b [K] (b may be
+// undefined); the shapes were checked by the caller.
+void conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& out, const ConvParams& p);
+// out [N, C, H, W] = the gradient of conv2d's input for output gradient g [N, K, P, Q].
+void conv2d_backward_input(const Tensor& g, const Tensor& w, const Tensor& out, const ConvParams& p);
+// out [K, C, R, S] = the gradient of conv2d's weight for input x and output gradient g.
+void conv2d_backward_weight(const Tensor& x, const Tensor& g, const Tensor& out, const ConvParams& p);
+
 }  // namespace scorch::cuda

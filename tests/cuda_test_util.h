@@ -50,4 +50,14 @@ inline ::testing::AssertionResult cuda_matches_cpu(const std::function<Tensor(co
   return ::testing::AssertionSuccess();
 }
 
+// f run on cuda:0, as a function of CPU inputs with a CPU output, for gradcheck and gradgradcheck:
+// they perturb the CPU inputs, and to(device) carries values and gradients across.
+inline std::function<Tensor(const TensorList&)> on_device(std::function<Tensor(const TensorList&)> f) {
+  return [f = std::move(f)](const TensorList& x) {
+    TensorList d;
+    for (const Tensor& t : x) d.push_back(t.cuda());
+    return f(d).cpu();
+  };
+}
+
 }  // namespace scorch::testing

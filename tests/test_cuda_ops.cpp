@@ -277,16 +277,9 @@ TEST(CudaMatmul, Tf32IsOptIn) {
 
 // ---- Gradients computed on the device, checked in float64 ----
 
-// f runs on cuda:0; gradcheck perturbs the CPU inputs, and to(device) carries values and gradients across.
+// f runs on cuda:0 (testing::on_device).
 TEST(CudaGradcheck, RepresentativeOps) {
   SKIP_WITHOUT_DEVICE();
-  const auto on_device = [](std::function<Tensor(const TensorList&)> f) {
-    return [f](const TensorList& x) {
-      TensorList d;
-      for (const Tensor& t : x) d.push_back(t.cuda());
-      return f(d).cpu();
-    };
-  };
   const auto in = [](const Shape& s, uint64_t seed, double lo = -1, double hi = 1) {
     return make_input(s, kFloat64, seed, Layout::contiguous, lo, hi, true);
   };
@@ -308,7 +301,7 @@ TEST(CudaGradcheck, RepresentativeOps) {
       {"matmul batched", [](const TensorList& x) { return matmul(x[0], x[1]); }, {in({2, 3, 4}, 12), in({4, 2}, 13)}},
       {"linear", [](const TensorList& x) { return linear(x[0], x[1], x[2]); }, {in({3, 4}, 14), in({2, 4}, 15), in({2}, 16)}},
   };
-  for (const Check& c : checks) EXPECT_TRUE(testing::grads_ok(on_device(c.f), c.inputs, {.name = c.name})) << c.name;
+  for (const Check& c : checks) EXPECT_TRUE(testing::grads_ok(testing::on_device(c.f), c.inputs, {.name = c.name})) << c.name;
 }
 
 // ---- A small model ----
