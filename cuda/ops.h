@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "autograd/ops/image_index.h"
 #include "tensor/tensor.h"
 
 namespace scorch::cuda {
@@ -51,6 +52,38 @@ enum class ReduceKind : uint8_t { sum, mean, max };
 // out (fresh, contiguous, the kept dims of a in order) = the sum, mean or max of a over the dims whose
 // bit is set in mask. Sums accumulate in double, as on the CPU.
 void reduce(ReduceKind kind, const Tensor& a, uint32_t mask, const Tensor& out);
+
+// ---- autograd/ops/group_norm (cuda/norm.cu) ---------------------------------------------------------
+
+// x [N, C, S] as group_norm sees it: G groups of C/G channels of S elements each.
+struct NormDims {
+  int64_t N = 0, C = 0, S = 1, G = 1;
+};
+// y = group_norm(x) or group_norm_silu(x) (silu); mean and rstd [N, G] float64 written. x, w [C], b [C]
+// contiguous on the device (w, b may be undefined), y fresh.
+void group_norm_forward(bool silu, const NormDims& d, const Tensor& x, const Tensor& w, const Tensor& b, double eps,
+                        const Tensor& y, const Tensor& mean, const Tensor& rstd);
+// gx (fresh) = the input gradient for output gradient g; dot and sum [N, C] float64 = per (n, c) the
+// sums over S of gy (x - mean) and gy, gy the gradient of the affine output (group_norm_fns.h).
+void group_norm_backward(bool silu, const NormDims& d, const Tensor& g, const Tensor& x, const Tensor& w,
+                         const Tensor& b, const Tensor& mean, const Tensor& rstd, const Tensor& gx, const Tensor& dot,
+                         const Tensor& sum);
+
+// ---- autograd/ops/pool, upsample (cuda/pool.cu, cuda/upsample.cu) -------------------------------------
+// Inputs contiguous on the device, outputs fresh; shapes checked by the ops (image_index.h has the
+// windows and taps).
+
+// y [N, C, P, Q] = avg_pool2d(x); gx [N, C, H, W] = avg_pool2d_backward(g).
+void avg_pool2d(const Tensor& x, const Tensor& y, const PoolGeometry& g);
+void avg_pool2d_backward(const Tensor& g, const Tensor& gx, const PoolGeometry& geo);
+// One pass of max pooling (image_index.h's MaxPass) with the argmax of x; t is unused by forward.
+void max_pool2d(MaxPass pass, const Tensor& x, const Tensor& t, const Tensor& out, const PoolGeometry& g);
+// y [N, C, H s, W s] = x repeated s x s; gx [N, C, H, W] = the sums of g's s x s blocks.
+void upsample_nearest2d(const Tensor& x, const Tensor& y, int64_t scale);
+void upsample_nearest2d_backward(const Tensor& g, const Tensor& gx, int64_t scale);
+// y [N, C, P, Q] = the bilinear interpolation of x [N, C, H, W]; gx = its transpose applied to g.
+void interpolate_bilinear(const Tensor& x, const Tensor& y, bool align_corners);
+void interpolate_bilinear_backward(const Tensor& g, const Tensor& gx, bool align_corners);
 
 // ---- autograd/ops/matmul (cuBLAS) ------------------------------------------------------------------
 

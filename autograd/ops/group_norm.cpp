@@ -21,8 +21,10 @@
 
 #include "autograd/apply.h"
 #include "autograd/ops/elementwise.h"
+#include "autograd/ops/group_norm_fns.h"
 #include "autograd/ops/reduce.h"
 #include "autograd/ops/shape.h"
+#include "cuda/ops.h"
 #include "tensor/cpu_loops.h"
 #include "tensor/vec_math.h"
 
@@ -68,10 +70,7 @@ SCORCH_CPU_CLONES std::pair<double, double> row_moments(const T* x, int64_t n) {
 // a = (x - m) scale + shift, the normalised and affine value; y = a, or silu(a).
 template <bool kSilu, typename T>
 SCORCH_CPU_CLONES void row_forward(const T* x, T* y, int64_t n, T m, T scale, T shift) {
-  for (int64_t i = 0; i < n; ++i) {
-    const T a = (x[i] - m) * scale + shift;
-    y[i] = kSilu ? a / (T(1) + exp_vec(-a)) : a;
-  }
+  for (int64_t i = 0; i < n; ++i) y[i] = fns::group_norm_value<kSilu>(x[i], m, scale, shift);
 }
 
 // The first backward pass over a channel row: returns (sum gy (x - m), sum gy) with gy = g, or, for
@@ -81,10 +80,7 @@ SCORCH_CPU_CLONES std::pair<double, double> row_backward_sums(const T* g, const 
                                                               T scale, T shift) {
   const T* gy = g;
   if constexpr (kSilu) {
-    for (int64_t i = 0; i < n; ++i) {
-      const T a = (x[i] - m) * scale + shift, s = T(1) / (T(1) + exp_vec(-a));
-      gy_out[i] = g[i] * s * (T(1) + a * (T(1) - s));
-    }
+    for (int64_t i = 0; i < n; ++i) gy_out[i] = fns::group_norm_grad_of_affine<kSilu>(g[i], x[i], m, scale, shift);
     gy = gy_out;
   }
   const double dot = sum_lanes(n, [gy, x, m](int64_t i) { return static_cast<double>(gy[i]) * (x[i] - m); });
@@ -94,7 +90,7 @@ SCORCH_CPU_CLONES std::pair<double, double> row_backward_sums(const T* g, const 
 // The second pass: gx = alpha gy + beta (x - m) + gamma (gx may be gy itself).
 template <typename T>
 SCORCH_CPU_CLONES void row_backward_input(const T* gy, const T* x, T* gx, int64_t n, T m, T alpha, T beta, T gamma) {
-  for (int64_t i = 0; i < n; ++i) gx[i] = alpha * gy[i] + beta * (x[i] - m) + gamma;
+  for (int64_t i = 0; i < n; ++i) gx[i] = fns::group_norm_grad_input(gy[i], x[i], m, alpha, beta, gamma);
 }
 
 // ---- Kernels over all groups. Pointers are contiguous; w and b may be null (no affine). ----
@@ -141,7 +137,7 @@ void group_norm_backward_cpu(const NormShape& s, const T* g, const T* x, const T
         dot_w += wc * dot[nc0 + j], sum_w += wc * sum[nc0 + j];
       }
       // gx = r (gh - mean(gh) - xhat mean(gh xhat)) = r w gy + beta (x - mu) + gamma.
-      const double beta = -r * r * r * dot_w / D, gamma = -r * sum_w / D;
+      const auto [beta, gamma] = fns::group_norm_input_coefficients(r, dot_w, sum_w, D);
       for (int64_t j = 0; j < Cg; ++j) {
         const int64_t off = ng * D + j * S;
         const T* gy = kSilu ? gx + off : g + off;
@@ -186,16 +182,23 @@ struct GroupNormOp {
   bool has_weight, has_bias;
   Tensor saved_mean, saved_rstd;  // [N, G] float64, written by forward (handles: the node's copy shares them)
 
+  cuda::NormDims dims() const { return {s.N, s.C, s.S, s.G}; }
   Tensor weight(const TensorList& in) const { return has_weight ? in[1] : Tensor(); }
   Tensor bias(const TensorList& in) const { return has_bias ? in[1 + has_weight] : Tensor(); }
 
   Tensor forward(const TensorList& in) const {
     const Tensor x = contiguous(in[0]), w = contiguous_or_none(weight(in)), b = contiguous_or_none(bias(in));
     Tensor y = empty(x.shape(), x.options());
-    dispatch_float(name, x.dtype(), [&]<typename T>() {
-      group_norm_forward_cpu<kSilu, T>(s, x.data<T>(), data_or_null<T>(w), data_or_null<T>(b), eps, y.data<T>(),
-                                       saved_mean.data<double>(), saved_rstd.data<double>());
-    });
+    if (x.device().is_cpu()) {
+      dispatch_float(name, x.dtype(), [&]<typename T>() {
+        group_norm_forward_cpu<kSilu, T>(s, x.data<T>(), data_or_null<T>(w), data_or_null<T>(b), eps, y.data<T>(),
+                                         saved_mean.data<double>(), saved_rstd.data<double>());
+      });
+    } else {
+#if SCORCH_HAS_CUDA
+      cuda::group_norm_forward(kSilu, dims(), x, w, b, eps, y, saved_mean, saved_rstd);
+#endif
+    }
     return y;
   }
 
@@ -203,27 +206,32 @@ struct GroupNormOp {
     return GradMode::is_enabled() ? composite_backward(g, in) : fused_backward(g, in);
   }
 
-  // One kernel for gx; from its [N, C] sums, gw_c = sum_n r dot[n, c] (as xhat = (x - mean) r) and
-  // gb_c = sum_n sum[n, c].
+  // One kernel for gx and the [N, C] float64 sums dot and sum; then gw_c = sum_n r dot[n, c] (as
+  // xhat = (x - mean) r) and gb_c = sum_n sum[n, c], with ops, on whichever device x is.
   TensorList fused_backward(const Tensor& g, const TensorList& in) const {
     const Tensor x = contiguous(in[0]), gc = contiguous(g);
     const Tensor w = contiguous_or_none(weight(in)), b = contiguous_or_none(bias(in));
     Tensor gx = empty(x.shape(), x.options());
-    std::vector<double> dot(s.N * s.C), sum(s.N * s.C);
-    const double* r = saved_rstd.data<double>();
-    dispatch_float(name, x.dtype(), [&]<typename T>() {
-      group_norm_backward_cpu<kSilu, T>(s, gc.data<T>(), x.data<T>(), data_or_null<T>(w), data_or_null<T>(b),
-                                        saved_mean.data<double>(), r, gx.data<T>(), dot.data(), sum.data());
-    });
+    const Tensor dot = empty({s.N, s.C}, {.dtype = kFloat64, .device = x.device()}), sum = empty_like(dot);
+    if (x.device().is_cpu()) {
+      dispatch_float(name, x.dtype(), [&]<typename T>() {
+        group_norm_backward_cpu<kSilu, T>(s, gc.data<T>(), x.data<T>(), data_or_null<T>(w), data_or_null<T>(b),
+                                          saved_mean.data<double>(), saved_rstd.data<double>(), gx.data<T>(),
+                                          dot.data<double>(), sum.data<double>());
+      });
+    } else {
+#if SCORCH_HAS_CUDA
+      cuda::group_norm_backward(kSilu, dims(), gc, x, w, b, saved_mean, saved_rstd, gx, dot, sum);
+#endif
+    }
     TensorList grads{in[0].requires_grad() ? gx : Tensor()};
-    std::vector<double> gw(s.C, 0.0), gb(s.C, 0.0);
-    for (int64_t n = 0; n < s.N; ++n)
-      for (int64_t c = 0; c < s.C; ++c) {
-        gw[c] += r[n * s.G + c / s.channels_per_group()] * dot[n * s.C + c];
-        gb[c] += sum[n * s.C + c];
-      }
-    if (has_weight) grads.push_back(in[1].requires_grad() ? from_vector(gw, {s.C}, x.options()) : Tensor());
-    if (has_bias) grads.push_back(bias(in).requires_grad() ? from_vector(gb, {s.C}, x.options()) : Tensor());
+    if (has_weight && in[1].requires_grad()) {
+      const Tensor r = reshape(expand(reshape(saved_rstd, {s.N, s.G, 1}), {s.N, s.G, s.channels_per_group()}), {s.N, s.C});
+      grads.push_back(to(scorch::sum(r * dot, {0}), x.dtype()));
+    } else if (has_weight) {
+      grads.push_back(Tensor());
+    }
+    if (has_bias) grads.push_back(bias(in).requires_grad() ? to(scorch::sum(sum, {0}), x.dtype()) : Tensor());
     return grads;
   }
 
@@ -256,8 +264,8 @@ struct GroupNormOp {
 template <bool kSilu>
 Tensor group_norm_impl(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias, double eps) {
   const NormShape s = check_group_norm(GroupNormOp<kSilu>::name, x, groups, weight, bias, eps);
-  const GroupNormOp<kSilu> op{s, eps, weight.defined(), bias.defined(), empty({s.N, groups}, {.dtype = kFloat64}),
-                              empty({s.N, groups}, {.dtype = kFloat64})};
+  const GroupNormOp<kSilu> op{s, eps, weight.defined(), bias.defined(), empty({s.N, groups}, {.dtype = kFloat64, .device = x.device()}),
+                              empty({s.N, groups}, {.dtype = kFloat64, .device = x.device()})};
   TensorList inputs{x};
   if (weight.defined()) inputs.push_back(weight);
   if (bias.defined()) inputs.push_back(bias);

@@ -2,7 +2,7 @@
 //
 // Every kernel works on one contiguous [H, W] plane at a time, and threads split the N*C planes, so
 // no two threads ever write the same element (the scatters need no atomics). Inputs that are not
-// contiguous are copied first. Average pooling is separable: the k x k box sum is a sum over k
+// contiguous are copied first. The CUDA kernels (cuda/pool.cu) share image_index.h's windows and argmax. Average pooling is separable: the k x k box sum is a sum over k
 // columns then over k rows (2k adds per output instead of k^2), each pass a unit-stride loop when
 // stride is 1 (the RefineNet 5x5 stride-1 pooling) or a short strided one (2x2 mean pooling).
 #include "autograd/ops/pool.h"
@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "autograd/apply.h"
+#include "autograd/ops/image_index.h"
+#include "cuda/ops.h"
 #include "tensor/parallel.h"
 
 namespace scorch {
@@ -21,28 +23,7 @@ namespace {
 
 std::string str(int64_t v) { return std::to_string(v); }
 
-// One spatial dim of the windows: output o reads inputs start(o) + [0, kernel), clipped to [0, in).
-struct Window {
-  int64_t in, out, kernel, stride, padding;
-  int64_t start(int64_t o) const { return o * stride - padding; }
-  // The taps [lo, hi) of output o's window that land inside [0, in).
-  std::pair<int64_t, int64_t> taps(int64_t o) const {
-    return {std::max<int64_t>(0, -start(o)), std::min(kernel, in - start(o))};
-  }
-  // The outputs [lo, hi) whose tap t lands inside [0, in).
-  std::pair<int64_t, int64_t> outputs(int64_t t) const {
-    const int64_t lo = padding > t ? (padding - t + stride - 1) / stride : 0;
-    const int64_t last = in - 1 + padding - t;  // start(o) + t <= in - 1  <=>  o <= last / stride
-    const int64_t hi = last >= 0 ? std::min(out, last / stride + 1) : 0;
-    return {std::min(lo, hi), hi};
-  }
-};
-
-struct PoolGeometry {
-  int64_t planes;  // N * C
-  Window h, w;
-  Shape out_shape(const Shape& x) const { return {x[0], x[1], h.out, w.out}; }
-};
+Shape pooled_shape(const PoolGeometry& g, const Shape& x) { return {x[0], x[1], g.h.out, g.w.out}; }
 
 struct PoolArgs {
   int64_t kernel, stride, padding;
@@ -66,9 +47,9 @@ struct PoolArgs {
   // The geometry of input shape x, after checking that g has the shape of the pooled output.
   PoolGeometry check_grad(std::string_view op, const Tensor& g, const Shape& x) const {
     const PoolGeometry geo = geometry(op, x);
-    if (g.shape() != geo.out_shape(x))
+    if (g.shape() != pooled_shape(geo, x))
       throw std::invalid_argument(std::string(op) + ": grad " + to_string(g.shape()) + " does not match the output " +
-                                  to_string(geo.out_shape(x)) + " of input " + to_string(x) + " (" + text() + ")");
+                                  to_string(pooled_shape(geo, x)) + " of input " + to_string(x) + " (" + text() + ")");
     return geo;
   }
 };
@@ -142,30 +123,12 @@ void avg_pool2d_backward_cpu(const Tensor& g, Tensor& gx, const PoolGeometry& ge
   });
 }
 
-// a[p Q + q] = h W + w of the max of window (p, q) of the plane x [H, W]: strict > keeps the first
-// of equal values; a NaN always replaces (as torch's CPU kernel).
+// a[p Q + q] = h W + w of the max of window (p, q) of the plane x [H, W] (image_index.h).
 template <typename T>
 void argmax_plane(const T* x, int64_t* a, const PoolGeometry& g) {
-  const int64_t W = g.w.in;
-  for (int64_t p = 0; p < g.h.out; ++p) {
-    const auto [r0, r1] = g.h.taps(p);
-    for (int64_t q = 0; q < g.w.out; ++q) {
-      const auto [c0, c1] = g.w.taps(q);
-      int64_t best = (g.h.start(p) + r0) * W + g.w.start(q) + c0;
-      T m = x[best];
-      for (int64_t r = r0; r < r1; ++r)
-        for (int64_t c = c0; c < c1; ++c) {
-          const int64_t i = (g.h.start(p) + r) * W + g.w.start(q) + c;
-          if (x[i] > m || std::isnan(x[i])) m = x[i], best = i;
-        }
-      a[p * g.w.out + q] = best;
-    }
-  }
+  for (int64_t p = 0; p < g.h.out; ++p)
+    for (int64_t q = 0; q < g.w.out; ++q) a[p * g.w.out + q] = window_argmax(x, g, p, q);
 }
-
-// With a the argmax of x [N, C, H, W], plane by plane:
-//   forward  out[o] = x[a[o]]          scatter  out[a[o]] += t[o] (out zeroed)     gather  out[o] = t[a[o]]
-enum class MaxPass { forward, scatter, gather };
 
 template <typename T>
 void max_pool2d_cpu(MaxPass pass, const Tensor& x, const Tensor& t, Tensor& out, const PoolGeometry& g) {
@@ -191,12 +154,15 @@ void max_pool2d_cpu(MaxPass pass, const Tensor& x, const Tensor& t, Tensor& out,
 struct AvgPool2d {
   static constexpr std::string_view name = "avg_pool2d";
   PoolArgs args;
-  Shape out_shape(const Tensor& x) const { return args.geometry(name, x.shape()).out_shape(x.shape()); }
+  Shape out_shape(const Tensor& x) const { return pooled_shape(args.geometry(name, x.shape()), x.shape()); }
   void cpu(const Tensor& x, Tensor& y) const {
     dispatch_float(name, x.dtype(), [&]<typename T>() {
       avg_pool2d_forward_cpu<T>(x.contiguous(), y, args.geometry(name, x.shape()));
     });
   }
+#if SCORCH_HAS_CUDA
+  void cuda(const Tensor& x, Tensor& y) const { cuda::avg_pool2d(x.contiguous(), y, args.geometry(name, x.shape())); }
+#endif
   TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
     return {avg_pool2d_backward(g, in[0].shape(), args.kernel, args.stride, args.padding)};
   }
@@ -215,6 +181,11 @@ struct AvgPool2dBackward {
       avg_pool2d_backward_cpu<T>(g.contiguous(), gx, args.geometry(name, input_shape));
     });
   }
+#if SCORCH_HAS_CUDA
+  void cuda(const Tensor& g, Tensor& gx) const {
+    cuda::avg_pool2d_backward(g.contiguous(), gx, args.geometry(name, input_shape));
+  }
+#endif
   TensorList backward(const Tensor& gg, const TensorList&, const Tensor&) const {
     return {avg_pool2d(gg, args.kernel, args.stride, args.padding)};
   }
@@ -225,13 +196,19 @@ Tensor max_pool2d_gather(const Tensor& t, const Tensor& x, const PoolArgs& args)
 struct MaxPool2d {
   static constexpr std::string_view name = "max_pool2d";
   PoolArgs args;
-  Shape out_shape(const Tensor& x) const { return args.geometry(name, x.shape()).out_shape(x.shape()); }
+  Shape out_shape(const Tensor& x) const { return pooled_shape(args.geometry(name, x.shape()), x.shape()); }
   void cpu(const Tensor& x, Tensor& y) const {
     dispatch_float(name, x.dtype(), [&]<typename T>() {
       const Tensor xc = x.contiguous();
       max_pool2d_cpu<T>(MaxPass::forward, xc, xc, y, args.geometry(name, x.shape()));
     });
   }
+#if SCORCH_HAS_CUDA
+  void cuda(const Tensor& x, Tensor& y) const {
+    const Tensor xc = x.contiguous();
+    cuda::max_pool2d(MaxPass::forward, xc, xc, y, args.geometry(name, x.shape()));
+  }
+#endif
   TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
     return {max_pool2d_backward(g, in[0], args.kernel, args.stride, args.padding)};
   }
@@ -250,6 +227,11 @@ struct MaxPool2dBackward {
       max_pool2d_cpu<T>(MaxPass::scatter, x.contiguous(), g.contiguous(), gx, args.geometry(name, x.shape()));
     });
   }
+#if SCORCH_HAS_CUDA
+  void cuda(const Tensor& g, const Tensor& x, Tensor& gx) const {
+    cuda::max_pool2d(MaxPass::scatter, x.contiguous(), g.contiguous(), gx, args.geometry(name, x.shape()));
+  }
+#endif
   TensorList backward(const Tensor& gg, const TensorList& in, const Tensor&) const {
     return {in[0].requires_grad() ? max_pool2d_gather(gg, in[1], args) : Tensor(), Tensor()};
   }
@@ -263,13 +245,18 @@ struct MaxPool2dGather {
     if (t.shape() != x.shape())
       throw std::invalid_argument("max_pool2d_gather: t " + to_string(t.shape()) + " must have the shape of x " +
                                   to_string(x.shape()));
-    return args.geometry(name, x.shape()).out_shape(x.shape());
+    return pooled_shape(args.geometry(name, x.shape()), x.shape());
   }
   void cpu(const Tensor& t, const Tensor& x, Tensor& out) const {
     dispatch_float(name, x.dtype(), [&]<typename T>() {
       max_pool2d_cpu<T>(MaxPass::gather, x.contiguous(), t.contiguous(), out, args.geometry(name, x.shape()));
     });
   }
+#if SCORCH_HAS_CUDA
+  void cuda(const Tensor& t, const Tensor& x, Tensor& out) const {
+    cuda::max_pool2d(MaxPass::gather, x.contiguous(), t.contiguous(), out, args.geometry(name, x.shape()));
+  }
+#endif
   TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
     return {in[0].requires_grad() ? max_pool2d_backward(g, in[1], args.kernel, args.stride, args.padding) : Tensor(),
             Tensor()};

@@ -1,7 +1,8 @@
 // upsample.cpp: upsample_nearest2d, interpolate_bilinear and their backward ops (formulas in upsample.h).
 //
 // As in pool.cpp, each kernel works on one contiguous [H, W] plane and threads split the N*C planes,
-// so the backward scatters never race. Non-contiguous inputs are copied first.
+// so the backward scatters never race. Non-contiguous inputs are copied first. The CUDA kernels
+// (cuda/upsample.cu) share image_index.h's interpolation taps.
 #include "autograd/ops/upsample.h"
 
 #include <algorithm>
@@ -9,6 +10,8 @@
 #include <vector>
 
 #include "autograd/apply.h"
+#include "autograd/ops/image_index.h"
+#include "cuda/ops.h"
 #include "tensor/parallel.h"
 
 namespace scorch {
@@ -59,24 +62,11 @@ void upsample_nearest2d_backward_cpu(const Tensor& g, Tensor& gx, int64_t s) {
   });
 }
 
-// Output o of one dim reads inputs i0 and i1 with weights l0 and l1 (torch's compute_source_index_and_lambda).
-template <typename T>
-struct LinearTap {
-  int64_t i0, i1;
-  T l0, l1;
-};
-
+// The taps of every output of one dim (image_index.h's linear_tap).
 template <typename T>
 std::vector<LinearTap<T>> linear_taps(int64_t in, int64_t out, bool align_corners) {
-  const double scale = align_corners ? (out > 1 ? static_cast<double>(in - 1) / static_cast<double>(out - 1) : 0.0)
-                                     : static_cast<double>(in) / static_cast<double>(out);
   std::vector<LinearTap<T>> taps(out);
-  for (int64_t o = 0; o < out; ++o) {
-    const double src = align_corners ? scale * static_cast<double>(o) : std::max(0.0, scale * (o + 0.5) - 0.5);
-    const int64_t i0 = std::min(static_cast<int64_t>(src), in - 1);  // floor: src >= 0
-    const double l1 = std::clamp(src - static_cast<double>(i0), 0.0, 1.0);
-    taps[o] = {i0, i0 + (i0 < in - 1 ? 1 : 0), static_cast<T>(1.0 - l1), static_cast<T>(l1)};
-  }
+  for (int64_t o = 0; o < out; ++o) taps[o] = linear_tap<T>(in, out, align_corners, o);
   return taps;
 }
 
@@ -90,13 +80,8 @@ void interpolate_bilinear_forward_cpu(const Tensor& x, Tensor& y, bool align_cor
   parallel_for(x.shape()[0] * x.shape()[1], grain_for(P * Q), [&](int64_t begin, int64_t end) {
     for (int64_t n = begin; n < end; ++n)
       for (int64_t p = 0; p < P; ++p) {
-        const LinearTap<T>& r = rows[p];
-        const T *x0 = px + (n * H + r.i0) * W, *x1 = px + (n * H + r.i1) * W;
         T* out = py + (n * P + p) * Q;
-        for (int64_t q = 0; q < Q; ++q) {
-          const LinearTap<T>& c = cols[q];
-          out[q] = r.l0 * (c.l0 * x0[c.i0] + c.l1 * x0[c.i1]) + r.l1 * (c.l0 * x1[c.i0] + c.l1 * x1[c.i1]);
-        }
+        for (int64_t q = 0; q < Q; ++q) out[q] = bilinear_value(px + n * H * W, W, rows[p], cols[q]);
       }
   });
 }
@@ -138,6 +123,9 @@ struct UpsampleNearest2d {
   void cpu(const Tensor& x, Tensor& y) const {
     dispatch_float(name, x.dtype(), [&]<typename T>() { upsample_nearest2d_forward_cpu<T>(x.contiguous(), y, scale); });
   }
+#if SCORCH_HAS_CUDA
+  void cuda(const Tensor& x, Tensor& y) const { cuda::upsample_nearest2d(x.contiguous(), y, scale); }
+#endif
   TensorList backward(const Tensor& g, const TensorList&, const Tensor&) const {
     return {upsample_nearest2d_backward(g, scale)};
   }
@@ -157,6 +145,9 @@ struct UpsampleNearest2dBackward {
   void cpu(const Tensor& g, Tensor& gx) const {
     dispatch_float(name, g.dtype(), [&]<typename T>() { upsample_nearest2d_backward_cpu<T>(g.contiguous(), gx, scale); });
   }
+#if SCORCH_HAS_CUDA
+  void cuda(const Tensor& g, Tensor& gx) const { cuda::upsample_nearest2d_backward(g.contiguous(), gx, scale); }
+#endif
   TensorList backward(const Tensor& gg, const TensorList&, const Tensor&) const {
     return {upsample_nearest2d(gg, scale)};
   }
@@ -178,6 +169,9 @@ struct InterpolateBilinear {
       interpolate_bilinear_forward_cpu<T>(x.contiguous(), y, align_corners);
     });
   }
+#if SCORCH_HAS_CUDA
+  void cuda(const Tensor& x, Tensor& y) const { cuda::interpolate_bilinear(x.contiguous(), y, align_corners); }
+#endif
   TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
     return {interpolate_bilinear_backward(g, in[0].shape()[2], in[0].shape()[3], align_corners)};
   }
@@ -199,6 +193,9 @@ struct InterpolateBilinearBackward {
       interpolate_bilinear_backward_cpu<T>(g.contiguous(), gx, align_corners);
     });
   }
+#if SCORCH_HAS_CUDA
+  void cuda(const Tensor& g, Tensor& gx) const { cuda::interpolate_bilinear_backward(g.contiguous(), gx, align_corners); }
+#endif
   TensorList backward(const Tensor& gg, const TensorList& in, const Tensor&) const {
     return {interpolate_bilinear(gg, in[0].shape()[2], in[0].shape()[3], align_corners)};
   }

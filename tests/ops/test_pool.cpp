@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "autograd/ops/image_index.h"
 #include "reference/pool_reference.h"
 #include "test_util.h"
 
@@ -151,6 +152,34 @@ TEST(Pool, BadArgumentsThrowNamingShapesAndArguments) {
               HasSubstr("max_pool2d_backward: grad [1, 2, 3, 3] does not match the output [1, 2, 2, 2]"));
   EXPECT_THAT(error_of([] { avg_pool2d(zeros({1, 1, 2, 2}, {.dtype = kInt64}), 2); }),
               HasSubstr("avg_pool2d: expected a float32 or float64 tensor, got int64"));
+}
+
+// The index arithmetic the CUDA kernels gather with (image_index.h): outputs_holding(i) is exactly the
+// set of outputs whose window start(o) + [0, kernel) holds i, and outputs(t) the outputs whose tap t is
+// in range; checked by brute force over every size, kernel, stride and padding up to small bounds.
+TEST(Pool, WindowIndexRangesMatchBruteForce) {
+  for (int64_t in = 1; in <= 9; ++in)
+    for (int64_t kernel = 1; kernel <= 5; ++kernel)
+      for (int64_t stride = 1; stride <= 3; ++stride)
+        for (int64_t padding = 0; padding <= kernel / 2; ++padding) {
+          if (in + 2 * padding < kernel) continue;
+          const Window w{in, (in + 2 * padding - kernel) / stride + 1, kernel, stride, padding};
+          for (int64_t i = 0; i < in; ++i) {
+            std::vector<int64_t> want, got;
+            for (int64_t o = 0; o < w.out; ++o)
+              if (w.start(o) <= i && i < w.start(o) + kernel) want.push_back(o);
+            for (int64_t o = w.outputs_holding(i).lo; o < w.outputs_holding(i).hi; ++o) got.push_back(o);
+            EXPECT_EQ(got, want) << "in " << in << " kernel " << kernel << " stride " << stride << " padding " << padding
+                                 << " input " << i;
+          }
+          for (int64_t t = 0; t < kernel; ++t) {
+            std::vector<int64_t> want, got;
+            for (int64_t o = 0; o < w.out; ++o)
+              if (w.start(o) + t >= 0 && w.start(o) + t < in) want.push_back(o);
+            for (int64_t o = w.outputs(t).lo; o < w.outputs(t).hi; ++o) got.push_back(o);
+            EXPECT_EQ(got, want) << "tap " << t;
+          }
+        }
 }
 
 }  // namespace

@@ -1,0 +1,143 @@
+// upsample.cu: upsample_nearest2d, interpolate_bilinear and their backward ops on a CUDA device
+// (upsample.h has the formulas, image_index.h the interpolation taps both devices use).
+//
+// One thread per output element, every pass a gather (no atomics, deterministic):
+//   nearest forward   y[h, w] = x[h / s, w / s]      backward  gx[h, w] = sum of g's s x s block
+//   bilinear forward  y[p, q] = bilinear_value(rows tap p, columns tap q)
+//   bilinear backward gx[h, w] = sum over the (p, row weight) that read row h and the (q, column weight)
+//                     that read column w of the two weights times g[p, q]. Which outputs read an input
+//                     has no closed form, so the host inverts each dim's taps once per call into a small
+//                     table (CSR: for input i, entries first[i] .. first[i + 1] - 1 of out and weight)
+//                     copied to the device, 2 (P + Q) entries in all.
+#include <vector>
+
+#include "cuda/check.h"
+#include "cuda/ops.h"
+#include "cuda/runtime.h"
+
+namespace scorch::cuda {
+namespace {
+
+#define SCORCH_GRID_STRIDE(i, n) \
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += static_cast<int64_t>(blockDim.x) * gridDim.x)
+
+template <typename T>
+__global__ void nearest_kernel(int64_t n, int64_t H, int64_t W, int64_t s, const T* x, T* y) {
+  const int64_t Ho = H * s, Wo = W * s;
+  SCORCH_GRID_STRIDE(o, n) {
+    const int64_t plane = o / (Ho * Wo), h = o / Wo % Ho, w = o % Wo;
+    y[o] = x[(plane * H + h / s) * W + w / s];
+  }
+}
+
+template <typename T>
+__global__ void nearest_backward_kernel(int64_t n, int64_t H, int64_t W, int64_t s, const T* g, T* gx) {
+  const int64_t Wo = W * s;
+  SCORCH_GRID_STRIDE(i, n) {
+    const int64_t plane = i / (H * W), h = i / W % H, w = i % W;
+    T acc = 0;
+    for (int64_t a = 0; a < s; ++a) {
+      const T* row = g + ((plane * H + h) * s + a) * Wo + w * s;
+      for (int64_t b = 0; b < s; ++b) acc += row[b];
+    }
+    gx[i] = acc;
+  }
+}
+
+template <typename T>
+__global__ void bilinear_kernel(int64_t n, int64_t H, int64_t W, int64_t P, int64_t Q, bool align_corners, const T* x,
+                                T* y) {
+  SCORCH_GRID_STRIDE(o, n) {
+    const int64_t plane = o / (P * Q), p = o / Q % P, q = o % Q;
+    y[o] = bilinear_value(x + plane * H * W, W, linear_tap<T>(H, P, align_corners, p),
+                          linear_tap<T>(W, Q, align_corners, q));
+  }
+}
+
+// One dim's taps inverted (see the top of the file), on the device.
+struct InverseTaps {
+  Tensor first, out, weight;  // int64 [in + 1], int64 [2 out], T [2 out]
+};
+
+template <typename T>
+InverseTaps inverse_taps(int64_t in, int64_t out, bool align_corners, Device device, DType dtype) {
+  std::vector<LinearTap<T>> taps(out);
+  std::vector<double> first(in + 1, 0.0);
+  for (int64_t o = 0; o < out; ++o) {
+    taps[o] = linear_tap<T>(in, out, align_corners, o);
+    first[taps[o].i0 + 1] += 1, first[taps[o].i1 + 1] += 1;
+  }
+  for (int64_t i = 0; i < in; ++i) first[i + 1] += first[i];
+  std::vector<double> outs(2 * out), weights(2 * out);
+  std::vector<int64_t> cursor(first.begin(), first.end() - 1);
+  auto add = [&](int64_t i, int64_t o, T l) {
+    outs[cursor[i]] = static_cast<double>(o), weights[cursor[i]] = static_cast<double>(l);
+    ++cursor[i];
+  };
+  for (int64_t o = 0; o < out; ++o) add(taps[o].i0, o, taps[o].l0), add(taps[o].i1, o, taps[o].l1);  // increasing o
+  const TensorOptions index{.dtype = kInt64};
+  return {from_vector(first, {in + 1}, index).to(device), from_vector(outs, {2 * out}, index).to(device),
+          from_vector(weights, {2 * out}, {.dtype = dtype}).to(device)};
+}
+
+template <typename T>
+__global__ void bilinear_backward_kernel(int64_t n, int64_t H, int64_t W, int64_t P, int64_t Q, const int64_t* row_first,
+                                         const int64_t* row_out, const T* row_weight, const int64_t* col_first,
+                                         const int64_t* col_out, const T* col_weight, const T* g, T* gx) {
+  SCORCH_GRID_STRIDE(i, n) {
+    const int64_t plane = i / (H * W), h = i / W % H, w = i % W;
+    const T* gp = g + plane * P * Q;
+    T acc = 0;
+    for (int64_t a = row_first[h]; a < row_first[h + 1]; ++a) {
+      T row = 0;
+      for (int64_t b = col_first[w]; b < col_first[w + 1]; ++b) row += col_weight[b] * gp[row_out[a] * Q + col_out[b]];
+      acc += row_weight[a] * row;
+    }
+    gx[i] = acc;
+  }
+}
+
+template <typename Kernel, typename... Args>
+void launch(const Tensor& t, int64_t n, Kernel kernel, Args... args) {
+  if (n == 0) return;
+  const int device = t.device().index;
+  const cudaStream_t stream = current_stream(device);
+  DeviceGuard guard(device);
+  kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, args...);
+  SCORCH_CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace
+
+void upsample_nearest2d(const Tensor& x, const Tensor& y, int64_t scale) {
+  dispatch_float("upsample_nearest2d", x.dtype(), [&]<typename T>() {
+    launch(y, y.numel(), nearest_kernel<T>, x.shape()[2], x.shape()[3], scale, x.data<T>(), y.data<T>());
+  });
+}
+
+void upsample_nearest2d_backward(const Tensor& g, const Tensor& gx, int64_t scale) {
+  dispatch_float("upsample_nearest2d_backward", g.dtype(), [&]<typename T>() {
+    launch(gx, gx.numel(), nearest_backward_kernel<T>, gx.shape()[2], gx.shape()[3], scale, g.data<T>(), gx.data<T>());
+  });
+}
+
+void interpolate_bilinear(const Tensor& x, const Tensor& y, bool align_corners) {
+  dispatch_float("interpolate_bilinear", x.dtype(), [&]<typename T>() {
+    launch(y, y.numel(), bilinear_kernel<T>, x.shape()[2], x.shape()[3], y.shape()[2], y.shape()[3], align_corners,
+           x.data<T>(), y.data<T>());
+  });
+}
+
+void interpolate_bilinear_backward(const Tensor& g, const Tensor& gx, bool align_corners) {
+  if (gx.numel() == 0) return;
+  dispatch_float("interpolate_bilinear_backward", g.dtype(), [&]<typename T>() {
+    const int64_t H = gx.shape()[2], W = gx.shape()[3], P = g.shape()[2], Q = g.shape()[3];
+    const InverseTaps rows = inverse_taps<T>(H, P, align_corners, g.device(), g.dtype());
+    const InverseTaps cols = inverse_taps<T>(W, Q, align_corners, g.device(), g.dtype());
+    launch(gx, gx.numel(), bilinear_backward_kernel<T>, H, W, P, Q, rows.first.data<int64_t>(),
+           rows.out.data<int64_t>(), rows.weight.data<T>(), cols.first.data<int64_t>(), cols.out.data<int64_t>(),
+           cols.weight.data<T>(), g.data<T>(), gx.data<T>());
+  });
+}
+
+}  // namespace scorch::cuda
