@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "autograd/ops/image_index.h"
+#include "nn/optim_fns.h"
 #include "tensor/tensor.h"
 
 namespace scorch::cuda {
@@ -105,5 +106,16 @@ void conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& out
 void conv2d_backward_input(const Tensor& g, const Tensor& w, const Tensor& out, const ConvParams& p);
 // out [K, C, R, S] = the gradient of conv2d's weight for input x and output gradient g.
 void conv2d_backward_weight(const Tensor& x, const Tensor& g, const Tensor& out, const ConvParams& p);
+
+// ---- nn/optim (cuda/optim.cu): one fused kernel per parameter and step, optim_fns.h's formulas ----------
+
+// p, g, buf (undefined without momentum), m, v contiguous, of one dtype T, on one device.
+template <typename T>
+void sgd_update(const Tensor& p, const Tensor& g, const Tensor& buf, const nn::SgdCoefficients<T>& c);
+template <typename T>
+void adam_update(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const nn::AdamCoefficients<T>& c,
+                 bool decay);
+// shadow = decay shadow + (1 - decay) p, in shadow's dtype.
+void ema_update(const Tensor& shadow, const Tensor& p, double decay);
 
 }  // namespace scorch::cuda

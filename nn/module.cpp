@@ -72,20 +72,34 @@ void Module::train(bool on) {
   for (auto& [name, child] : children_) child->train(on);
 }
 
-void Module::to(DType dtype) {
-  NamedTensors all = named_parameters(), buffers = named_buffers();
+namespace {
+// Replaces the data under each parameter's and buffer's shared handle by convert(tensor), so that every
+// module holding it sees the change; gradients are dropped.
+template <typename Convert>
+void convert_in_place(const Module& module, Convert convert) {
+  NamedTensors all = module.named_parameters(), buffers = module.named_buffers();
   all.insert(all.end(), buffers.begin(), buffers.end());
+  NoGradGuard no_grad;
   for (auto& [name, t] : all) {
-    if (t.dtype() == dtype) continue;
-    const Tensor converted = scorch::to(t.detach(), dtype).contiguous();
-    // Swap the data under the shared handle, so every module holding this tensor sees the new dtype.
+    const Tensor converted = convert(t.detach());
+    if (converted.storage() == t.storage()) continue;  // already that dtype or on that device
+    const Tensor c = converted.contiguous();
     TensorImpl& impl = *t.impl();
-    impl.storage = converted.impl()->storage;
-    impl.strides = converted.strides();
-    impl.offset = converted.offset();
-    impl.dtype = dtype;
+    impl.storage = c.impl()->storage;
+    impl.strides = c.strides();
+    impl.offset = c.offset();
+    impl.dtype = c.dtype();
     impl.grad = Tensor();
   }
+}
+}  // namespace
+
+void Module::to(DType dtype) {
+  convert_in_place(*this, [dtype](const Tensor& t) { return scorch::to(t, dtype); });
+}
+
+void Module::to(Device device) {
+  convert_in_place(*this, [device](const Tensor& t) { return scorch::to(t, device); });
 }
 
 void Module::zero_grad() {

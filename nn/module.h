@@ -42,6 +42,10 @@ class Module {
   // Converts every parameter and buffer to `dtype` in place (float64 copies of a model for gradcheck);
   // gradients are dropped.
   void to(DType dtype);
+  // Moves every parameter and buffer to `device` in place (the handles stay: modules sharing a tensor
+  // see it move); gradients are dropped. Build optimizers and EMAs after moving: their state stays
+  // where it was made, and they throw naming the parameter when it no longer matches.
+  void to(Device device);
 
  protected:
   // Registers a leaf that requires grad; returns its handle (sharing the module's tensor).

@@ -8,6 +8,9 @@
 #include <stdexcept>
 
 #include "autograd/grad_mode.h"
+#include "autograd/ops.h"
+#include "cuda/ops.h"
+#include "nn/optim_fns.h"
 #include "tensor/parallel.h"
 
 namespace scorch::nn {
@@ -25,7 +28,6 @@ void check_parameter(const std::string& op, size_t i, const Tensor& p) {
   if (!p.is_leaf() || !p.requires_grad())
     throw std::invalid_argument(desc + " is not a leaf that requires grad (optimizers update leaves in place)");
   if (!is_floating(p.dtype())) throw std::invalid_argument(desc + " is not float32 or float64");
-  if (!p.device().is_cpu()) throw std::invalid_argument(desc + " is not on the CPU (no CUDA optimizer kernels yet)");
   if (!p.is_contiguous())
     throw std::invalid_argument(desc + " is not contiguous (the update kernels run over its raw data)");
 }
@@ -40,54 +42,54 @@ std::string state_name(const std::string& prefix, const std::string& field, size
   return name;
 }
 
-// ---- Kernels: one pass over contiguous data per parameter. ----
-// Each element goes through PyTorch's in-place ops in their order, with a fused multiply-add exactly where
-// PyTorch's AVX2 kernels have one (add_(x, alpha) is vec::fmadd(x, alpha, self); GCC contracts
-// addcmul_'s self + value * t1 * t2 the same way), so float32 and float64 results equal PyTorch 1.13's bit
-// for bit on x86-64-v3. Every multiply-add is spelled out, leaving none for the compiler to contract
-// differently. NOTE: std::fma is one instruction only with FMA hardware (-march=x86-64-v3 or native).
-
-template <typename T>
-struct SgdCoefficients {
-  T weight_decay, momentum, one_minus_dampening, neg_lr;
-  bool decay, first, nesterov;
-};
+// ---- Kernels: one pass over contiguous data per parameter (the element updates are optim_fns.h's). ----
 
 // buf is null without momentum. The flags are loop invariant: the compiler unswitches on them.
 template <typename T>
 void sgd_update_range(T* __restrict p, const T* __restrict g, T* __restrict buf, int64_t n,
                       const SgdCoefficients<T> c) {
-  for (int64_t i = 0; i < n; ++i) {
-    T d = c.decay ? std::fma(p[i], c.weight_decay, g[i]) : g[i];  // d_p.add(p, alpha=wd)
-    if (buf) {
-      // buf = d_p.clone() at the first step, then buf.mul_(mu).add_(d_p, alpha=1-dampening)
-      const T b = c.first ? d : std::fma(d, c.one_minus_dampening, buf[i] * c.momentum);
-      buf[i] = b;
-      d = c.nesterov ? std::fma(b, c.momentum, d) : b;  // d_p.add(buf, alpha=mu)
-    }
-    p[i] = std::fma(d, c.neg_lr, p[i]);  // p.add_(d_p, alpha=-lr)
-  }
+  for (int64_t i = 0; i < n; ++i) sgd_element(p, g, buf, i, c);
 }
-
-template <typename T>
-struct AdamCoefficients {
-  T beta1, one_minus_beta1, beta2, one_minus_beta2, weight_decay, bias_correction2_sqrt, eps, neg_step_size;
-};
 
 // NOTE: std::sqrt vectorises only under -fno-math-errno (CMakeLists.txt); otherwise GCC keeps a scalar
 // errno path per element.
 template <typename T, bool kDecay>
 void adam_update_range(T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v, int64_t n,
                        const AdamCoefficients<T> c) {
-  for (int64_t i = 0; i < n; ++i) {
-    const T gi = kDecay ? std::fma(p[i], c.weight_decay, g[i]) : g[i];      // grad.add(p, alpha=wd)
-    const T mi = std::fma(gi, c.one_minus_beta1, m[i] * c.beta1);            // m.mul_(b1).add_(g, alpha=1-b1)
-    const T vi = std::fma(c.one_minus_beta2 * gi, gi, v[i] * c.beta2);      // v.mul_(b2).addcmul_(g, g, 1-b2)
-    m[i] = mi;
-    v[i] = vi;
-    const T denom = std::sqrt(vi) / c.bias_correction2_sqrt + c.eps;         // (v.sqrt() / bc2_sqrt).add_(eps)
-    p[i] = p[i] + c.neg_step_size * mi / denom;                              // p.addcdiv_(m, denom, -step_size)
-  }
+  for (int64_t i = 0; i < n; ++i) adam_element<T, kDecay>(p, g, m, v, i, c);
+}
+
+// The fused CUDA kernels (cuda/optim.cu), one per parameter per step. A CPU-only build has no CUDA
+// tensor to pass them.
+[[maybe_unused]] void no_backend(const char* op) {
+  throw std::runtime_error(std::string(op) + ": this build has no CUDA backend");
+}
+template <typename T>
+void cuda_update([[maybe_unused]] const Tensor& p, [[maybe_unused]] const Tensor& g, [[maybe_unused]] const Tensor& buf,
+                 [[maybe_unused]] const SgdCoefficients<T>& c) {
+#if SCORCH_HAS_CUDA
+  cuda::sgd_update(p, g, buf, c);
+#else
+  no_backend("SGD");
+#endif
+}
+template <typename T>
+void cuda_update([[maybe_unused]] const Tensor& p, [[maybe_unused]] const Tensor& g, [[maybe_unused]] const Tensor& m,
+                 [[maybe_unused]] const Tensor& v, [[maybe_unused]] const AdamCoefficients<T>& c,
+                 [[maybe_unused]] bool decay) {
+#if SCORCH_HAS_CUDA
+  cuda::adam_update(p, g, m, v, c, decay);
+#else
+  no_backend("Adam");
+#endif
+}
+void cuda_ema_update([[maybe_unused]] const Tensor& shadow, [[maybe_unused]] const Tensor& p,
+                     [[maybe_unused]] double decay) {
+#if SCORCH_HAS_CUDA
+  cuda::ema_update(shadow, p, decay);
+#else
+  no_backend("EMA::update");
+#endif
 }
 
 // Sum of squares in double. Eight independent partial sums let the compiler vectorise without
@@ -128,7 +130,7 @@ void scale_cpu(T* x, int64_t n, T factor) {
 template <typename T>
 void ema_update_cpu(T* __restrict shadow, const T* __restrict param, int64_t n, T decay, T one_minus_decay) {
   parallel_for(n, kGrainElementwise, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) shadow[i] = std::fma(decay, shadow[i], one_minus_decay * param[i]);
+    for (int64_t i = begin; i < end; ++i) shadow[i] = ema_value(shadow[i], param[i], decay, one_minus_decay);
   });
 }
 
@@ -162,6 +164,11 @@ void Optimizer::step() {
     if (g.shape() != p.shape() || g.dtype() != p.dtype() || g.device() != p.device())
       throw std::invalid_argument(name_ + ": parameter " + std::to_string(i) + " " + describe(p) + " has a gradient " +
                                   describe(g));
+    for (size_t k = 0; k < slots_.size(); ++k)
+      if (slots_[k][i].device() != p.device())
+        throw std::invalid_argument(name_ + ": parameter " + std::to_string(i) + " " + describe(p) + " is on " +
+                                    p.device().str() + " but its " + slot_names_[k] + " on " +
+                                    slots_[k][i].device().str() + " (build the optimizer after moving the model)");
     ++steps_[i];
     // Grads from backward() are contiguous; one from a create_graph backward may be a view.
     update(i, g.is_contiguous() ? g : g.contiguous());
@@ -273,6 +280,7 @@ void SGD::update(size_t i, const Tensor& grad) {
     const SgdCoefficients<T> c{static_cast<T>(options_.weight_decay), static_cast<T>(options_.momentum),
                                static_cast<T>(1 - options_.dampening), static_cast<T>(-options_.lr),
                                options_.weight_decay != 0, step_count(i) == 1, options_.nesterov};
+    if (!p.device().is_cpu()) return cuda_update(p, grad, momentum ? slot(0, i) : Tensor(), c);
     T* pp = p.data<T>();
     const T* g = grad.data<T>();
     T* buf = momentum ? slot(0, i).data<T>() : nullptr;
@@ -316,11 +324,12 @@ void Adam::update(size_t i, const Tensor& grad) {
                                 static_cast<T>(o.beta2),        static_cast<T>(1 - o.beta2),
                                 static_cast<T>(o.weight_decay), static_cast<T>(std::sqrt(bias_correction2)),
                                 static_cast<T>(o.eps),          static_cast<T>(-step_size)};
+    const bool decay = o.weight_decay != 0;  // as PyTorch: no p term at all when 0 (0 * inf would be NaN)
+    if (!p.device().is_cpu()) return cuda_update(p, grad, slot(0, i), slot(1, i), c, decay);
     T* pp = p.data<T>();
     const T* g = grad.data<T>();
     T* m = slot(0, i).data<T>();
     T* v = slot(1, i).data<T>();
-    const bool decay = o.weight_decay != 0;  // as PyTorch: no p term at all when 0 (0 * inf would be NaN)
     parallel_for(p.numel(), kGrainElementwise, [&](int64_t b, int64_t e) {
       if (decay) adam_update_range<T, true>(pp + b, g + b, m + b, v + b, e - b, c);
       else adam_update_range<T, false>(pp + b, g + b, m + b, v + b, e - b, c);
@@ -336,9 +345,6 @@ double clip_grad_norm(const TensorList& params, double max_norm) {
   for (size_t i = 0; i < params.size(); ++i) {
     if (!params[i].defined() || !params[i].grad().defined()) continue;
     const Tensor& g = params[i].grad();
-    if (!g.device().is_cpu())
-      throw std::invalid_argument("clip_grad_norm: gradient of parameter " + std::to_string(i) + " " + describe(g) +
-                                  " is not on the CPU");
     // Scaled in place below, so a non-contiguous gradient (from a create_graph backward) is replaced first.
     if (!g.is_contiguous()) {
       NoGradGuard no_grad;
@@ -347,11 +353,16 @@ double clip_grad_norm(const TensorList& params, double max_norm) {
     grads.push_back(params[i].grad());
   }
   double total = 0;
-  for (const Tensor& g : grads) total += sum_squares(g);
+  for (const Tensor& g : grads) total += g.device().is_cpu() ? sum_squares(g) : sum(square(to(g, kFloat64))).item();
   const double norm = std::sqrt(total);
   const double factor = max_norm / (norm + 1e-6);
   if (!std::isfinite(norm) || factor >= 1) return norm;
+  NoGradGuard no_grad;
   for (const Tensor& g : grads) {
+    if (!g.device().is_cpu()) {  // one elementwise kernel, the factor rounded to g's dtype as on the CPU
+      g.copy_(mul(g, full({}, factor, g.options())));
+      continue;
+    }
     dispatch_float("clip_grad_norm", g.dtype(),
                    [&]<typename T>() { scale_cpu(g.data<T>(), g.numel(), static_cast<T>(factor)); });
   }
@@ -389,8 +400,7 @@ EMA::EMA(const Module& module, double decay, bool warmup)
       warmup_(warmup) {
   check_option(decay > 0 && decay <= 1, "EMA", "decay", "in (0, 1]", decay);
   for (const auto& [name, t] : params_) {
-    if (!is_floating(t.dtype()) || !t.device().is_cpu())
-      throw std::invalid_argument("EMA: parameter " + name + " " + describe(t) + " is not a float CPU tensor");
+    if (!is_floating(t.dtype())) throw std::invalid_argument("EMA: parameter " + name + " " + describe(t) + " is not float");
   }
 }
 
@@ -404,6 +414,13 @@ void EMA::update(const Module& module) {
   for (size_t i = 0; i < params.size(); ++i) {
     const Tensor& shadow = params_[i].second;
     const Tensor p = params[i].second.contiguous();
+    if (p.device() != shadow.device())
+      throw std::invalid_argument("EMA::update: parameter " + params_[i].first + " is on " + p.device().str() +
+                                  ", its average on " + shadow.device().str() + " (build the EMA after moving the model)");
+    if (!p.device().is_cpu()) {
+      cuda_ema_update(shadow, p, decay);
+      continue;
+    }
     dispatch_float("EMA::update", shadow.dtype(), [&]<typename T>() {
       ema_update_cpu(shadow.data<T>(), p.data<T>(), shadow.numel(), static_cast<T>(decay), static_cast<T>(1 - decay));
     });

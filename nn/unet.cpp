@@ -13,7 +13,7 @@ Tensor noise_embedding(const Tensor& sigma, int64_t half) {
   if (half < 1) throw std::invalid_argument("noise_embedding: half must be >= 1, got " + std::to_string(half));
   std::vector<double> w(half);
   for (int64_t k = 0; k < half; ++k) w[k] = std::pow(1000.0, -static_cast<double>(k) / half);
-  const Tensor freqs = from_vector(w, {1, half}, {.dtype = sigma.dtype()});
+  const Tensor freqs = from_vector(w, {1, half}, sigma.options());
   const Tensor angles = mul(reshape(log(sigma), {-1, 1}) * 250.0, freqs);  // [N, half]
   return concat({sin(angles), cos(angles)}, 1);
 }

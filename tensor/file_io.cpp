@@ -153,7 +153,7 @@ void check_savable(const Tensor& t, std::string_view who) {
 
 void append_tensor_bytes(std::string& out, const Tensor& t) {
   Tensor c = t;
-  if (!t.is_contiguous()) {
+  if (!t.is_contiguous() || !t.device().is_cpu()) {  // a CUDA tensor's bytes come through a CPU copy
     c = empty(t.shape(), {.dtype = t.dtype()});
     c.copy_(t);
   }

@@ -1,0 +1,84 @@
+// optim.cu: the fused optimizer updates on a CUDA device: one kernel per parameter per step reads p, g
+// and the state (momentum buffer; Adam's m and v; the EMA's average) once and writes them back, where
+// the composition of elementwise ops would take five to ten passes. The per-element formulas are
+// nn/optim_fns.h's, the code the CPU loops run, so both devices apply the same fused multiply-adds.
+// nvcc contracts a * b + c into an FMA by default, but those lines have no product feeding an addition
+// outside their explicit std::fma calls, and sqrt and division are correctly rounded on both (nvcc's
+// default -prec-sqrt and -prec-div): the updates should match the CPU's bit for bit.
+#include "cuda/check.h"
+#include "cuda/ops.h"
+#include "cuda/runtime.h"
+
+namespace scorch::cuda {
+namespace {
+
+template <typename F>
+__global__ void for_each_kernel(int64_t n, F f) {
+  const int64_t step = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += step) f(i);
+}
+
+// f(i) for every i < n on t's device.
+template <typename F>
+void for_each(const Tensor& t, int64_t n, F f) {
+  if (n == 0) return;
+  const int device = t.device().index;
+  const cudaStream_t stream = current_stream(device);
+  DeviceGuard guard(device);
+  for_each_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, f);
+  SCORCH_CUDA_CHECK(cudaGetLastError());
+}
+
+template <typename T>
+struct SgdStep {
+  T *p, *buf;
+  const T* g;
+  nn::SgdCoefficients<T> c;
+  __device__ void operator()(int64_t i) const { nn::sgd_element(p, g, buf, i, c); }
+};
+
+template <typename T, bool kDecay>
+struct AdamStep {
+  T *p, *m, *v;
+  const T* g;
+  nn::AdamCoefficients<T> c;
+  __device__ void operator()(int64_t i) const { nn::adam_element<T, kDecay>(p, g, m, v, i, c); }
+};
+
+template <typename T>
+struct EmaStep {
+  T* shadow;
+  const T* p;
+  T decay, one_minus_decay;
+  __device__ void operator()(int64_t i) const { shadow[i] = nn::ema_value(shadow[i], p[i], decay, one_minus_decay); }
+};
+
+}  // namespace
+
+template <typename T>
+void sgd_update(const Tensor& p, const Tensor& g, const Tensor& buf, const nn::SgdCoefficients<T>& c) {
+  for_each(p, p.numel(), SgdStep<T>{p.data<T>(), buf.defined() ? buf.data<T>() : nullptr, g.data<T>(), c});
+}
+
+template <typename T>
+void adam_update(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const nn::AdamCoefficients<T>& c,
+                 bool decay) {
+  if (decay) for_each(p, p.numel(), AdamStep<T, true>{p.data<T>(), m.data<T>(), v.data<T>(), g.data<T>(), c});
+  else for_each(p, p.numel(), AdamStep<T, false>{p.data<T>(), m.data<T>(), v.data<T>(), g.data<T>(), c});
+}
+
+void ema_update(const Tensor& shadow, const Tensor& p, double decay) {
+  dispatch_float("EMA::update", shadow.dtype(), [&]<typename T>() {
+    for_each(shadow, shadow.numel(),
+             EmaStep<T>{shadow.data<T>(), p.data<T>(), static_cast<T>(decay), static_cast<T>(1 - decay)});
+  });
+}
+
+template void sgd_update<float>(const Tensor&, const Tensor&, const Tensor&, const nn::SgdCoefficients<float>&);
+template void sgd_update<double>(const Tensor&, const Tensor&, const Tensor&, const nn::SgdCoefficients<double>&);
+template void adam_update<float>(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                 const nn::AdamCoefficients<float>&, bool);
+template void adam_update<double>(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                  const nn::AdamCoefficients<double>&, bool);
+
+}  // namespace scorch::cuda
