@@ -6,8 +6,10 @@
 // (pass, device, dtype, shapes, stride, padding, dilation, TF32, deterministic) asks cuDNN's
 // heuristics for the candidates, then times them on the call's own buffers
 // (cudnnFind*AlgorithmEx, which writes the output the call is about to write anyway) and keeps the
-// fastest that fits the workspace cap and, under cuda::set_deterministic(true), is deterministic
-// (cuDNN's CUDNN_DETERMINISTIC: no atomics in the reductions of the gradients). The choice is cached;
+// fastest that fits the workspace cap. Under cuda::set_deterministic(true) nothing is timed: the choice
+// is the heuristics' first candidate that reports CUDNN_DETERMINISTIC (no atomics in the gradients'
+// reductions), so that it does not depend on timing noise either: two deterministic algorithms need
+// not give the same bits as each other. The choice is cached;
 // later calls of the same shape go straight to the convolution. The workspace comes from scorch's
 // caching allocator (a uint8 tensor on the device, back in the cache when the call returns), never from
 // a cudaMalloc on the hot path; the timing search takes at most kWorkspaceCap bytes of it.
@@ -200,6 +202,7 @@ void conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b, const Tenso
     SCORCH_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, d.x(), d.w(), d.conv(), d.y(),
                                                               static_cast<int>(r.size()), &count, r.data()));
     const size_t bytes = search_workspace(r, count);
+    if (deterministic()) return pick(op, r, count, bytes);  // heuristics' order, not timings (see the top)
     const Tensor ws = workspace(bytes, device);
     SCORCH_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, d.x(), x.raw_data(), d.w(), w.raw_data(), d.conv(),
                                                               d.y(), out.raw_data(), static_cast<int>(r.size()), &count,
@@ -243,6 +246,7 @@ void conv2d_backward_input(const Tensor& g_in, const Tensor& w_in, const Tensor&
     SCORCH_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w(), d.y(), d.conv(), d.x(),
                                                                    static_cast<int>(r.size()), &count, r.data()));
     const size_t bytes = search_workspace(r, count);
+    if (deterministic()) return pick(op, r, count, bytes);
     const Tensor ws = workspace(bytes, device);
     SCORCH_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(
         h, d.w(), w.raw_data(), d.y(), g.raw_data(), d.conv(), d.x(), out.raw_data(), static_cast<int>(r.size()),
@@ -274,6 +278,7 @@ void conv2d_backward_weight(const Tensor& x_in, const Tensor& g_in, const Tensor
     SCORCH_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x(), d.y(), d.conv(), d.w(),
                                                                      static_cast<int>(r.size()), &count, r.data()));
     const size_t bytes = search_workspace(r, count);
+    if (deterministic()) return pick(op, r, count, bytes);
     const Tensor ws = workspace(bytes, device);
     SCORCH_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(
         h, d.x(), x.raw_data(), d.y(), g.raw_data(), d.conv(), d.w(), out.raw_data(), static_cast<int>(r.size()),

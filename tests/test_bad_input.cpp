@@ -95,7 +95,8 @@ const BadInput kCases[] = {
     {"negative field sigma", "gmm", "--field-sigma -5", 2, "--field-sigma: must be -1 (the model's default), 0"},
     {"NaN field sigma", "gmm", "--field-sigma nan", 2, "--field-sigma"},
     {"field sigma not a number", "gmm", "--field-sigma abc", 2, "--field-sigma"},
-    {"CUDA device", "gmm", "--device cuda", 2, "--device: only 'cpu' is available in this build"},
+    {"unknown device", "gmm", "--device gpu", 2, "--device: must be cpu, cuda or cuda:N, got 'gpu'"},
+    {"device index past the limit", "gmm", "--device cuda:128", 2, "--device: must be cpu, cuda or cuda:N"},
     {"empty device", "gmm", "--device ''", 2, "--device"},
     {"negative threads", "gmm", "--threads -1", 2, "--threads: must be an integer in [0, 4096]"},
     {"threads not a number", "gmm", "--threads many", 2, "--threads"},
@@ -155,7 +156,7 @@ const BadInput kCases[] = {
     {"validation interval in exponent notation", "mnist", "--val-interval 1e3", 2, "--val-interval"},
     {"negative seed", "mnist", "--seed -1", 2, "--seed"},
     {"empty seed", "mnist", "--seed ''", 2, "--seed"},
-    {"CUDA device", "mnist", "--device cuda", 2, "--device"},
+    {"unknown device", "mnist", "--device cuda0", 2, "--device: must be cpu, cuda or cuda:N, got 'cuda0'"},
     {"negative threads", "mnist", "--threads -1", 2, "--threads"},
     {"too many threads", "mnist", "--threads 5000", 2, "--threads"},
     {"threads not a number", "mnist", "--threads x", 2, "--threads"},
@@ -363,6 +364,20 @@ TEST_F(BadInputTest, EveryCaseExitsWithItsCodeAndOneLine) {
     EXPECT_TRUE(o.err.starts_with(prefix) && o.err.ends_with("\n") && o.err.find('\n') == o.err.size() - 1)
         << "stderr must be one line starting with '" << prefix << "':\n" << o.err;
     EXPECT_NE(o.err.find(c.expect), std::string::npos) << "expected '" << c.expect << "' in: " << o.err;
+  }
+}
+
+// A device that is not here: the message depends on the build and the machine (no backend, no device,
+// or not that many devices), so it is checked here rather than in the documented table.
+TEST_F(BadInputTest, AMissingCudaDeviceIsAUsageError) {
+  for (const char* app : {"gmm", "mnist"}) {
+    const Outcome o = run_in(scratch_, app, "--device cuda:99");
+    EXPECT_EQ(o.code, 2) << o.err;
+    EXPECT_TRUE(o.err.starts_with(std::string(app) + ": --device cuda:99: ")) << o.err;
+    const bool known = o.err.find("this build has no CUDA backend") != std::string::npos ||
+                       o.err.find("no CUDA device") != std::string::npos ||
+                       o.err.find("cuda:99 does not exist") != std::string::npos;
+    EXPECT_TRUE(known) << o.err;
   }
 }
 

@@ -1,8 +1,9 @@
-// cli.h: what the apps' command lines share: the error for a bad flag value, CLI11 validators, and the
-// output folders. A validator's message is what follows "--flag: " in the app's one-line error (exit
+// cli.h: what the apps' command lines share: the error for a bad flag value, CLI11 validators, the
+// device, and the output folders. A validator's message is what follows "--flag: " in the app's one-line error (exit
 // code 2); every value check here rejects what does not parse as a whole, NaN and infinities.
 #pragma once
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
@@ -13,6 +14,8 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+
+#include "cuda/device.h"
 
 namespace scorch::app {
 
@@ -108,6 +111,30 @@ inline const CLI::Validator kOutputFile(
       return std::filesystem::is_directory(text, ec) ? cli_detail::quoted(text) + " is a folder, not a file" : "";
     },
     "");
+
+// --device: "cpu", "cuda" (cuda:0) or "cuda:N". The syntax is a CLI11 validator (kDevice); whether the
+// device exists is known only at run time: device_from_flag throws UsageError naming what is missing
+// ("--device cuda:0: this build has no CUDA backend", "... : no CUDA device").
+inline const CLI::Validator kDevice(
+    [](std::string& text) -> std::string {
+      if (text == "cpu" || text == "cuda") return "";
+      const std::string digits = text.rfind("cuda:", 0) == 0 ? text.substr(5) : "";
+      const bool number = !digits.empty() && digits.size() <= 3 &&
+                          std::all_of(digits.begin(), digits.end(), [](unsigned char ch) { return std::isdigit(ch); });
+      if (number && std::stoi(digits) < 128) return "";
+      return "must be cpu, cuda or cuda:N, got " + cli_detail::quoted(text);
+    },
+    "");
+inline Device device_from_flag(const std::string& text) {
+  if (text == "cpu") return Device::cpu();
+  const Device device = Device::cuda(text == "cuda" ? 0 : std::stoi(text.substr(5)));
+  try {
+    cuda::check_device("--device " + device.str(), device);
+  } catch (const std::runtime_error& e) {
+    throw UsageError(e.what());
+  }
+  return device;
+}
 
 namespace cli_detail {
 

@@ -36,7 +36,8 @@ struct GmmConfig {
   int steps_per_level = 1000;
   double step_lr = 2e-5;
   double field_sigma = -1;  // noise level of the learned field and of plain Langevin with the model (-1: auto)
-  std::string device = "cpu";
+  std::string device = "cpu";  // cpu, cuda or cuda:N
+  bool deterministic = false;   // CUDA: cuda::set_deterministic
   int threads = 0;  // 0: OpenMP's default (all cores, or OMP_NUM_THREADS)
   bool quick = false;
   std::string profile;     // Chrome trace of training and sampling (empty: no profiler)

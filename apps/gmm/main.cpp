@@ -117,8 +117,11 @@ struct Trained {
   std::vector<double> losses;
 };
 
-Trained train(const GmmConfig& c, const GaussianMixture& gmm, const std::vector<double>& sigmas, Generator& gen) {
+// Trains on `device`: the mixture's samples are drawn on the CPU and copied there.
+Trained train(const GmmConfig& c, const GaussianMixture& gmm, const std::vector<double>& sigmas, Generator& gen,
+              Device device) {
   Trained t{nn::make_score_model(c.model, gen), {}};
+  t.model->to(device);  // before the optimizer and the EMA make their state
   const ModelScore score(t.model);
   nn::Adam adam(t.model->parameters(), {.lr = c.lr});
   std::optional<nn::EMA> ema;
@@ -128,7 +131,7 @@ Trained train(const GmmConfig& c, const GaussianMixture& gmm, const std::vector<
   for (int step = 1; step <= c.steps; ++step) {
     scorch::Range range("train_step");
     if (c.lr_schedule == "cosine") adam.set_lr(0.5 * c.lr * (1 + std::cos(std::numbers::pi * (step - 1) / c.steps)));
-    const Tensor x = gmm.sample(c.batch, gen);
+    const Tensor x = gmm.sample(c.batch, gen).to(device);
     Tensor loss = c.objective == "dsm"            ? dsm_loss(score, x, c.dsm_sigma, gen)
                   : c.objective == "annealed-dsm" ? annealed_dsm_loss(score, x, sigmas, gen)
                                                   : sliced_score_matching_loss(score, x, c.field_sigma, gen);
@@ -176,24 +179,46 @@ StepCallback progress(ProgressBar& bar) {
   return [&bar](int64_t done, int64_t) { bar.update(done); };
 }
 
+// The samplers run where their particles start (`device`: the model's; the exact score is the CPU's);
+// the result comes back to the CPU for the figures and metrics.
+SampleResult on_cpu(SampleResult r) {
+  r.x = r.x.cpu();
+  for (Tensor& t : r.trajectory) t = t.cpu();
+  return r;
+}
+
 SampleResult sample_annealed(const std::string& label, const ScoreFn& score, const GmmConfig& c,
-                             const std::vector<double>& sigmas, Generator& gen) {
-  const Tensor x0 = randn({c.n_samples, 2}, gen) * sigmas.front();
+                             const std::vector<double>& sigmas, Generator& gen, Device device) {
+  const Tensor x0 = randn({c.n_samples, 2}, gen, {.device = device}) * sigmas.front();
   ProgressBar bar(label, static_cast<int64_t>(sigmas.size()) * c.steps_per_level);
   SampleResult r = annealed_langevin(
       score, x0, {.sigmas = sigmas, .steps_per_level = c.steps_per_level, .step_lr = c.step_lr, .on_step = progress(bar)}, gen);
   bar.finish();
-  return r;
+  return on_cpu(std::move(r));
 }
 
 SampleResult sample_plain(const std::string& label, const ScoreFn& score, const GmmConfig& c, Range box, double sigma,
-                          Generator& gen) {
-  const Tensor x0 = rand({c.n_samples, 2}, gen) * (box.hi - box.lo) + box.lo;  // uniform over the plot
+                          Generator& gen, Device device) {
+  const Tensor x0 = rand({c.n_samples, 2}, gen, {.device = device}) * (box.hi - box.lo) + box.lo;  // uniform over the plot
   ProgressBar bar(label, c.n_steps);
   SampleResult r = langevin(score, x0, {.step_size = c.step_size, .n_steps = c.n_steps, .sigma = sigma, .on_step = progress(bar)}, gen);
   bar.finish();
-  return r;
+  return on_cpu(std::move(r));
 }
+
+// A score evaluated on `device` for inputs anywhere, its result where the input was: the learned
+// field on the CPU's grid.
+class ScoreOn final : public ScoreFn {
+ public:
+  ScoreOn(const ScoreFn& inner, Device device) : inner_(inner), device_(device) {}
+  Tensor score(const Tensor& x, const Tensor& sigma) const override {
+    return inner_.score(x.to(device_), sigma.to(device_)).to(x.device());
+  }
+
+ private:
+  const ScoreFn& inner_;
+  Device device_;
+};
 
 // The learned field's relative error where the mixture's density is above 1e-3 of its maximum on the
 // grid: at the plotted noise level and, for the conditional model, at every level of the schedule.
@@ -242,6 +267,8 @@ class PhaseTimer {
 int run(const GmmConfig& c) {
   const auto t_start = Clock::now();
   if (c.threads > 0) set_num_threads(c.threads);
+  const Device device = device_from_flag(c.device);  // training, the learned field and its samplers
+  cuda::set_deterministic(c.deterministic);
   make_output_dir("--out", c.out);
   if (!c.profile.empty()) make_parent_dir("--profile", c.profile);
   if (!c.dump_graph.empty()) make_parent_dir("--dump-graph", c.dump_graph);
@@ -267,7 +294,7 @@ int run(const GmmConfig& c) {
 
   const Trained trained = [&] {
     scorch::Range range("train");
-    return train(c, gmm, sigmas, gen);
+    return train(c, gmm, sigmas, gen, device);
   }();
   write_losses(c, p, trained.losses);
   nn::save_module(p.path(c, "model.safetensors"), *trained.model,
@@ -276,11 +303,12 @@ int run(const GmmConfig& c) {
 
   NoGradGuard no_grad;
   const ModelScore learned(trained.model);
-  const Tensor field_learned = learned(grid.to(kFloat32), full({kGrid * kGrid}, c.field_sigma)).to(kFloat64);
+  const ScoreOn learned_anywhere(learned, device);
+  const Tensor field_learned = learned_anywhere(grid.to(kFloat32), full({kGrid * kGrid}, c.field_sigma)).to(kFloat64);
   write_field_csv(p.path(c, "score_learned.csv"), grid, field_learned);
   field_figure(c, p, "fig3_learned_score.png", "learned score (" + c.model + ", " + c.objective + "), sigma = " + sig, grid,
                field_learned, "#d62728");
-  metrics["field"] = field_metrics(c, gmm, p, sigmas, grid, learned, field_learned, field_true);
+  metrics["field"] = field_metrics(c, gmm, p, sigmas, grid, learned_anywhere, field_learned, field_true);
   phase.next("field");
 
   // Each sample set: its particles as .npy, its figure, its metrics against the exact samples.
@@ -296,17 +324,17 @@ int run(const GmmConfig& c) {
     scorch::Range range(name);
     return sample();
   };
-  keep("langevin_true", ranged("langevin_true", [&] { return sample_plain("langevin (exact)", gmm, c, p.box, 0.0, gen); }),
+  keep("langevin_true", ranged("langevin_true", [&] { return sample_plain("langevin (exact)", gmm, c, p.box, 0.0, gen, Device::cpu()); }),
        "fig4_langevin_true.png", "Langevin, exact score (uniform start)", "#2ca02c");
   keep("langevin_learned",
-       ranged("langevin_learned", [&] { return sample_plain("langevin (learned)", learned, c, p.box, c.field_sigma, gen); }),
+       ranged("langevin_learned", [&] { return sample_plain("langevin (learned)", learned, c, p.box, c.field_sigma, gen, device); }),
        "fig5_langevin_learned.png", std::string("Langevin, learned score at sigma = ") + sig, "#ff7f0e");
   keep("annealed_learned",
-       ranged("annealed_learned", [&] { return sample_annealed("annealed (learned)", learned, c, sigmas, gen); }),
+       ranged("annealed_learned", [&] { return sample_annealed("annealed (learned)", learned, c, sigmas, gen, device); }),
        "fig6_annealed_learned.png", "annealed Langevin, learned score", "#9467bd");
   // The sampler's own bias, with the exact score: metrics only.
   const SampleResult annealed_true =
-      ranged("annealed_true", [&] { return sample_annealed("annealed (exact)", gmm, c, sigmas, gen); });
+      ranged("annealed_true", [&] { return sample_annealed("annealed (exact)", gmm, c, sigmas, gen, Device::cpu()); });
   metrics["samples"]["annealed_true"] = sample_metrics(gmm, annealed_true.x, exact);
   phase.next("annealed_true");
   if (profiler) finish_profile(*profiler, c.profile);

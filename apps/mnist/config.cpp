@@ -84,7 +84,10 @@ void add_settings(CLI::App& app, MnistConfig& c) {
       ->check(int_in(1, 100000000))->group("Training");
   app.add_option("--seed", c.seed, "seed of the split, the batches, the noise and the initial weights")
       ->check(kSeed)->group("Training");
-  app.add_option("--device", c.device, "cpu (cuda once the CUDA backend lands)")->group("Training");
+  app.add_option("--device", c.device, "cpu, cuda or cuda:N: where the model trains and samples")->check(kDevice)
+      ->group("Training");
+  add_switch(app, "--deterministic", c.deterministic, "CUDA: only kernels whose results repeat bit for bit from run "
+             "to run (cuDNN's deterministic algorithms; slower)")->group("Training");
   app.add_option("--threads", c.threads, "CPU threads (0: all cores)")->check(int_in(0, 4096))->group("Training");
   app.add_option("--weights-dir", c.weights_dir, "folder of best/last.safetensors, log.csv and config.toml")
       ->check(kNonEmpty)->group("Training");
@@ -148,7 +151,7 @@ std::string quoted(const std::string& value) {
 }
 
 void check(const MnistConfig& c) {
-  if (c.device != "cpu") usage_error("--device: only 'cpu' is available in this build, got '" + c.device + "'");
+  device_from_flag(c.device);  // throws naming what is missing: no backend, no device
   if (c.sigma_min >= c.sigma_max) usage_error("--sigma-min: must be below --sigma-max");
   if (c.model == "unet-small" && model_width(c) % 8 != 0)
     usage_error("--width: unet-small's width must be a multiple of 8 (its GroupNorm groups), got " + std::to_string(c.width));

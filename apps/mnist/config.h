@@ -39,7 +39,8 @@ struct MnistConfig {
   double min_delta = 0.0;  // an improvement is a validation loss below best - min_delta
   int val_interval = 250;  // steps between validations (and checkpoints)
   uint64_t seed = 0;
-  std::string device = "cpu";
+  std::string device = "cpu";  // cpu, cuda or cuda:N
+  bool deterministic = false;   // CUDA: run-to-run identical kernels only (cuda::set_deterministic)
   int threads = 0;  // 0: OpenMP's default (all cores)
   std::string weights_dir = "model_weights";
   bool resume = false;

@@ -100,7 +100,8 @@ Sampler make_sampler(const MnistConfig& c, const MnistConfig& trained) {
                      " training noise levels; use annealed, pc, or ode with --ode-solver euler or heun");
   const std::vector<double> grid =
       on_levels ? levels : geometric_sigmas(sigma_max, sigma_min, c.sample_steps > 0 ? c.sample_steps : 100);
-  auto uniform_noise = [](int64_t n, Generator& gen) { return rand({n, 1, kImageSize, kImageSize}, gen); };
+  const TensorOptions on{.device = device_from_flag(c.device)};  // the starting noise is drawn on the device
+  auto uniform_noise = [on](int64_t n, Generator& gen) { return rand({n, 1, kImageSize, kImageSize}, gen, on); };
   const char* denoise = c.denoise ? "on" : "off";
   // The trajectory panel shows about kTrajectoryColumns snapshots: keep only those, not every step's batch.
   auto every = [](size_t steps) { return static_cast<int>(std::max<size_t>(1, steps / (kTrajectoryColumns - 1))); };
@@ -121,7 +122,8 @@ Sampler make_sampler(const MnistConfig& c, const MnistConfig& trained) {
   using Run = std::function<SampleResult(const ScoreFn&, const Tensor& x0, bool trajectory, Generator&, const StepCallback&)>;
   auto from_sigma_max = [=](const Run& run) {
     return [=](const ScoreFn& score, int64_t n, bool trajectory, Generator& gen, const StepCallback& on_step) {
-      if (c.warm_start == 0) return run(score, randn({n, 1, kImageSize, kImageSize}, gen) * sigma_max, trajectory, gen, on_step);
+      if (c.warm_start == 0)
+        return run(score, randn({n, 1, kImageSize, kImageSize}, gen, on) * sigma_max, trajectory, gen, on_step);
       // Annealed Langevin's first level: alpha_0 = step_lr (sigma_max / sigma_min)^2.
       const double ratio = sigma_max / sigma_min;
       const SampleResult warm = annealed_langevin(
@@ -196,6 +198,8 @@ GrayImage trajectory_panel(const std::vector<Tensor>& trajectory, const Tensor& 
 int sample(const MnistConfig& c) {
   if (c.threads > 0) set_num_threads(c.threads);
   const Trained trained = load_trained(c);
+  cuda::set_deterministic(c.deterministic);
+  trained.model->to(device_from_flag(c.device));
   const ModelScore score(trained.model);
   const Sampler sampler = make_sampler(c, trained.config);
   make_output_dir("--samples-dir", c.samples_dir);
@@ -218,9 +222,10 @@ int sample(const MnistConfig& c) {
       bar->update(step);
     });
     if (bar) bar->finish();
-    if (done == 0) trajectory = std::move(d.trajectory);
+    if (done == 0)
+      for (const Tensor& t : d.trajectory) trajectory.push_back(t.cpu());
     score_evals = d.score_evals;
-    batches.push_back(d.x);
+    batches.push_back(d.x.cpu());
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const Tensor x = concat(batches, 0);

@@ -50,7 +50,7 @@ class InterruptGuard {
 struct Validation {
   Tensor x, sigma, z;
 
-  Validation(const Digits& val, const std::vector<double>& sigmas, uint64_t seed) {
+  Validation(const Digits& val, const std::vector<double>& sigmas, uint64_t seed, Device device) {
     Generator gen(derive_seed(seed, 4));
     std::vector<int64_t> all(val.count);
     for (int64_t i = 0; i < val.count; ++i) all[i] = i;
@@ -60,6 +60,7 @@ struct Validation {
       s.push_back(sigmas[static_cast<size_t>(level)]);
     sigma = from_vector(s, {.dtype = kFloat32});
     z = randn(x.shape(), gen);
+    x = x.to(device), sigma = sigma.to(device), z = z.to(device);
   }
 
   // The annealed DSM loss over the split, in chunks of `batch`; the mean over images.
@@ -184,13 +185,16 @@ int train(const MnistConfig& c, const std::string& config_toml) {
 
   Generator init(derive_seed(c.seed, 0));
   const std::shared_ptr<nn::ScoreModel> model = make_mnist_model(c, init);
+  const Device device = device_from_flag(c.device);
+  cuda::set_deterministic(c.deterministic);
+  model->to(device);  // before the optimizer and the EMA make their state, on the model's device
   const ModelScore score(model);
   nn::Adam adam(model->parameters(), {.lr = c.lr});
   std::optional<nn::EMA> ema;
   if (c.ema < 1) ema.emplace(*model, c.ema, c.ema_warmup);
   BatchOrder order(data.train.count, c.batch, c.seed);
   Generator gen(derive_seed(c.seed, 3));  // dequantization and noise of the training batches
-  const Validation validation(data.val, sigmas, c.seed);
+  const Validation validation(data.val, sigmas, c.seed, device);
   const int64_t last_step = c.epochs > 0 ? std::min(c.steps, c.epochs * order.steps_per_epoch()) : c.steps;
   const std::string best_path = c.weights_dir + "/best.safetensors", last_path = c.weights_dir + "/last.safetensors";
   const std::string log_path = c.weights_dir + "/log.csv", config_path = c.weights_dir + "/config.toml";
@@ -232,9 +236,9 @@ int train(const MnistConfig& c, const std::string& config_toml) {
   // A fresh run saves its starting state before it reports its start: from then on, wherever the
   // process is killed, last.safetensors exists and --resume continues the run.
   if (!c.resume) save(last_path);
-  std::fprintf(stderr, "mnist: %s (%lld parameters) on %lld training / %lld validation images from %s, %d threads\n",
+  std::fprintf(stderr, "mnist: %s (%lld parameters) on %lld training / %lld validation images from %s, %s, %d threads\n",
                c.model.c_str(), static_cast<long long>(model->num_parameters()), static_cast<long long>(data.train.count),
-               static_cast<long long>(data.val.count), dir.c_str(), num_threads());
+               static_cast<long long>(data.val.count), dir.c_str(), device.str().c_str(), num_threads());
   const double elapsed_before = p.elapsed_s;
   auto elapsed = [&] { return elapsed_before + std::chrono::duration<double>(Clock::now() - t_start).count(); };
   InterruptGuard interrupt;
@@ -244,7 +248,7 @@ int train(const MnistConfig& c, const std::string& config_toml) {
   double last_val = NAN;
   while (p.step < last_step) {
     std::optional<scorch::Range> step_range(std::in_place, "train_step");  // --profile; closed before validation
-    const Tensor x = dequantize(data.train, order.indices(p.step), gen);
+    const Tensor x = dequantize(data.train, order.indices(p.step), gen).to(device);
     Tensor loss = c.noise == "levels" ? annealed_dsm_loss(score, x, sigmas, gen)
                                       : log_uniform_dsm_loss(score, x, c.sigma_min, c.sigma_max, gen);
     if (p.step == first_step && !c.dump_graph.empty()) {
