@@ -60,5 +60,7 @@ SCORCH_BINARY(SiluBackwardFn)
 
 template void ternary<fns::WhereFn>(std::string_view, const fns::WhereFn&, const Tensor&, const Tensor&, const Tensor&,
                                     const Tensor&);
+template void ternary<fns::AddScaledFn>(std::string_view, const fns::AddScaledFn&, const Tensor&, const Tensor&,
+                                        const Tensor&, const Tensor&);
 
 }  // namespace scorch::cuda

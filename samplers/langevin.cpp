@@ -58,7 +58,7 @@ Tensor score_at(const ScoreFn& score, const Tensor& x, double sigma, SampleResul
 
 Tensor langevin_step(const ScoreFn& score, const Tensor& x, const Tensor& sigma, double alpha, Generator& gen) {
   const Tensor z = randn(x.shape(), gen, x.options());
-  return x + score(x, sigma) * alpha + z * std::sqrt(2 * alpha);
+  return add_scaled(x, score(x, sigma), alpha, z, std::sqrt(2 * alpha));  // one pass over the particles
 }
 
 SampleResult langevin(const ScoreFn& score, const Tensor& x0, const LangevinOptions& o, Generator& gen) {

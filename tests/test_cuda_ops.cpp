@@ -117,6 +117,17 @@ TEST(CudaElementwise, UnaryMatchesCpu) {
       }
 }
 
+TEST(CudaElementwise, AddScaledMatchesCpu) {  // the fused Langevin update; nvcc's FMA: exact32's rtol
+  SKIP_WITHOUT_DEVICE();
+  for (DType dtype : {kFloat32, kFloat64}) {
+    const TensorList in = {make_input({1000, 2}, dtype, 30, Layout::contiguous, -1, 1, true),
+                           make_input({1000, 2}, dtype, 31, Layout::transposed, -1, 1, true),
+                           make_input({2}, dtype, 32, Layout::contiguous, -1, 1, true)};
+    EXPECT_TRUE(cuda_matches_cpu([](const TensorList& x) { return add_scaled(x[0], x[1], 0.01, x[2], 0.1414); }, in,
+                                 dtype == kFloat64 ? tight64 : exact32));
+  }
+}
+
 TEST(CudaElementwise, WhereMatchesCpu) {
   SKIP_WITHOUT_DEVICE();
   for (DType dtype : {kFloat32, kFloat64}) {

@@ -100,6 +100,26 @@ struct Where {
   }
 };
 
+struct AddScaled {
+  static constexpr std::string_view name = "add_scaled";
+  AddScaledFn fn;
+  Shape out_shape(const Tensor& x, const Tensor& a, const Tensor& b) const {
+    return broadcast_shapes(name, broadcast_shapes(name, x.shape(), a.shape()), b.shape());
+  }
+  void cpu(const Tensor& x, const Tensor& a, const Tensor& b, const Tensor& out) const {
+    dispatch_float(name, x.dtype(), [&]<typename T>() { map_cpu<T, T, T, T>(out, fn, x, a, b); });
+  }
+#if SCORCH_HAS_CUDA
+  void cuda(const Tensor& x, const Tensor& a, const Tensor& b, const Tensor& out) const {
+    cuda::ternary(name, fn, x, a, b, out);
+  }
+#endif
+  TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
+    return {grad_if(in, 0, [&] { return g; }), grad_if(in, 1, [&] { return g * fn.alpha; }),
+            grad_if(in, 2, [&] { return g * fn.beta; })};
+  }
+};
+
 struct Neg : UnaryOp<Neg, NegFn> {
   static constexpr std::string_view name = "neg";
   TensorList backward(const Tensor& g, const TensorList&, const Tensor&) const { return {neg(g)}; }
@@ -218,6 +238,9 @@ Tensor sub(const Tensor& a, const Tensor& b) { return apply(Sub{}, a, b); }
 Tensor mul(const Tensor& a, const Tensor& b) { return apply(Mul{}, a, b); }
 Tensor div(const Tensor& a, const Tensor& b) { return apply(Div{}, a, b); }
 Tensor where(const Tensor& c, const Tensor& a, const Tensor& b) { return apply(Where{}, c, a, b); }
+Tensor add_scaled(const Tensor& x, const Tensor& a, double alpha, const Tensor& b, double beta) {
+  return apply(AddScaled{{alpha, beta}}, x, a, b);
+}
 Tensor eq(const Tensor& a, const Tensor& b) { return apply(Eq{}, a, b); }
 Tensor ne(const Tensor& a, const Tensor& b) { return apply(Ne{}, a, b); }
 Tensor lt(const Tensor& a, const Tensor& b) { return apply(Lt{}, a, b); }

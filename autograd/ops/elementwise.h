@@ -26,6 +26,8 @@
 //   elu      y = a > 0 ? a : alpha (e^a - 1)                 ga = g (a > 0 ? 1 : y + alpha)
 //   clamp    y = min(max(a, lo), hi)                         ga = g [lo <= a <= hi]
 //   where    y = c != 0 ? a : b   ga = sum_to(where(c, g, 0))  gb = sum_to(where(c, 0, g))   (no grad for c)
+//   add_scaled  y = x + alpha a + beta b, one pass (a Langevin step: x + step s + sqrt(2 step) z)
+//               gx = g   ga = alpha g   gb = beta g   (each summed to its input's shape)
 // Not differentiable (outputs never require grad): sign, and the comparisons eq ne lt le gt ge, which
 // return 1 or 0 in the dtype of their inputs so that masks multiply directly.
 // Reference: PyTorch tools/autograd/derivatives.yaml.
@@ -39,6 +41,7 @@ Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+Tensor add_scaled(const Tensor& x, const Tensor& a, double alpha, const Tensor& b, double beta);
 Tensor eq(const Tensor& a, const Tensor& b);
 Tensor ne(const Tensor& a, const Tensor& b);
 Tensor lt(const Tensor& a, const Tensor& b);

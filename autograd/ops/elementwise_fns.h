@@ -81,6 +81,12 @@ struct ClampFn {
   SCORCH_FN(T a) const { return std::min(std::max(a, static_cast<T>(lo)), static_cast<T>(hi)); }
 };
 struct WhereFn { SCORCH_FN(T c, T a, T b) const { return c != T(0) ? a : b; } };
+// x + alpha a + beta b in one pass: the three ops x + a * alpha, then + b * beta, except that GCC and
+// nvcc may contract the first into an FMA (a last-bit difference from the separate ops).
+struct AddScaledFn {
+  double alpha, beta;
+  SCORCH_FN(T x, T a, T b) const { return (x + a * static_cast<T>(alpha)) + b * static_cast<T>(beta); }
+};
 
 #undef SCORCH_FN
 

@@ -167,6 +167,19 @@ TEST(Elementwise, WhereSelectsAndRoutesGradients) {
   EXPECT_TRUE(testing::grads_ok([](const TensorList& x) { return where(x[0], x[1], x[2]); }, in, {.name = "where"}));
 }
 
+// The fused Langevin update equals the three ops it replaces up to the last bit (the compiler may fuse
+// x + a alpha into one FMA, which the separate ops cannot), broadcasts, and routes alpha g and beta g back.
+TEST(Elementwise, AddScaledIsTheThreeOpsInOnePass) {
+  const Tensor x = make_input({64, 2}, kFloat32, 9), s = make_input({64, 2}, kFloat32, 10), z = make_input({2}, kFloat32, 11);
+  const double alpha = 0.0123, beta = std::sqrt(2 * alpha);
+  EXPECT_TRUE(testing::all_close(add_scaled(x, s, alpha, z, beta), x + s * alpha + z * beta, {2e-7, 1e-7}));
+  const TensorList in = {make_input({3, 4}, kFloat64, 12, Layout::transposed, -1, 1, true),
+                         make_input({4}, kFloat64, 13, Layout::contiguous, -1, 1, true),
+                         make_input({3, 1}, kFloat64, 14, Layout::contiguous, -1, 1, true)};
+  EXPECT_TRUE(testing::grads_ok([](const TensorList& t) { return add_scaled(t[0], t[1], 0.7, t[2], -1.3); }, in,
+                                {.name = "add_scaled"}));
+}
+
 TEST(Elementwise, ScalarOperatorsUseTheTensorDtype) {
   const Tensor x = from_vector({1, 2}, {.dtype = kFloat64});
   EXPECT_EQ((2.0 * x + 1.0).values(), (std::vector<double>{3, 5}));
