@@ -35,13 +35,13 @@ from models import UNetSmall  # noqa: E402
 BATCH = 64
 
 
-def sigmas(sigma_max=1.0, sigma_min=0.01, levels=10):
-    return torch.tensor([sigma_max * (sigma_min / sigma_max) ** (i / (levels - 1)) for i in range(levels)])
+def sigmas(device="cpu", sigma_max=1.0, sigma_min=0.01, levels=10):
+    return torch.tensor([sigma_max * (sigma_min / sigma_max) ** (i / (levels - 1)) for i in range(levels)], device=device)
 
 
 def b2(model, opt, sig):
-    x = torch.rand(BATCH, 1, 28, 28)
-    s = sig[torch.randint(0, len(sig), (BATCH,))]
+    x = torch.rand(BATCH, 1, 28, 28, device=sig.device)
+    s = sig[torch.randint(0, len(sig), (BATCH,), device=sig.device)]
     z = torch.randn_like(x)
     score = model(x + s[:, None, None, None] * z, s)
     # 1/2 sigma^2 |score + z / sigma|^2 = 1/2 |sigma score + z|^2
@@ -57,13 +57,16 @@ def b3(model, x, s):
         return model(x, s)
 
 
-def median_ms(fn, warmup, reps, min_time):
+def median_ms(fn, warmup, reps, min_time, device="cpu"):
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     for _ in range(warmup):
         fn()
+    sync()
     times, start = [], time.perf_counter()
     while len(times) < reps or time.perf_counter() - start < min_time:
         t0 = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - t0)
     return 1e3 * statistics.median(times)
 
@@ -123,6 +126,8 @@ def main():
     parser.add_argument("--min-time", type=float, default=2.0, help="and at least this many seconds (default 2)")
     parser.add_argument("--rss-steps", type=int, default=5, help="B2 steps over which faults are counted (5)")
     parser.add_argument("--skip-memory", action="store_true", help="no memory child")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="cuda: B2 and B3 on the GPU (torch 2.x with CUDA); no memory child")
     parser.add_argument("--_rss-child", action="store_true", dest="rss_child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -130,17 +135,19 @@ def main():
         rss_child(args)
         return
 
-    out = {"threads": torch.get_num_threads(), "torch_version": torch.__version__}
-    if not args.skip_memory:
+    out = {"threads": torch.get_num_threads(), "torch_version": torch.__version__, "device": args.device}
+    if not args.skip_memory and args.device == "cpu":
         out.update(measure_memory(args))
     torch.manual_seed(0)
     model = UNetSmall()
     out["forward_gflop_per_sample"] = forward_gflop_per_sample(model)
+    model = model.to(args.device)
     opt = torch.optim.Adam(model.parameters(), lr=2e-4)
-    sig = sigmas()
-    out["B2_ms"] = median_ms(lambda: b2(model, opt, sig), args.warmup, args.reps, args.min_time)
-    x, s = torch.rand(BATCH, 1, 28, 28), torch.full((BATCH,), 0.1)
-    out["B3_ms"] = median_ms(lambda: b3(model, x, s), args.warmup, args.reps, args.min_time)
+    sig = sigmas(args.device)
+    out["B2_ms"] = median_ms(lambda: b2(model, opt, sig), args.warmup, args.reps, args.min_time, args.device)
+    x = torch.rand(BATCH, 1, 28, 28, device=args.device)
+    s = torch.full((BATCH,), 0.1, device=args.device)
+    out["B3_ms"] = median_ms(lambda: b3(model, x, s), args.warmup, args.reps, args.min_time, args.device)
     print(json.dumps(out))
 
 
