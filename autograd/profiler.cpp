@@ -11,6 +11,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "cuda/device.h"
 #include "tensor/file_io.h"
 
 namespace scorch {
@@ -58,6 +59,15 @@ void profiler_record(ProfileEvent event) {
 
 void OpTimer::finish(std::string_view name, ProfilePhase phase, const TensorList& inputs, const Tensor& out,
                      double flops, const Tensor* grad) const {
+  // An op on a CUDA device returns once its kernels are queued: wait for them, so that the event spans
+  // the device's work. Profiling thus serializes host and device (as CUDA_LAUNCH_BLOCKING=1 does) and
+  // each event times its own kernels, the previous op's having finished before it started.
+  for (const Tensor* t : {&out, grad}) {
+    if (t && t->defined() && t->device().is_cuda()) {
+      cuda::synchronize(t->device().index);
+      break;
+    }
+  }
   ProfileEvent e;
   e.start_ns = start_ns_;
   e.end_ns = profiler_now_ns();

@@ -18,7 +18,10 @@
 // backward event's time includes them ("total"); the summary also gives each op's "self" time,
 // without the events nested in it. FLOPs come from an optional Op::flops(inputs, out) (matmul,
 // linear, conv2d and its backward maps); bytes are the input and output bytes (numel * itemsize),
-// an upper bound for views, which move nothing.
+// an upper bound for views, which move nothing. An op on a CUDA device is waited for before its event
+// ends (cuda::synchronize), so its time is its kernels' time; profiling therefore serializes host and
+// device, and a profiled CUDA run is slower than an unprofiled one. Nsight Systems, with the NVTX
+// ranges below, shows the overlapped timeline instead.
 //
 // SCORCH_PROFILE=trace.json in the environment turns a profiler on for the whole process (a static
 // object in profiler.cpp): at exit it writes the trace there and prints the summary to stderr.

@@ -7,7 +7,8 @@
 // one shared b (a linear layer on [B, T, C]) becomes one product of B*T rows when a's rows are evenly
 // spaced. Operands that no transpose flag describes are copied first. TF32 only when
 // cuda::set_allow_tf32(true) (CUBLAS_TF32_TENSOR_OP_MATH); otherwise CUBLAS_DEFAULT_MATH, full float32.
-// One cuBLAS handle per device, bound to the device's current stream; ops are launched from one thread.
+// One cuBLAS handle per device, bound to the device's current stream, with a workspace from the caching
+// allocator; ops are launched from one thread.
 #include <cublas_v2.h>
 
 #include <algorithm>
@@ -29,6 +30,8 @@ namespace scorch::cuda {
 namespace {
 
 constexpr int kMaxDevices = 128;
+// cuBLAS's own recommendation for Hopper (32 MiB; 4 MiB suffices before it).
+constexpr int64_t kCublasWorkspaceBytes = int64_t{32} << 20;
 
 cublasHandle_t handle(int device) {
   static std::once_flag created[kMaxDevices];
@@ -38,6 +41,12 @@ cublasHandle_t handle(int device) {
     DeviceGuard guard(device);
     SCORCH_CUBLAS_CHECK(cublasCreate(&handles[device]));
     SCORCH_CUBLAS_CHECK(cublasSetStream(handles[device], stream));
+    // The workspace comes from the caching allocator, so the memory statistics count it and cuBLAS
+    // never allocates on its own. It lives as long as the process (deliberately never freed: a static
+    // tensor's destructor could run after the driver has shut down).
+    const Tensor* workspace =
+        new Tensor(empty({kCublasWorkspaceBytes}, {.dtype = kUInt8, .device = Device::cuda(device)}));
+    SCORCH_CUBLAS_CHECK(cublasSetWorkspace(handles[device], workspace->raw_data(), kCublasWorkspaceBytes));
   });
   SCORCH_CUBLAS_CHECK(
       cublasSetMathMode(handles[device], allow_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
@@ -81,27 +90,6 @@ Operand operand(const Tensor& t) {
   Tensor copy = empty(t.shape(), t.options());
   copy_on_device(copy, t);
   return {copy, {false, cols}};
-}
-
-// a [..., M, K] as a single [rows, K] matrix, if its batch and row dims merge into one evenly spaced dim.
-std::optional<Tensor> as_one_matrix(const Tensor& a) {
-  Shape rows = a.shape(), strides = a.strides();
-  rows.erase(a.dim() - 1);
-  strides.erase(a.dim() - 1);
-  const LoopPlan<1> p = make_loop_plan<1>(rows, {strides});
-  if (p.shape.size() != 1) return std::nullopt;
-  return make_view(a, {p.shape[0], a.shape().back()}, {p.strides[0][0], a.strides().back()}, a.offset());
-}
-
-// Strides of t's batch dims seen with the broadcast batch shape (0 where t is broadcast).
-Shape batch_strides(const Tensor& t, const Shape& batch) {
-  Shape full = batch;
-  full.push_back(t.shape()[t.dim() - 2]);
-  full.push_back(t.shape().back());
-  Shape s = broadcast_strides(t, full);
-  s.erase(s.size() - 1);
-  s.erase(s.size() - 1);
-  return s;
 }
 
 template <typename T>

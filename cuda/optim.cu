@@ -5,28 +5,21 @@
 // nvcc contracts a * b + c into an FMA by default, but those lines have no product feeding an addition
 // outside their explicit std::fma calls, and sqrt and division are correctly rounded on both (nvcc's
 // default -prec-sqrt and -prec-div): the updates should match the CPU's bit for bit.
-#include "cuda/check.h"
+#include "cuda/launch.cuh"
 #include "cuda/ops.h"
-#include "cuda/runtime.h"
 
 namespace scorch::cuda {
 namespace {
 
 template <typename F>
 __global__ void for_each_kernel(int64_t n, F f) {
-  const int64_t step = static_cast<int64_t>(blockDim.x) * gridDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += step) f(i);
+  SCORCH_GRID_STRIDE(i, n) f(i);
 }
 
 // f(i) for every i < n on t's device.
 template <typename F>
 void for_each(const Tensor& t, int64_t n, F f) {
-  if (n == 0) return;
-  const int device = t.device().index;
-  const cudaStream_t stream = current_stream(device);
-  DeviceGuard guard(device);
-  for_each_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, f);
-  SCORCH_CUDA_CHECK(cudaGetLastError());
+  launch_elements(t, n, for_each_kernel<F>, f);
 }
 
 template <typename T>

@@ -11,15 +11,11 @@
 //                     copied to the device, 2 (P + Q) entries in all.
 #include <vector>
 
-#include "cuda/check.h"
+#include "cuda/launch.cuh"
 #include "cuda/ops.h"
-#include "cuda/runtime.h"
 
 namespace scorch::cuda {
 namespace {
-
-#define SCORCH_GRID_STRIDE(i, n) \
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += static_cast<int64_t>(blockDim.x) * gridDim.x)
 
 template <typename T>
 __global__ void nearest_kernel(int64_t n, int64_t H, int64_t W, int64_t s, const T* x, T* y) {
@@ -97,33 +93,23 @@ __global__ void bilinear_backward_kernel(int64_t n, int64_t H, int64_t W, int64_
   }
 }
 
-template <typename Kernel, typename... Args>
-void launch(const Tensor& t, int64_t n, Kernel kernel, Args... args) {
-  if (n == 0) return;
-  const int device = t.device().index;
-  const cudaStream_t stream = current_stream(device);
-  DeviceGuard guard(device);
-  kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, args...);
-  SCORCH_CUDA_CHECK(cudaGetLastError());
-}
-
 }  // namespace
 
 void upsample_nearest2d(const Tensor& x, const Tensor& y, int64_t scale) {
   dispatch_float("upsample_nearest2d", x.dtype(), [&]<typename T>() {
-    launch(y, y.numel(), nearest_kernel<T>, x.shape()[2], x.shape()[3], scale, x.data<T>(), y.data<T>());
+    launch_elements(y, y.numel(), nearest_kernel<T>, x.shape()[2], x.shape()[3], scale, x.data<T>(), y.data<T>());
   });
 }
 
 void upsample_nearest2d_backward(const Tensor& g, const Tensor& gx, int64_t scale) {
   dispatch_float("upsample_nearest2d_backward", g.dtype(), [&]<typename T>() {
-    launch(gx, gx.numel(), nearest_backward_kernel<T>, gx.shape()[2], gx.shape()[3], scale, g.data<T>(), gx.data<T>());
+    launch_elements(gx, gx.numel(), nearest_backward_kernel<T>, gx.shape()[2], gx.shape()[3], scale, g.data<T>(), gx.data<T>());
   });
 }
 
 void interpolate_bilinear(const Tensor& x, const Tensor& y, bool align_corners) {
   dispatch_float("interpolate_bilinear", x.dtype(), [&]<typename T>() {
-    launch(y, y.numel(), bilinear_kernel<T>, x.shape()[2], x.shape()[3], y.shape()[2], y.shape()[3], align_corners,
+    launch_elements(y, y.numel(), bilinear_kernel<T>, x.shape()[2], x.shape()[3], y.shape()[2], y.shape()[3], align_corners,
            x.data<T>(), y.data<T>());
   });
 }
@@ -134,7 +120,7 @@ void interpolate_bilinear_backward(const Tensor& g, const Tensor& gx, bool align
     const int64_t H = gx.shape()[2], W = gx.shape()[3], P = g.shape()[2], Q = g.shape()[3];
     const InverseTaps rows = inverse_taps<T>(H, P, align_corners, g.device(), g.dtype());
     const InverseTaps cols = inverse_taps<T>(W, Q, align_corners, g.device(), g.dtype());
-    launch(gx, gx.numel(), bilinear_backward_kernel<T>, H, W, P, Q, rows.first.data<int64_t>(),
+    launch_elements(gx, gx.numel(), bilinear_backward_kernel<T>, H, W, P, Q, rows.first.data<int64_t>(),
            rows.out.data<int64_t>(), rows.weight.data<T>(), cols.first.data<int64_t>(), cols.out.data<int64_t>(),
            cols.weight.data<T>(), g.data<T>(), gx.data<T>());
   });

@@ -5,6 +5,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <optional>
 
 #include "tensor/tensor.h"
 
@@ -41,6 +42,30 @@ LoopPlan<N> make_loop_plan(const Shape& shape, const std::array<Shape, N>& strid
     for (int k = 0; k < N; ++k) p.strides[k].push_back(1);
   }
   return p;
+}
+
+// ---- Batched matmul operands (the CPU's OpenBLAS loop and cuBLAS's strided batches) ----
+
+// a [..., M, K] as a single [rows, K] matrix, if its batch and row dims merge into one evenly
+// spaced dim (a contiguous [B, M, K] is [B*M, K]).
+inline std::optional<Tensor> as_one_matrix(const Tensor& a) {
+  Shape rows = a.shape(), strides = a.strides();
+  rows.erase(a.dim() - 1);
+  strides.erase(a.dim() - 1);
+  const LoopPlan<1> p = make_loop_plan<1>(rows, {strides});
+  if (p.shape.size() != 1) return std::nullopt;
+  return make_view(a, {p.shape[0], a.shape().back()}, {p.strides[0][0], a.strides().back()}, a.offset());
+}
+
+// Strides of t's batch dims seen with the broadcast batch shape (0 where t is broadcast).
+inline Shape batch_strides(const Tensor& t, const Shape& batch) {
+  Shape full = batch;
+  full.push_back(t.shape()[t.dim() - 2]);
+  full.push_back(t.shape().back());
+  Shape s = broadcast_strides(t, full);
+  s.erase(s.size() - 1);
+  s.erase(s.size() - 1);
+  return s;
 }
 
 }  // namespace scorch

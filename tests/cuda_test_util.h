@@ -7,7 +7,12 @@
 #include <functional>
 
 #include "autograd/engine.h"
+#include "cuda/device.h"
 #include "test_util.h"
+
+// The first line of every device test: reports it as skipped, never passed, where there is no device.
+#define SKIP_WITHOUT_DEVICE() \
+  if (!::scorch::cuda::is_available()) GTEST_SKIP() << "no CUDA device"
 
 namespace scorch::testing {
 

@@ -24,9 +24,6 @@ using testing::cuda_matches_cpu;
 using testing::Layout;
 using testing::make_input;
 
-#define SKIP_WITHOUT_DEVICE() \
-  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device"
-
 constexpr testing::ParityTolerance kConv32 = {{1e-4, 1e-5}, {1e-4, 1e-5}};
 
 TEST(CudaConv2d, CudnnIsBuiltWithTheBackend) {

@@ -34,9 +34,6 @@ using testing::Layout;
 using testing::make_input;
 using testing::ParityTolerance;
 
-#define SKIP_WITHOUT_DEVICE() \
-  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device"
-
 constexpr ParityTolerance kNorm32 = {{1e-5, 1e-6}, {1e-5, 1e-6}};
 constexpr ParityTolerance kSums32 = {{1e-6, 1e-7}, {1e-6, 1e-7}};
 constexpr ParityTolerance kBilinear32 = {{1e-5, 1e-6}, {1e-5, 1e-6}};

@@ -30,9 +30,6 @@ using testing::Layout;
 using testing::make_input;
 using testing::ParityTolerance;
 
-#define SKIP_WITHOUT_DEVICE() \
-  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device"
-
 ParityTolerance exact32 = {{1e-6, 1e-7}, {1e-6, 1e-7}};
 ParityTolerance transcendental32 = {{1e-5, 1e-6}, {1e-5, 1e-6}};
 ParityTolerance tight64 = {{1e-12, 1e-14}, {1e-12, 1e-14}};

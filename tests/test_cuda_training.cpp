@@ -33,9 +33,6 @@ namespace {
 using testing::all_close;
 using testing::make_input;
 
-#define SKIP_WITHOUT_DEVICE() \
-  if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device"
-
 testing::Tolerance optimizer_tolerance(DType t) { return t == kFloat32 ? testing::Tolerance{1e-6, 1e-7} : testing::Tolerance{1e-14, 1e-14}; }
 
 TEST(CudaTraining, ModuleToCpuIsANoOp) {  // runs everywhere

@@ -20,6 +20,7 @@
 #include "cuda/ops.h"
 #include "tensor/blas.h"
 #include "tensor/cpu_loops.h"
+#include "tensor/loop_plan.h"
 
 namespace scorch {
 namespace {
@@ -70,28 +71,6 @@ BlasMatrix blas_matrix(const Tensor& t) {
   Tensor copy = empty(t.shape(), t.options());
   copy.copy_(t);
   return {copy, CblasNoTrans, cols};
-}
-
-// a [..., M, K] as a single [rows, K] matrix, if its batch and row dims merge into one evenly
-// spaced dim (a contiguous [B, M, K] is [B*M, K]).
-std::optional<Tensor> as_one_matrix(const Tensor& a) {
-  Shape rows = a.shape(), strides = a.strides();
-  rows.erase(a.dim() - 1);
-  strides.erase(a.dim() - 1);
-  const LoopPlan<1> p = make_loop_plan<1>(rows, {strides});
-  if (p.shape.size() != 1) return std::nullopt;
-  return make_view(a, {p.shape[0], a.shape().back()}, {p.strides[0][0], a.strides().back()}, a.offset());
-}
-
-// Strides of t's batch dims seen with the broadcast batch shape (0 where t is broadcast).
-Shape batch_strides(const Tensor& t, const Shape& batch) {
-  Shape full = batch;
-  full.push_back(t.shape()[t.dim() - 2]);
-  full.push_back(t.shape().back());
-  Shape s = broadcast_strides(t, full);
-  s.erase(s.size() - 1);
-  s.erase(s.size() - 1);
-  return s;
 }
 
 // Element (i, j) of a BLAS operand.
