@@ -1,5 +1,5 @@
 // pool.cu: avg_pool2d, max_pool2d and their backward ops on a CUDA device (pool.h has the formulas,
-// image_index.h the windows and the argmax both devices use).
+// image_index.h the windows, the argmax and the per-element gathers, tested on the CPU).
 //
 // One thread per output element in a grid-stride loop, every pass written as a gather, so no two
 // threads write one element and nothing needs atomics: results are deterministic.
@@ -17,34 +17,18 @@ namespace {
 template <typename T>
 __global__ void avg_pool_kernel(int64_t n, PoolGeometry g, const T* x, T* y) {
   const int64_t P = g.h.out, Q = g.w.out, HW = g.h.in * g.w.in;
-  const T divisor = static_cast<T>(g.h.kernel * g.w.kernel);  // count_include_pad: always k^2
   SCORCH_GRID_STRIDE(o, n) {
     const int64_t plane = o / (P * Q), p = o / Q % P, q = o % Q;
-    const IndexRange rows = g.h.taps(p), cols = g.w.taps(q);
-    const T* xp = x + plane * HW;
-    T acc = 0;
-    for (int64_t r = rows.lo; r < rows.hi; ++r) {
-      const T* row = xp + (g.h.start(p) + r) * g.w.in + g.w.start(q);
-      T sum = 0;
-      for (int64_t c = cols.lo; c < cols.hi; ++c) sum += row[c];
-      acc += sum;
-    }
-    y[o] = acc / divisor;
+    y[o] = avg_pool_value(x + plane * HW, g, p, q);
   }
 }
 
 template <typename T>
 __global__ void avg_pool_backward_kernel(int64_t n, PoolGeometry geo, const T* g, T* gx) {
   const int64_t H = geo.h.in, W = geo.w.in, PQ = geo.h.out * geo.w.out;
-  const T divisor = static_cast<T>(geo.h.kernel * geo.w.kernel);
   SCORCH_GRID_STRIDE(i, n) {
     const int64_t plane = i / (H * W), h = i / W % H, w = i % W;
-    const IndexRange ps = geo.h.outputs_holding(h), qs = geo.w.outputs_holding(w);
-    const T* gp = g + plane * PQ;
-    T acc = 0;
-    for (int64_t p = ps.lo; p < ps.hi; ++p)
-      for (int64_t q = qs.lo; q < qs.hi; ++q) acc += gp[p * geo.w.out + q] / divisor;
-    gx[i] = acc;
+    gx[i] = avg_pool_grad_value(g + plane * PQ, geo, h, w);
   }
 }
 
@@ -64,15 +48,8 @@ template <typename T>
 __global__ void max_pool_scatter_kernel(int64_t n, PoolGeometry geo, const int64_t* argmax, const T* t, T* gx) {
   const int64_t H = geo.h.in, W = geo.w.in, PQ = geo.h.out * geo.w.out;
   SCORCH_GRID_STRIDE(i, n) {
-    const int64_t plane = i / (H * W), hw = i % (H * W);
-    const IndexRange ps = geo.h.outputs_holding(hw / W), qs = geo.w.outputs_holding(hw % W);
-    T acc = 0;
-    for (int64_t p = ps.lo; p < ps.hi; ++p)
-      for (int64_t q = qs.lo; q < qs.hi; ++q) {
-        const int64_t o = plane * PQ + p * geo.w.out + q;
-        if (argmax[o] == hw) acc += t[o];
-      }
-    gx[i] = acc;
+    const int64_t plane = i / (H * W), h = i / W % H, w = i % W;
+    gx[i] = max_pool_grad_value(argmax + plane * PQ, t + plane * PQ, geo, h, w);
   }
 }
 

@@ -7,8 +7,8 @@
 //   bilinear backward gx[h, w] = sum over the (p, row weight) that read row h and the (q, column weight)
 //                     that read column w of the two weights times g[p, q]. Which outputs read an input
 //                     has no closed form, so the host inverts each dim's taps once per call into a small
-//                     table (CSR: for input i, entries first[i] .. first[i + 1] - 1 of out and weight)
-//                     copied to the device, 2 (P + Q) entries in all.
+//                     table (image_index.h's inverse_linear_taps) copied to the device, 2 (P + Q)
+//                     entries in all. The per-element gathers are image_index.h's, tested on the CPU.
 #include <vector>
 
 #include "cuda/launch.cuh"
@@ -50,27 +50,16 @@ __global__ void bilinear_kernel(int64_t n, int64_t H, int64_t W, int64_t P, int6
   }
 }
 
-// One dim's taps inverted (see the top of the file), on the device.
-struct InverseTaps {
+// One dim's taps inverted (image_index.h), copied to the device.
+struct DeviceInverseTaps {
   Tensor first, out, weight;  // int64 [in + 1], int64 [2 out], T [2 out]
 };
 
 template <typename T>
-InverseTaps inverse_taps(int64_t in, int64_t out, bool align_corners, Device device, DType dtype) {
-  std::vector<LinearTap<T>> taps(out);
-  std::vector<double> first(in + 1, 0.0);
-  for (int64_t o = 0; o < out; ++o) {
-    taps[o] = linear_tap<T>(in, out, align_corners, o);
-    first[taps[o].i0 + 1] += 1, first[taps[o].i1 + 1] += 1;
-  }
-  for (int64_t i = 0; i < in; ++i) first[i + 1] += first[i];
-  std::vector<double> outs(2 * out), weights(2 * out);
-  std::vector<int64_t> cursor(first.begin(), first.end() - 1);
-  auto add = [&](int64_t i, int64_t o, T l) {
-    outs[cursor[i]] = static_cast<double>(o), weights[cursor[i]] = static_cast<double>(l);
-    ++cursor[i];
-  };
-  for (int64_t o = 0; o < out; ++o) add(taps[o].i0, o, taps[o].l0), add(taps[o].i1, o, taps[o].l1);  // increasing o
+DeviceInverseTaps inverse_taps_on(int64_t in, int64_t out, bool align_corners, Device device, DType dtype) {
+  const InverseTaps<T> inv = inverse_linear_taps<T>(in, out, align_corners);
+  const std::vector<double> first(inv.first.begin(), inv.first.end()), outs(inv.out.begin(), inv.out.end()),
+      weights(inv.weight.begin(), inv.weight.end());  // exact: small integers, and T values
   const TensorOptions index{.dtype = kInt64};
   return {from_vector(first, {in + 1}, index).to(device), from_vector(outs, {2 * out}, index).to(device),
           from_vector(weights, {2 * out}, {.dtype = dtype}).to(device)};
@@ -82,14 +71,8 @@ __global__ void bilinear_backward_kernel(int64_t n, int64_t H, int64_t W, int64_
                                          const int64_t* col_out, const T* col_weight, const T* g, T* gx) {
   SCORCH_GRID_STRIDE(i, n) {
     const int64_t plane = i / (H * W), h = i / W % H, w = i % W;
-    const T* gp = g + plane * P * Q;
-    T acc = 0;
-    for (int64_t a = row_first[h]; a < row_first[h + 1]; ++a) {
-      T row = 0;
-      for (int64_t b = col_first[w]; b < col_first[w + 1]; ++b) row += col_weight[b] * gp[row_out[a] * Q + col_out[b]];
-      acc += row_weight[a] * row;
-    }
-    gx[i] = acc;
+    gx[i] = bilinear_grad_value(g + plane * P * Q, Q, row_first, row_out, row_weight, col_first, col_out, col_weight,
+                                h, w);
   }
 }
 
@@ -118,8 +101,8 @@ void interpolate_bilinear_backward(const Tensor& g, const Tensor& gx, bool align
   if (gx.numel() == 0) return;
   dispatch_float("interpolate_bilinear_backward", g.dtype(), [&]<typename T>() {
     const int64_t H = gx.shape()[2], W = gx.shape()[3], P = g.shape()[2], Q = g.shape()[3];
-    const InverseTaps rows = inverse_taps<T>(H, P, align_corners, g.device(), g.dtype());
-    const InverseTaps cols = inverse_taps<T>(W, Q, align_corners, g.device(), g.dtype());
+    const DeviceInverseTaps rows = inverse_taps_on<T>(H, P, align_corners, g.device(), g.dtype());
+    const DeviceInverseTaps cols = inverse_taps_on<T>(W, Q, align_corners, g.device(), g.dtype());
     launch_elements(gx, gx.numel(), bilinear_backward_kernel<T>, H, W, P, Q, rows.first.data<int64_t>(),
            rows.out.data<int64_t>(), rows.weight.data<T>(), cols.first.data<int64_t>(), cols.out.data<int64_t>(),
            cols.weight.data<T>(), g.data<T>(), gx.data<T>());

@@ -1,9 +1,12 @@
 // image_index.h: the index arithmetic of pooling and bilinear interpolation (pool.h, upsample.h),
 // callable on host and device: the CPU kernels (pool.cpp, upsample.cpp) and the CUDA kernels
 // (cuda/pool.cu, cuda/upsample.cu) share these definitions, so both pick the same windows, the same
-// argmax among ties and the same interpolation weights.
+// argmax among ties and the same interpolation weights. The CUDA kernels' backward passes are gathers
+// (each input element sums what flows back to it; no atomics), defined at the end of this file and
+// checked on the CPU against the CPU's scatters (tests/ops/test_pool.cpp, test_upsample.cpp).
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "tensor/host_device.h"
 
@@ -92,6 +95,90 @@ template <typename T>
 SCORCH_HOST_DEVICE T bilinear_value(const T* x, int64_t W, const LinearTap<T>& r, const LinearTap<T>& c) {
   const T *x0 = x + r.i0 * W, *x1 = x + r.i1 * W;
   return r.l0 * (c.l0 * x0[c.i0] + c.l1 * x0[c.i1]) + r.l1 * (c.l0 * x1[c.i0] + c.l1 * x1[c.i1]);
+}
+
+// ---- The gathers of the CUDA kernels, one output element each ----
+
+// avg_pool2d at output (p, q) of the plane x: the sum over the window's rows of the sums over its
+// columns, / k^2 (count_include_pad), in the CPU kernel's order.
+template <typename T>
+SCORCH_HOST_DEVICE T avg_pool_value(const T* x, const PoolGeometry& g, int64_t p, int64_t q) {
+  const IndexRange rows = g.h.taps(p), cols = g.w.taps(q);
+  T acc = 0;
+  for (int64_t r = rows.lo; r < rows.hi; ++r) {
+    const T* row = x + (g.h.start(p) + r) * g.w.in + g.w.start(q);
+    T sum = 0;
+    for (int64_t c = cols.lo; c < cols.hi; ++c) sum += row[c];
+    acc += sum;
+  }
+  return acc / static_cast<T>(g.h.kernel * g.w.kernel);
+}
+
+// avg_pool2d_backward at input (h, w) of the plane: the sum of g / k^2 over the outputs whose window
+// holds it (g is the plane's [P, Q] gradient).
+template <typename T>
+SCORCH_HOST_DEVICE T avg_pool_grad_value(const T* g, const PoolGeometry& geo, int64_t h, int64_t w) {
+  const IndexRange ps = geo.h.outputs_holding(h), qs = geo.w.outputs_holding(w);
+  const T divisor = static_cast<T>(geo.h.kernel * geo.w.kernel);
+  T acc = 0;
+  for (int64_t p = ps.lo; p < ps.hi; ++p)
+    for (int64_t q = qs.lo; q < qs.hi; ++q) acc += g[p * geo.w.out + q] / divisor;
+  return acc;
+}
+
+// max_pool2d_backward at input (h, w) of the plane: the sum of t over the outputs whose window holds
+// it and whose argmax (the plane's [P, Q] indices h W + w) it is.
+template <typename T>
+SCORCH_HOST_DEVICE T max_pool_grad_value(const int64_t* argmax, const T* t, const PoolGeometry& geo, int64_t h,
+                                         int64_t w) {
+  const IndexRange ps = geo.h.outputs_holding(h), qs = geo.w.outputs_holding(w);
+  const int64_t i = h * geo.w.in + w;
+  T acc = 0;
+  for (int64_t p = ps.lo; p < ps.hi; ++p)
+    for (int64_t q = qs.lo; q < qs.hi; ++q)
+      if (argmax[p * geo.w.out + q] == i) acc += t[p * geo.w.out + q];
+  return acc;
+}
+
+// One dim's bilinear taps inverted (host side; the CUDA kernel gets a device copy): for input i,
+// entries first[i] .. first[i + 1] - 1 of out and weight are the outputs that read it and their
+// weights, in increasing output order (an output at the last input reads it twice: two entries).
+template <typename T>
+struct InverseTaps {
+  std::vector<int64_t> first, out;
+  std::vector<T> weight;
+};
+template <typename T>
+InverseTaps<T> inverse_linear_taps(int64_t in, int64_t out, bool align_corners) {
+  InverseTaps<T> inv{std::vector<int64_t>(in + 1, 0), std::vector<int64_t>(2 * out), std::vector<T>(2 * out)};
+  std::vector<LinearTap<T>> taps(out);
+  for (int64_t o = 0; o < out; ++o) {
+    taps[o] = linear_tap<T>(in, out, align_corners, o);
+    ++inv.first[taps[o].i0 + 1], ++inv.first[taps[o].i1 + 1];
+  }
+  for (int64_t i = 0; i < in; ++i) inv.first[i + 1] += inv.first[i];
+  std::vector<int64_t> cursor(inv.first.begin(), inv.first.end() - 1);
+  auto add = [&](int64_t i, int64_t o, T l) {
+    inv.out[cursor[i]] = o, inv.weight[cursor[i]] = l;
+    ++cursor[i];
+  };
+  for (int64_t o = 0; o < out; ++o) add(taps[o].i0, o, taps[o].l0), add(taps[o].i1, o, taps[o].l1);
+  return inv;
+}
+
+// interpolate_bilinear_backward at input (h, w) of the plane: the sum over the (p, row weight) that read
+// row h and the (q, column weight) that read column w of both weights times g[p, q] (g: [P, Q]).
+template <typename T>
+SCORCH_HOST_DEVICE T bilinear_grad_value(const T* g, int64_t Q, const int64_t* row_first, const int64_t* row_out,
+                                         const T* row_weight, const int64_t* col_first, const int64_t* col_out,
+                                         const T* col_weight, int64_t h, int64_t w) {
+  T acc = 0;
+  for (int64_t a = row_first[h]; a < row_first[h + 1]; ++a) {
+    T row = 0;
+    for (int64_t b = col_first[w]; b < col_first[w + 1]; ++b) row += col_weight[b] * g[row_out[a] * Q + col_out[b]];
+    acc += row_weight[a] * row;
+  }
+  return acc;
 }
 
 }  // namespace scorch

@@ -182,5 +182,45 @@ TEST(Pool, WindowIndexRangesMatchBruteForce) {
         }
 }
 
+// The per-element gathers the CUDA kernels run (image_index.h), evaluated here on the CPU over every
+// element, against the CPU kernels: the forward average, the average's backward and the max's backward
+// (with ties), in float64. They sum the same terms in another order: rtol 1e-12; max is exact.
+TEST(Pool, CudaGathersMatchTheCpuKernels) {
+  struct Case {
+    Shape x;
+    int64_t kernel, stride, padding;
+  };
+  for (const Case& c : {Case{{2, 3, 9, 9}, 3, 2, 1}, Case{{1, 2, 13, 11}, 5, 1, 2}, Case{{2, 2, 8, 8}, 2, 2, 0},
+                        Case{{1, 1, 4, 5}, 4, 3, 2}}) {
+    SCOPED_TRACE(to_string(c.x) + " kernel " + std::to_string(c.kernel));
+    const int64_t H = c.x[2], W = c.x[3], planes = c.x[0] * c.x[1];
+    auto window = [&](int64_t in) { return Window{in, (in + 2 * c.padding - c.kernel) / c.stride + 1, c.kernel, c.stride, c.padding}; };
+    const PoolGeometry geo{planes, window(H), window(W)};
+    const int64_t P = geo.h.out, Q = geo.w.out;
+    std::vector<double> xv = make_input(c.x, kFloat64, 1).values();
+    for (size_t i = 0; i < xv.size(); i += 3) xv[i] = std::round(xv[i]);  // ties for max pooling
+    const Tensor x = from_vector(xv, c.x, {.dtype = kFloat64}), g = make_input({c.x[0], c.x[1], P, Q}, kFloat64, 2);
+    const std::vector<double> gv = g.values();
+    std::vector<double> y(planes * P * Q), gx_avg(planes * H * W), gx_max(planes * H * W);
+    std::vector<int64_t> argmax(planes * P * Q);
+    for (int64_t n = 0; n < planes; ++n) {
+      for (int64_t p = 0; p < P; ++p)
+        for (int64_t q = 0; q < Q; ++q) {
+          y[(n * P + p) * Q + q] = avg_pool_value(xv.data() + n * H * W, geo, p, q);
+          argmax[(n * P + p) * Q + q] = window_argmax(xv.data() + n * H * W, geo, p, q);
+        }
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t w = 0; w < W; ++w) {
+          gx_avg[(n * H + h) * W + w] = avg_pool_grad_value(gv.data() + n * P * Q, geo, h, w);
+          gx_max[(n * H + h) * W + w] = max_pool_grad_value(argmax.data() + n * P * Q, gv.data() + n * P * Q, geo, h, w);
+        }
+    }
+    const TensorOptions f64{.dtype = kFloat64};
+    EXPECT_TRUE(all_close(from_vector(y, {c.x[0], c.x[1], P, Q}, f64), avg_pool2d(x, c.kernel, c.stride, c.padding), {1e-12, 1e-14}));
+    EXPECT_TRUE(all_close(from_vector(gx_avg, c.x, f64), avg_pool2d_backward(g, c.x, c.kernel, c.stride, c.padding), {1e-12, 1e-14}));
+    EXPECT_TRUE(all_close(from_vector(gx_max, c.x, f64), max_pool2d_backward(g, x, c.kernel, c.stride, c.padding), {0, 0}));
+  }
+}
+
 }  // namespace
 }  // namespace scorch

@@ -7,6 +7,9 @@
 // float64 1e-12.
 #include <gmock/gmock.h>
 
+#include <array>
+
+#include "autograd/ops/image_index.h"
 #include "reference/upsample_reference.h"
 #include "test_util.h"
 
@@ -132,6 +135,29 @@ TEST(Upsample, BadArgumentsThrowNamingShapesAndArguments) {
               HasSubstr("interpolate_bilinear_backward: input size 2x-1 must be at least 1x1 (grad [1, 2, 3, 3])"));
   EXPECT_THAT(error_of([] { upsample_nearest2d(zeros({1, 1, 2, 2}, {.dtype = kInt64})); }),
               HasSubstr("upsample_nearest2d: expected a float32 or float64 tensor, got int64"));
+}
+
+// The CUDA kernel's backward (image_index.h: inverted taps, then a gather per input element),
+// evaluated on the CPU against the CPU's scatter, in float64 (the same products summed in another
+// order: rtol 1e-12), up- and downsampling, with and without align_corners.
+TEST(Upsample, CudaBilinearGatherMatchesTheCpuScatter) {
+  for (const bool align : {false, true})
+    for (const auto& [H, W, P, Q] : {std::array<int64_t, 4>{7, 6, 28, 28}, {13, 9, 5, 4}, {1, 1, 3, 2}, {3, 17, 3, 17}}) {
+      SCOPED_TRACE(std::to_string(H) + "x" + std::to_string(W) + " -> " + std::to_string(P) + "x" + std::to_string(Q) +
+                   (align ? " align_corners" : ""));
+      const Tensor g = make_input({2, 3, P, Q}, kFloat64, 5);
+      const std::vector<double> gv = g.values();
+      const InverseTaps<double> rows = inverse_linear_taps<double>(H, P, align), cols = inverse_linear_taps<double>(W, Q, align);
+      std::vector<double> gx(6 * H * W);
+      for (int64_t n = 0; n < 6; ++n)
+        for (int64_t h = 0; h < H; ++h)
+          for (int64_t w = 0; w < W; ++w)
+            gx[(n * H + h) * W + w] =
+                bilinear_grad_value(gv.data() + n * P * Q, Q, rows.first.data(), rows.out.data(), rows.weight.data(),
+                                    cols.first.data(), cols.out.data(), cols.weight.data(), h, w);
+      EXPECT_TRUE(all_close(from_vector(gx, {2, 3, H, W}, {.dtype = kFloat64}),
+                            interpolate_bilinear_backward(g, H, W, align), {1e-12, 1e-14}));
+    }
 }
 
 }  // namespace
