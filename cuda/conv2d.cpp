@@ -42,20 +42,16 @@
 namespace scorch::cuda {
 namespace {
 
-constexpr int kMaxDevices = 128;
 // The most workspace an algorithm may take: the search allocates up to this much once per shape.
 constexpr size_t kWorkspaceCap = size_t{512} << 20;
 
 cudnnHandle_t handle(int device) {
-  static std::once_flag created[kMaxDevices];
-  static cudnnHandle_t handles[kMaxDevices] = {};
-  const cudaStream_t stream = current_stream(device);  // checks the device
-  std::call_once(created[device], [&] {
-    DeviceGuard guard(device);
-    SCORCH_CUDNN_CHECK(cudnnCreate(&handles[device]));
-    SCORCH_CUDNN_CHECK(cudnnSetStream(handles[device], stream));
+  return per_device_handle<struct Cudnn, cudnnHandle_t>(device, [](cudaStream_t stream) {
+    cudnnHandle_t h = nullptr;
+    SCORCH_CUDNN_CHECK(cudnnCreate(&h));
+    SCORCH_CUDNN_CHECK(cudnnSetStream(h, stream));
+    return h;
   });
-  return handles[device];
 }
 
 int to_int(const char* op, int64_t v) {

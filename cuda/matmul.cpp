@@ -29,28 +29,24 @@
 namespace scorch::cuda {
 namespace {
 
-constexpr int kMaxDevices = 128;
 // cuBLAS's own recommendation for Hopper (32 MiB; 4 MiB suffices before it).
 constexpr int64_t kCublasWorkspaceBytes = int64_t{32} << 20;
 
 cublasHandle_t handle(int device) {
-  static std::once_flag created[kMaxDevices];
-  static cublasHandle_t handles[kMaxDevices] = {};
-  const cudaStream_t stream = current_stream(device);  // checks the device
-  std::call_once(created[device], [&] {
-    DeviceGuard guard(device);
-    SCORCH_CUBLAS_CHECK(cublasCreate(&handles[device]));
-    SCORCH_CUBLAS_CHECK(cublasSetStream(handles[device], stream));
+  const cublasHandle_t h = per_device_handle<struct Cublas, cublasHandle_t>(device, [device](cudaStream_t stream) {
+    cublasHandle_t made = nullptr;
+    SCORCH_CUBLAS_CHECK(cublasCreate(&made));
+    SCORCH_CUBLAS_CHECK(cublasSetStream(made, stream));
     // The workspace comes from the caching allocator, so the memory statistics count it and cuBLAS
     // never allocates on its own. It lives as long as the process (deliberately never freed: a static
     // tensor's destructor could run after the driver has shut down).
     const Tensor* workspace =
         new Tensor(empty({kCublasWorkspaceBytes}, {.dtype = kUInt8, .device = Device::cuda(device)}));
-    SCORCH_CUBLAS_CHECK(cublasSetWorkspace(handles[device], workspace->raw_data(), kCublasWorkspaceBytes));
+    SCORCH_CUBLAS_CHECK(cublasSetWorkspace(made, workspace->raw_data(), kCublasWorkspaceBytes));
+    return made;
   });
-  SCORCH_CUBLAS_CHECK(
-      cublasSetMathMode(handles[device], allow_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
-  return handles[device];
+  SCORCH_CUBLAS_CHECK(cublasSetMathMode(h, allow_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+  return h;
 }
 
 int to_int(const char* op, int64_t v) {

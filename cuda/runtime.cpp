@@ -9,7 +9,6 @@
 namespace scorch::cuda {
 namespace {
 
-constexpr int kMaxDevices = 128;  // Device::index is an int8_t
 std::atomic<bool> tf32_allowed{false};
 std::atomic<bool> deterministic_on{false};
 

@@ -6,11 +6,14 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <mutex>
 
 #include "cuda/check.h"
 #include "tensor/dtype.h"
 
 namespace scorch::cuda {
+
+inline constexpr int kMaxDevices = 128;  // Device::index is an int8_t
 
 // The device's current stream: a non-blocking stream created on first use and kept for the life of
 // the process (so that ops queued on it never wait for the legacy default stream). Throws as
@@ -29,6 +32,21 @@ class DeviceGuard {
  private:
   int previous_ = 0, device_ = 0;
 };
+
+// One library handle per device (cuBLAS, cuDNN), made on first use by create(stream) with the device
+// current and the device's stream to bind it to; thread-safe, and an exception leaves it to be made by
+// a later call. Tag tells the tables of two libraries with the same handle type apart.
+template <typename Tag, typename Handle, typename Create>
+Handle per_device_handle(int device, Create create) {
+  static std::once_flag created[kMaxDevices];
+  static Handle handles[kMaxDevices] = {};
+  const cudaStream_t stream = current_stream(device);  // checks the device
+  std::call_once(created[device], [&] {
+    DeviceGuard guard(device);
+    handles[device] = create(stream);
+  });
+  return handles[device];
+}
 
 // Elementwise kernels run kThreads threads per block over a grid-stride loop; the grid is capped at
 // kMaxBlocks blocks (enough to fill any current GPU several times over), the loop covering the rest.
