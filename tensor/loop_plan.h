@@ -57,6 +57,19 @@ inline std::optional<Tensor> as_one_matrix(const Tensor& a) {
   return make_view(a, {p.shape[0], a.shape().back()}, {p.strides[0][0], a.strides().back()}, a.offset());
 }
 
+// y [..., M, N] = a [..., M, K] @ b with one b [K, N] for the whole batch (a linear layer on [B, T, C]):
+// a, b and y are viewed in place as one product [rows, K] @ [K, N] -> [rows, N] when a's batch and row
+// dims merge (as_one_matrix; y is fresh and contiguous). Otherwise they are left as they are.
+inline void merge_shared_rhs_batch(Tensor& a, Tensor& b, Tensor& y) {
+  const int64_t K = a.shape().back(), N = y.shape().back();
+  if (b.numel() != K * N) return;
+  const std::optional<Tensor> rows = as_one_matrix(a);
+  if (!rows) return;
+  a = *rows;
+  b = make_view(b, {K, N}, {b.strides()[b.dim() - 2], b.strides().back()}, b.offset());
+  y = make_view(y, {a.shape()[0], N}, {N, 1}, y.offset());
+}
+
 // Strides of t's batch dims seen with the broadcast batch shape (0 where t is broadcast).
 inline Shape batch_strides(const Tensor& t, const Shape& batch) {
   Shape full = batch;

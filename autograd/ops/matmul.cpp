@@ -142,13 +142,7 @@ void matmul_forward_cpu(Tensor a, Tensor b, Tensor y) {
     y.fill_(0);
     return;
   }
-  if (b.numel() == K * N) {  // one b for the whole batch
-    if (std::optional<Tensor> rows = as_one_matrix(a)) {
-      a = *rows;
-      b = make_view(b, {K, N}, {b.strides()[b.dim() - 2], b.strides().back()}, b.offset());
-      y = make_view(y, {a.shape()[0], N}, {N, 1}, y.offset());
-    }
-  }
+  merge_shared_rhs_batch(a, b, y);  // one b for the whole batch: one product
   const BlasMatrix A = blas_matrix(a), B = blas_matrix(b);
   Shape batch = y.shape();
   const int64_t M = batch[batch.size() - 2];
