@@ -69,6 +69,30 @@ void add_broadcast_f32(benchmark::State& state) {
   set_rates(state, (2 * kRows * kCols + kCols) * int64_t{sizeof(float)}, 1.0 * kRows * kCols);
 }
 
+// The Langevin update x + alpha s + beta z: fused (one pass, 4 arrays moved) and as the three ops it
+// replaced (two scalar multiplies and two adds: 4 passes, 11 arrays moved).
+void add_scaled_f32(benchmark::State& state) {
+  Generator gen(0);
+  const Tensor x = randn({kN}, gen), s = randn({kN}, gen), z = randn({kN}, gen);
+  for (auto _ : state) {
+    Tensor out = add_scaled(x, s, 0.01, z, 0.1414);
+    benchmark::DoNotOptimize(out.raw_data());
+  }
+  set_rates(state, kN * 4 * int64_t{sizeof(float)}, 4.0 * kN);
+}
+
+void add_scaled_as_ops_f32(benchmark::State& state) {
+  Generator gen(0);
+  const Tensor x = randn({kN}, gen), s = randn({kN}, gen), z = randn({kN}, gen);
+  for (auto _ : state) {
+    Tensor out = x + s * 0.01 + z * 0.1414;
+    benchmark::DoNotOptimize(out.raw_data());
+  }
+  set_rates(state, kN * 4 * int64_t{sizeof(float)}, 4.0 * kN);
+}
+
+BENCHMARK(add_scaled_f32)->Name("add_scaled/16M")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(add_scaled_as_ops_f32)->Name("add_scaled_as_ops/16M")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(add_f32)->Name("add/16M")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(add_out_f32)->Name("add_out/16M")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(silu_f32)->Name("silu/16M")->Unit(benchmark::kMillisecond)->UseRealTime();
