@@ -9,8 +9,8 @@
 //   backward_input   gcol [C R S, P Q] = w^T @ g_n, then col2im adds it back onto gx_n [C, H, W]
 //   backward_weight  gw [K, C R S]  += g_n [K, P Q] @ col_n^T
 // A 1x1 stride-1 unpadded conv of one image needs no columns: col_n is x_n itself. Threads split the
-// groups, each with its own column buffer and OpenBLAS single-threaded inside the parallel region; a
-// batch smaller than the thread count runs on OpenBLAS's threads instead. backward_weight sums
+// groups, each with its own column buffer; a batch smaller than the thread count runs its gemms' tiles on
+// the threads instead (blas_gemm, tensor/blas.h). backward_weight sums
 // per-thread partial gradients, in a fixed order for a given thread count.
 #include "autograd/ops/conv2d.h"
 

@@ -25,7 +25,7 @@
 namespace scorch {
 namespace {
 
-// Products below this many FLOPs run single-threaded in OpenBLAS, so threads split the batch instead.
+// Products below this many FLOPs are one tile of blas_gemm (one thread), so threads split the batch instead.
 constexpr double kSmallGemmFlops = 1 << 22;
 
 [[noreturn]] void throw_mismatch(const Tensor& a, const Tensor& b, const std::string& what) {
@@ -149,8 +149,8 @@ void matmul_forward_cpu(Tensor a, Tensor b, Tensor y) {
   batch.erase(batch.size() - 1);
   batch.erase(batch.size() - 1);
   const LoopPlan<2> plan = make_loop_plan<2>(batch, {batch_strides(A.t, batch), batch_strides(B.t, batch)});
-  // Small products: threads split the batch (OpenBLAS runs single-threaded inside a parallel region).
-  // Large ones run one after another, each on all of OpenBLAS's threads.
+  // Small products: threads split the batch. Large ones run one after another, each cut into tiles
+  // that the threads split (blas_gemm, tensor/blas.h).
   const double flops = 2.0 * M * N * K;
   const int64_t grain = flops < kSmallGemmFlops ? static_cast<int64_t>(kSmallGemmFlops / flops) + 1 : batch.numel();
   const T *pa = A.t.data<T>(), *pb = B.t.data<T>();

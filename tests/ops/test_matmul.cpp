@@ -6,6 +6,8 @@
 // with |x| < 1 the error grows like K 2^-24, about 1e-5 at the K = 300 of the large cases
 // (rtol 1e-5, atol 1e-5). float64: rtol 1e-12.
 #include "reference/matmul_reference.h"
+#include "tensor/blas.h"
+#include "tensor/random.h"
 #include "test_util.h"
 
 namespace scorch {
@@ -128,6 +130,57 @@ TEST(Linear, Gradients) {
                            make_input({c.n, c.x.back()}, kFloat64, 5, Layout::contiguous, -1, 1, true),
                            make_input({c.n}, kFloat64, 6, Layout::contiguous, -1, 1, true)};
     EXPECT_TRUE(grads_ok([](const TensorList& t) { return linear(t[0], t[1], t[2]); }, in, {.name = "linear"})) << c.x;
+  }
+}
+
+// blas_gemm's tiles follow from the shape alone, cover c once, and number at most 8.
+TEST(BlasGemm, TilesCoverTheOutputAndFollowTheShapeOnly) {
+  for (const auto& [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {1024, 128, 128}, {128, 128, 1024},
+                                {10000, 128, 128}, {64, 2000, 576}, {7, 5000, 3}, {3000, 17, 900}, {0, 5, 5}}) {
+    const GemmTiling t = gemm_tiling(m, n, k);
+    SCOPED_TRACE(std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k));
+    EXPECT_GE(t.rows, 1);
+    EXPECT_GE(t.cols, 1);
+    EXPECT_LE(t.count(m, n), 8);
+    if (2.0 * m * n * k >= 8 * (1 << 22) && m >= 256 && n >= 256) {
+      EXPECT_GE(t.count(m, n), 4);
+    }
+    EXPECT_TRUE(t.rows == std::max<int64_t>(m, 1) || t.rows % 16 == 0);
+    EXPECT_TRUE(t.cols == std::max<int64_t>(n, 1) || t.cols % 16 == 0);
+  }
+  EXPECT_GT(gemm_tiling(1024, 128, 128).count(1024, 128), 1);  // the gmm mlp's layers are split
+}
+
+// The same bits at 1, 2 and 3 threads, for the mlp's products (forward, input and weight gradients,
+// sampling), under whatever OpenBLAS kernels run (ctest runs this again under the other core type:
+// tests/CMakeLists.txt). OpenBLAS's own threading failed this under OPENBLAS_CORETYPE=Haswell.
+TEST(BlasGemm, SameBitsAtAnyThreadCount) {
+  testing::ThreadCountGuard guard;
+  struct Product {
+    int64_t m, n, k;
+    CBLAS_TRANSPOSE ta, tb;
+  };
+  for (const Product& p : {Product{1024, 128, 128, CblasNoTrans, CblasTrans}, {1024, 128, 128, CblasNoTrans, CblasNoTrans},
+                           {128, 128, 1024, CblasTrans, CblasNoTrans}, {2000, 130, 128, CblasNoTrans, CblasTrans},
+                           {64, 3000, 288, CblasNoTrans, CblasNoTrans}}) {
+    Generator gen(7);
+    const Tensor a = p.ta == CblasNoTrans ? randn({p.m, p.k}, gen) : randn({p.k, p.m}, gen);
+    const Tensor b = p.tb == CblasNoTrans ? randn({p.k, p.n}, gen) : randn({p.n, p.k}, gen);
+    const int64_t lda = a.shape()[1], ldb = b.shape()[1];
+    std::vector<std::vector<double>> runs;
+    for (int threads : {1, 2, 3}) {
+      set_num_threads(threads);
+      Tensor c = zeros({p.m, p.n});
+      blas_gemm<float>(p.ta, p.tb, p.m, p.n, p.k, 1.0f, a.data<float>(), lda, b.data<float>(), ldb, 0.0f,
+                       c.data<float>(), p.n);
+      runs.push_back(c.values());
+    }
+    EXPECT_EQ(runs[0], runs[1]) << p.m << "x" << p.n << "x" << p.k << ": 1 vs 2 threads";
+    EXPECT_EQ(runs[0], runs[2]) << p.m << "x" << p.n << "x" << p.k << ": 1 vs 3 threads";
+    EXPECT_TRUE(all_close(from_vector(runs[0], {p.m, p.n}, {.dtype = kFloat64}),
+                          reference::matmul(p.ta == CblasNoTrans ? a : a.transpose(0, 1),
+                                            p.tb == CblasNoTrans ? b : b.transpose(0, 1)),
+                          {.rtol = 1e-4, .atol = 1e-4}));
   }
 }
 
