@@ -1,10 +1,12 @@
 // apply.h: the one function that runs an op. apply<Op>(op, inputs...) checks devices and dtypes,
-// allocates the output, calls Op::cpu (or Op::cuda: the only #if of the op code) and, in grad mode,
-// records an OpNode keeping what Op::backward reads.
+// allocates the output, calls Op::cpu, or Op::device for a tensor on a device (which calls the
+// backend's entry, tensor/backend.h), and, in grad mode, records an OpNode keeping what Op::backward
+// reads.
 //
 // An Op is a small struct (see autograd/ops/elementwise.h):
 //   static constexpr std::string_view name;               used in errors and the graph
 //   Shape out_shape(in...) const;                          and the kernels  void cpu(in..., out) const;
+//                                                          (and  void device(in..., out) const;)
 //   or instead  Tensor forward(in...) const;               for views and ops built from other ops
 //   TensorList backward(grad, inputs, out) const;          optional: without it the op is not differentiable
 //   optional:  DType out_dtype(in...) const;  static constexpr bool mixed_dtypes, needs_output;
@@ -92,7 +94,7 @@ template <typename Op, typename... In>
 Tensor apply(const Op& op, const In&... in) {
   TensorList inputs{in...};
   detail::check_inputs(op, inputs);
-  const detail::NvtxRange nvtx(Op::name.data());  // Op::name is a string literal: null-terminated
+  const detail::TraceRange trace(Op::name.data());  // Op::name is a string literal: null-terminated
   const detail::OpTimer timer;
   Tensor out;
   {
@@ -105,12 +107,10 @@ Tensor apply(const Op& op, const In&... in) {
       out = empty(op.out_shape(in...), {.dtype = dtype, .device = inputs[0].device()});
       if (out.device().is_cpu()) {
         op.cpu(in..., out);
+      } else if constexpr (requires { op.device(in..., out); }) {
+        op.device(in..., out);  // through the device backend's entry for the op's family (tensor/backend.h)
       } else {
-#if SCORCH_HAS_CUDA
-        if constexpr (requires { op.cuda(in..., out); }) op.cuda(in..., out);
-        else
-#endif
-          throw std::runtime_error(std::string(Op::name) + ": not implemented on " + out.device().str());
+        throw std::runtime_error(std::string(Op::name) + ": not implemented on " + out.device().str());
       }
     }
   }
@@ -123,7 +123,7 @@ Tensor apply(const Op& op, const In&... in) {
 template <typename Op>
 Tensor apply_list(const Op& op, const TensorList& inputs) {
   detail::check_inputs(op, inputs);
-  const detail::NvtxRange nvtx(Op::name.data());
+  const detail::TraceRange trace(Op::name.data());
   const detail::OpTimer timer;
   Tensor out;
   {

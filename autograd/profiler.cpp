@@ -11,7 +11,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
-#include "cuda/device.h"
+#include "tensor/backend.h"
 #include "tensor/file_io.h"
 
 namespace scorch {
@@ -64,7 +64,7 @@ void OpTimer::finish(std::string_view name, ProfilePhase phase, const TensorList
   // each event times its own kernels, the previous op's having finished before it started.
   for (const Tensor* t : {&out, grad}) {
     if (t && t->defined() && t->device().is_cuda()) {
-      cuda::synchronize(t->device().index);
+      backend::synchronize(t->device().index);
       break;
     }
   }
@@ -222,7 +222,7 @@ std::string Profiler::summary(const MachinePeak* peak) const {
 }
 
 Range::Range(std::string name) : name_(std::move(name)) {
-  detail::nvtx_push(name_.c_str());
+  backend::range_push(name_.c_str());
   if (profiler_enabled()) {
     depth_ = detail::profiler_enter();
     start_ns_ = detail::profiler_now_ns();
@@ -230,7 +230,7 @@ Range::Range(std::string name) : name_(std::move(name)) {
 }
 
 Range::~Range() {
-  detail::nvtx_pop();
+  backend::range_pop();
   if (start_ns_ < 0) return;
   detail::profiler_leave();
   ProfileEvent e;

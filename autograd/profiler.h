@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "tensor/peak.h"
+#include "tensor/backend.h"
 #include "tensor/tensor.h"
 
 namespace scorch {
@@ -101,22 +102,16 @@ class Range {
 
 namespace detail {
 
-// NVTX ranges (CUDA builds): every op, backward node and Range also opens an NVTX range of its name, so
-// that Nsight Systems timelines read like the source, whether or not a Profiler is alive. Without a
-// tool attached, a range costs a few ns; a CPU-only build compiles them away.
-#if SCORCH_HAS_CUDA
-void nvtx_push(const char* name);
-void nvtx_pop();
-#else
-inline void nvtx_push(const char*) {}
-inline void nvtx_pop() {}
-#endif
-class NvtxRange {
+// Trace ranges: every op, backward node and Range also opens a range of its name in the device
+// backend's trace (tensor/backend.h: NVTX under CUDA), so that Nsight Systems timelines read like the
+// source, whether or not a Profiler is alive. Without a tool attached a range costs a few ns; without a
+// backend, a call to an empty function.
+class TraceRange {
  public:
-  explicit NvtxRange(const char* name) { nvtx_push(name); }
-  ~NvtxRange() { nvtx_pop(); }
-  NvtxRange(const NvtxRange&) = delete;
-  NvtxRange& operator=(const NvtxRange&) = delete;
+  explicit TraceRange(const char* name) { backend::range_push(name); }
+  ~TraceRange() { backend::range_pop(); }
+  TraceRange(const TraceRange&) = delete;
+  TraceRange& operator=(const TraceRange&) = delete;
 };
 
 int64_t profiler_now_ns();

@@ -47,9 +47,14 @@ CachingAllocator& caching_allocator() {
 
 }  // namespace
 
-Allocator* device_allocator() { return &caching_allocator(); }
 AllocatorStats memory_stats(int device) { return caching_allocator().stats(device); }
 void reset_peak_memory_stats(int device) { caching_allocator().reset_peak(device); }
 void empty_cache() { caching_allocator().empty_cache(); }
 
 }  // namespace scorch::cuda
+
+namespace scorch::backend {
+
+Allocator* allocator() { return &cuda::caching_allocator(); }
+
+}  // namespace scorch::backend

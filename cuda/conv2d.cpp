@@ -34,7 +34,7 @@
 
 #include "cuda/check.h"
 #include "cuda/device.h"
-#include "cuda/ops.h"
+#include "tensor/backend.h"
 #include "cuda/runtime.h"
 
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
@@ -177,6 +177,11 @@ struct Scale {
 constexpr Scale kOne{1.0f, 1.0}, kZero{0.0f, 0.0};
 
 }  // namespace
+}  // namespace scorch::cuda
+
+// The entries of tensor/backend.h that this file defines.
+namespace scorch::backend {
+using namespace cuda;
 
 void conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b, const Tensor& out, const ConvParams& p) {
   constexpr const char* op = "conv2d";
@@ -287,6 +292,10 @@ void conv2d_backward_weight(const Tensor& x_in, const Tensor& g_in, const Tensor
                                                     data_or_null(ws), c.workspace, kZero.of(t), d.w(),
                                                     out.raw_data()));
 }
+
+}  // namespace scorch::backend
+
+namespace scorch::cuda {
 
 size_t conv_algorithm_cache_size() {
   std::lock_guard lock(cache_mutex);

@@ -15,7 +15,7 @@
 
 #include "cuda/check.h"
 #include "cuda/device.h"
-#include "cuda/ops.h"
+#include "tensor/backend.h"
 #include "cuda/runtime.h"
 
 namespace scorch::cuda {
@@ -154,6 +154,11 @@ void device_to_device(const Tensor& dst, const Tensor& src) {
 }
 
 }  // namespace
+}  // namespace scorch::cuda
+
+// The entries of tensor/backend.h that this file defines.
+namespace scorch::backend {
+using namespace cuda;
 
 void copy(const Tensor& dst, const Tensor& src) {
   if (dst.numel() == 0) return;
@@ -164,4 +169,4 @@ void copy(const Tensor& dst, const Tensor& src) {
   else device_to_host(dst, src);
 }
 
-}  // namespace scorch::cuda
+}  // namespace scorch::backend

@@ -4,7 +4,7 @@
 
 #include "cuda/device.h"
 
-namespace scorch::cuda {
+namespace scorch::backend {
 
 bool is_built() { return true; }
 
@@ -20,4 +20,4 @@ int device_count() {
   return count;
 }
 
-}  // namespace scorch::cuda
+}  // namespace scorch::backend

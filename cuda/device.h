@@ -14,34 +14,16 @@
 #include <string_view>
 
 #include "cuda/caching_allocator.h"
-#include "tensor/dtype.h"
-
-namespace scorch {
-struct Allocator;
-}
+#include "tensor/backend.h"
 
 namespace scorch::cuda {
 
-bool is_built();     // compiled with the CUDA backend
-int device_count();  // 0 without a driver or device
+// Discovery, the device check and synchronize are the backend's (tensor/backend.h), named here too.
+using backend::check_device;
+using backend::device_count;
+using backend::is_built;
+using backend::synchronize;
 inline bool is_available() { return device_count() > 0; }
-
-// Throws std::runtime_error unless `device` is a CUDA device that exists here:
-//   "<what>: this build has no CUDA backend", "<what>: no CUDA device",
-//   "<what>: cuda:3 does not exist (2 CUDA devices)".
-inline void check_device(std::string_view what, Device device) {
-  const std::string w(what);
-  if (!is_built()) throw std::runtime_error(w + ": this build has no CUDA backend");
-  const int n = device_count();
-  if (n == 0) throw std::runtime_error(w + ": no CUDA device");
-  if (!device.is_cuda() || device.index < 0 || device.index >= n)
-    throw std::runtime_error(w + ": " + device.str() + " does not exist (" + std::to_string(n) + " CUDA device" +
-                             (n == 1 ? "" : "s") + ")");
-}
-
-// Blocks the calling thread until everything queued on the device's current stream has finished;
-// throws as check_device when there is no such device.
-void synchronize(int device = 0);
 
 // TF32 for float32 matmuls (cuBLAS's CUBLAS_TF32_TENSOR_OP_MATH: inputs rounded to a 10-bit mantissa,
 // float accumulation, several times faster on Ampere and Hopper). Off by default: CPU/CUDA parity and
@@ -69,7 +51,5 @@ AllocatorStats memory_stats(int device = 0);
 void reset_peak_memory_stats(int device = 0);
 void empty_cache();
 
-// The allocator that tensor/storage.cpp installs for DeviceType::cuda (null in a CPU-only build).
-Allocator* device_allocator();
 
 }  // namespace scorch::cuda

@@ -22,7 +22,7 @@
 #include "cuda/check.h"
 #include "cuda/device.h"
 #include "cuda/gemm.h"
-#include "cuda/ops.h"
+#include "tensor/backend.h"
 #include "cuda/runtime.h"
 #include "tensor/loop_plan.h"
 
@@ -93,7 +93,7 @@ void matmul_forward(Tensor a, Tensor b, Tensor y) {
   const int64_t K = a.shape().back(), N = y.shape().back();
   if (y.numel() == 0) return;
   if (K == 0) {  // NOTE: cuBLAS, like BLAS, may return without writing C when k == 0
-    fill(y, 0);
+    backend::fill(y, 0);
     return;
   }
   merge_shared_rhs_batch(a, b, y);  // one b for the whole batch: one product
@@ -124,6 +124,11 @@ void matmul_forward(Tensor a, Tensor b, Tensor y) {
 }
 
 }  // namespace
+}  // namespace scorch::cuda
+
+// The entries of tensor/backend.h that this file defines.
+namespace scorch::backend {
+using namespace cuda;
 
 void matmul(const Tensor& a, const Tensor& b, const Tensor& out) {
   dispatch_float("matmul", a.dtype(), [&]<typename T>() { matmul_forward<T>(a, b, out); });
@@ -152,4 +157,4 @@ void linear(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& 
   });
 }
 
-}  // namespace scorch::cuda
+}  // namespace scorch::backend

@@ -8,9 +8,9 @@
 // the backward two (per-channel sums, then gx), the group's data staying in L2 between passes. The
 // per-(n, c) sums dot and sum are written for the weight and bias gradients, which group_norm.cpp
 // finishes with ops on the device. Deterministic: every sum is a fixed tree over a fixed split.
-#include "autograd/ops/group_norm_fns.h"
+#include "tensor/group_norm_fns.h"
 #include "cuda/check.h"
-#include "cuda/ops.h"
+#include "tensor/backend.h"
 #include "cuda/runtime.h"
 
 namespace scorch::cuda {
@@ -111,6 +111,11 @@ void launch_per_group(const NormDims& d, const Tensor& x, Launch launch) {
 }
 
 }  // namespace
+}  // namespace scorch::cuda
+
+// The entries of tensor/backend.h that this file defines.
+namespace scorch::backend {
+using namespace cuda;
 
 void group_norm_forward(bool silu, const NormDims& d, const Tensor& x, const Tensor& w, const Tensor& b, double eps,
                         const Tensor& y, const Tensor& mean, const Tensor& rstd) {
@@ -136,4 +141,4 @@ void group_norm_backward(bool silu, const NormDims& d, const Tensor& g, const Te
   });
 }
 
-}  // namespace scorch::cuda
+}  // namespace scorch::backend

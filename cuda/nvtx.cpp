@@ -1,11 +1,12 @@
-// nvtx.cpp: the NVTX ranges of autograd/profiler.h (NVTX 3, header-only, from the CUDA toolkit).
+// nvtx.cpp: the trace ranges of tensor/backend.h as NVTX ranges (NVTX 3, header-only, from the CUDA
+// toolkit), which Nsight Systems shows on the CPU timeline above the kernels they launched.
 #include <nvtx3/nvToolsExt.h>
 
-#include "autograd/profiler.h"
+#include "tensor/backend.h"
 
-namespace scorch::detail {
+namespace scorch::backend {
 
-void nvtx_push(const char* name) { nvtxRangePushA(name); }
-void nvtx_pop() { nvtxRangePop(); }
+void range_push(const char* name) { nvtxRangePushA(name); }
+void range_pop() { nvtxRangePop(); }
 
-}  // namespace scorch::detail
+}  // namespace scorch::backend

@@ -9,7 +9,7 @@
 //   max scatter    gx[i]    = sum of t[o] over the outputs o whose window holds i and a(o) = i; a is
 //                  first computed into an index tensor, so each input checks at most k^2 outputs.
 #include "cuda/launch.cuh"
-#include "cuda/ops.h"
+#include "tensor/backend.h"
 
 namespace scorch::cuda {
 namespace {
@@ -54,6 +54,11 @@ __global__ void max_pool_scatter_kernel(int64_t n, PoolGeometry geo, const int64
 }
 
 }  // namespace
+}  // namespace scorch::cuda
+
+// The entries of tensor/backend.h that this file defines.
+namespace scorch::backend {
+using namespace cuda;
 
 void avg_pool2d(const Tensor& x, const Tensor& y, const PoolGeometry& g) {
   dispatch_float("avg_pool2d", x.dtype(), [&]<typename T>() {
@@ -81,4 +86,4 @@ void max_pool2d(MaxPass pass, const Tensor& x, const Tensor& t, const Tensor& ou
   });
 }
 
-}  // namespace scorch::cuda
+}  // namespace scorch::backend

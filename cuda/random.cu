@@ -3,7 +3,7 @@
 // stream: same seed and offset, same numbers (uniforms and integers bit for bit; normals too, but for
 // the rare value where CUDA's double log/sin/cos and libm's round to different float32 results).
 #include "cuda/check.h"
-#include "cuda/ops.h"
+#include "tensor/backend.h"
 #include "cuda/runtime.h"
 #include "tensor/random.h"
 
@@ -29,6 +29,11 @@ void launch(const Tensor& out, const RandomDraw& draw, const BlockFn& fn) {
 }
 
 }  // namespace
+}  // namespace scorch::cuda
+
+// The entries of tensor/backend.h that this file defines.
+namespace scorch::backend {
+using namespace cuda;
 
 void fill_random(const Tensor& out, const RandomDraw& draw) {
   if (!out.is_contiguous()) throw std::logic_error("cuda::fill_random: the output must be contiguous");
@@ -48,4 +53,4 @@ void fill_random(const Tensor& out, const RandomDraw& draw) {
   }
 }
 
-}  // namespace scorch::cuda
+}  // namespace scorch::backend

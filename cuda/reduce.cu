@@ -12,7 +12,7 @@
 
 #include "cuda/check.h"
 #include "cuda/loops.h"
-#include "cuda/ops.h"
+#include "tensor/backend.h"
 #include "cuda/runtime.h"
 
 namespace scorch::cuda {
@@ -113,7 +113,7 @@ template <typename F, typename T, typename Finish>
 void reduce_cuda(const Tensor& a, const ReducePlan& p, const Tensor& out, const Finish& finish) {
   using Acc = typename F::Acc;
   if (p.length == 0) {  // an empty fold: every output is finish(init) (sum 0, mean NaN)
-    fill(out, static_cast<double>(finish(F::init())));
+    backend::fill(out, static_cast<double>(finish(F::init())));
     return;
   }
   const int device = a.device().index;
@@ -141,9 +141,14 @@ void reduce_cuda(const Tensor& a, const ReducePlan& p, const Tensor& out, const 
 }
 
 }  // namespace
+}  // namespace scorch::cuda
+
+// The entries of tensor/backend.h that this file defines.
+namespace scorch::backend {
+using namespace cuda;
 
 void reduce(ReduceKind kind, const Tensor& a, uint32_t mask, const Tensor& out) {
-  const ReducePlan p = cuda::make_reduce_plan(a, mask);  // qualified: ADL on Tensor also finds scorch::make_reduce_plan
+  const cuda::ReducePlan p = cuda::make_reduce_plan(a, mask);  // qualified: ADL on Tensor also finds scorch::make_reduce_plan
   if (p.outputs == 0) return;
   const char* name = kind == ReduceKind::sum ? "sum" : kind == ReduceKind::mean ? "mean" : "max";
   dispatch_float(name, a.dtype(), [&]<typename T>() {
@@ -155,4 +160,4 @@ void reduce(ReduceKind kind, const Tensor& a, uint32_t mask, const Tensor& out) 
   });
 }
 
-}  // namespace scorch::cuda
+}  // namespace scorch::backend

@@ -35,15 +35,19 @@ DeviceGuard::~DeviceGuard() {
   if (previous_ != device_) (void)cudaSetDevice(previous_);  // a destructor does not throw
 }
 
-void synchronize(int device) {
-  const cudaStream_t stream = current_stream(device);
-  DeviceGuard guard(device);
-  SCORCH_CUDA_CHECK(cudaStreamSynchronize(stream));
-}
-
 void set_allow_tf32(bool allow) { tf32_allowed.store(allow); }
 bool allow_tf32() { return tf32_allowed.load(); }
 void set_deterministic(bool on) { deterministic_on.store(on); }
 bool deterministic() { return deterministic_on.load(); }
 
 }  // namespace scorch::cuda
+
+namespace scorch::backend {
+
+void synchronize(int device) {
+  const cudaStream_t stream = cuda::current_stream(device);
+  cuda::DeviceGuard guard(device);
+  SCORCH_CUDA_CHECK(cudaStreamSynchronize(stream));
+}
+
+}  // namespace scorch::backend

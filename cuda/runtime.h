@@ -9,9 +9,17 @@
 #include <mutex>
 
 #include "cuda/check.h"
-#include "tensor/dtype.h"
+#include "tensor/backend.h"
+#include "tensor/tensor.h"
 
 namespace scorch::cuda {
+
+// The argument types of tensor/backend.h's entries, which the backend's own files take apart.
+using backend::ConvParams;
+using backend::NormDims;
+using backend::RandomDraw;
+using backend::RandomKind;
+using backend::ReduceKind;
 
 inline constexpr int kMaxDevices = 128;  // Device::index is an int8_t
 
@@ -47,6 +55,10 @@ Handle per_device_handle(int device, Create create) {
   });
   return handles[device];
 }
+
+// dst = src converted to dst's dtype and broadcast to its shape, both on one device: one elementwise
+// kernel (cuda/copy.cu). backend::copy calls it for device-to-device copies.
+void copy_on_device(const Tensor& dst, const Tensor& src);
 
 // Elementwise kernels run kThreads threads per block over a grid-stride loop; the grid is capped at
 // kMaxBlocks blocks (enough to fill any current GPU several times over), the loop covering the rest.

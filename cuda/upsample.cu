@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "cuda/launch.cuh"
-#include "cuda/ops.h"
+#include "tensor/backend.h"
 
 namespace scorch::cuda {
 namespace {
@@ -77,6 +77,11 @@ __global__ void bilinear_backward_kernel(int64_t n, int64_t H, int64_t W, int64_
 }
 
 }  // namespace
+}  // namespace scorch::cuda
+
+// The entries of tensor/backend.h that this file defines.
+namespace scorch::backend {
+using namespace cuda;
 
 void upsample_nearest2d(const Tensor& x, const Tensor& y, int64_t scale) {
   dispatch_float("upsample_nearest2d", x.dtype(), [&]<typename T>() {
@@ -109,4 +114,4 @@ void interpolate_bilinear_backward(const Tensor& g, const Tensor& gx, bool align
   });
 }
 
-}  // namespace scorch::cuda
+}  // namespace scorch::backend

@@ -9,8 +9,8 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
-#include "cuda/ops.h"
-#include "nn/optim_fns.h"
+#include "tensor/backend.h"
+#include "tensor/optim_fns.h"
 #include "tensor/parallel.h"
 
 namespace scorch::nn {
@@ -47,49 +47,16 @@ std::string state_name(const std::string& prefix, const std::string& field, size
 // buf is null without momentum. The flags are loop invariant: the compiler unswitches on them.
 template <typename T>
 void sgd_update_range(T* __restrict p, const T* __restrict g, T* __restrict buf, int64_t n,
-                      const SgdCoefficients<T> c) {
-  for (int64_t i = 0; i < n; ++i) sgd_element(p, g, buf, i, c);
+                      const fns::SgdCoefficients<T> c) {
+  for (int64_t i = 0; i < n; ++i) fns::sgd_element(p, g, buf, i, c);
 }
 
 // NOTE: std::sqrt vectorises only under -fno-math-errno (CMakeLists.txt); otherwise GCC keeps a scalar
 // errno path per element.
 template <typename T, bool kDecay>
 void adam_update_range(T* __restrict p, const T* __restrict g, T* __restrict m, T* __restrict v, int64_t n,
-                       const AdamCoefficients<T> c) {
-  for (int64_t i = 0; i < n; ++i) adam_element<T, kDecay>(p, g, m, v, i, c);
-}
-
-// The fused CUDA kernels (cuda/optim.cu), one per parameter per step. A CPU-only build has no CUDA
-// tensor to pass them.
-[[maybe_unused]] void no_backend(const char* op) {
-  throw std::runtime_error(std::string(op) + ": this build has no CUDA backend");
-}
-template <typename T>
-void cuda_update([[maybe_unused]] const Tensor& p, [[maybe_unused]] const Tensor& g, [[maybe_unused]] const Tensor& buf,
-                 [[maybe_unused]] const SgdCoefficients<T>& c) {
-#if SCORCH_HAS_CUDA
-  cuda::sgd_update(p, g, buf, c);
-#else
-  no_backend("SGD");
-#endif
-}
-template <typename T>
-void cuda_update([[maybe_unused]] const Tensor& p, [[maybe_unused]] const Tensor& g, [[maybe_unused]] const Tensor& m,
-                 [[maybe_unused]] const Tensor& v, [[maybe_unused]] const AdamCoefficients<T>& c,
-                 [[maybe_unused]] bool decay) {
-#if SCORCH_HAS_CUDA
-  cuda::adam_update(p, g, m, v, c, decay);
-#else
-  no_backend("Adam");
-#endif
-}
-void cuda_ema_update([[maybe_unused]] const Tensor& shadow, [[maybe_unused]] const Tensor& p,
-                     [[maybe_unused]] double decay) {
-#if SCORCH_HAS_CUDA
-  cuda::ema_update(shadow, p, decay);
-#else
-  no_backend("EMA::update");
-#endif
+                       const fns::AdamCoefficients<T> c) {
+  for (int64_t i = 0; i < n; ++i) fns::adam_element<T, kDecay>(p, g, m, v, i, c);
 }
 
 // Sum of squares in double. Eight independent partial sums let the compiler vectorise without
@@ -130,7 +97,7 @@ void scale_cpu(T* x, int64_t n, T factor) {
 template <typename T>
 void ema_update_cpu(T* __restrict shadow, const T* __restrict param, int64_t n, T decay, T one_minus_decay) {
   parallel_for(n, kGrainElementwise, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) shadow[i] = ema_value(shadow[i], param[i], decay, one_minus_decay);
+    for (int64_t i = begin; i < end; ++i) shadow[i] = fns::ema_value(shadow[i], param[i], decay, one_minus_decay);
   });
 }
 
@@ -277,10 +244,10 @@ void SGD::update(size_t i, const Tensor& grad) {
   const Tensor& p = parameters()[i];
   const bool momentum = options_.momentum != 0;
   dispatch_float("SGD", p.dtype(), [&]<typename T>() {
-    const SgdCoefficients<T> c{static_cast<T>(options_.weight_decay), static_cast<T>(options_.momentum),
+    const fns::SgdCoefficients<T> c{static_cast<T>(options_.weight_decay), static_cast<T>(options_.momentum),
                                static_cast<T>(1 - options_.dampening), static_cast<T>(-options_.lr),
                                options_.weight_decay != 0, step_count(i) == 1, options_.nesterov};
-    if (!p.device().is_cpu()) return cuda_update(p, grad, momentum ? slot(0, i) : Tensor(), c);
+    if (!p.device().is_cpu()) return backend::sgd_update(p, grad, momentum ? slot(0, i) : Tensor(), c);
     T* pp = p.data<T>();
     const T* g = grad.data<T>();
     T* buf = momentum ? slot(0, i).data<T>() : nullptr;
@@ -320,12 +287,12 @@ void Adam::update(size_t i, const Tensor& grad) {
   const double bias_correction2 = 1 - std::pow(o.beta2, t);
   const double step_size = o.lr / bias_correction1;
   dispatch_float("Adam", p.dtype(), [&]<typename T>() {
-    const AdamCoefficients<T> c{static_cast<T>(o.beta1),        static_cast<T>(1 - o.beta1),
+    const fns::AdamCoefficients<T> c{static_cast<T>(o.beta1),        static_cast<T>(1 - o.beta1),
                                 static_cast<T>(o.beta2),        static_cast<T>(1 - o.beta2),
                                 static_cast<T>(o.weight_decay), static_cast<T>(std::sqrt(bias_correction2)),
                                 static_cast<T>(o.eps),          static_cast<T>(-step_size)};
     const bool decay = o.weight_decay != 0;  // as PyTorch: no p term at all when 0 (0 * inf would be NaN)
-    if (!p.device().is_cpu()) return cuda_update(p, grad, slot(0, i), slot(1, i), c, decay);
+    if (!p.device().is_cpu()) return backend::adam_update(p, grad, slot(0, i), slot(1, i), c, decay);
     T* pp = p.data<T>();
     const T* g = grad.data<T>();
     T* m = slot(0, i).data<T>();
@@ -418,7 +385,7 @@ void EMA::update(const Module& module) {
       throw std::invalid_argument("EMA::update: parameter " + params_[i].first + " is on " + p.device().str() +
                                   ", its average on " + shadow.device().str() + " (build the EMA after moving the model)");
     if (!p.device().is_cpu()) {
-      cuda_ema_update(shadow, p, decay);
+      backend::ema_update(shadow, p, decay);
       continue;
     }
     dispatch_float("EMA::update", shadow.dtype(), [&]<typename T>() {

@@ -3,7 +3,6 @@
 #include "autograd/ops.h"
 #include "nn/refinenet.h"
 #include "nn/unet.h"
-#include "samplers/schedule.h"
 
 namespace scorch::nn {
 namespace {
@@ -39,13 +38,15 @@ Tensor MlpScore::forward(const Tensor& x, const Tensor& sigma) {
   return net_->forward(concat({x, log(s)}, 1)) / s;
 }
 
-std::shared_ptr<ScoreModel> make_score_model(std::string_view name, Generator& gen) {
+std::shared_ptr<ScoreModel> make_score_model(std::string_view name, Generator& gen, const std::vector<double>& sigmas) {
   if (name == "mlp") return std::make_shared<MlpScore>(gen, MlpScore::Options{.conditional = true});
   if (name == "mlp-uncond") return std::make_shared<MlpScore>(gen, MlpScore::Options{.conditional = false});
   if (name == "unet-small") return std::make_shared<UNetSmall>(gen, UNetSmall::Options{});
-  if (name == "refinenet")  // ngf 16 and the MNIST schedule: geometric 1 -> 0.01, L = 10
-    return std::make_shared<RefineNet>(gen, RefineNet::Options{.ngf = 16, .num_classes = 10,
-                                                               .sigmas = geometric_sigmas(1.0, 0.01, 10)});
+  if (name == "refinenet") {
+    if (sigmas.empty()) throw std::invalid_argument("make_score_model: refinenet needs the noise levels it is conditioned on");
+    return std::make_shared<RefineNet>(gen, RefineNet::Options{.ngf = 16, .num_classes = static_cast<int64_t>(sigmas.size()),
+                                                               .sigmas = sigmas});
+  }
   throw std::invalid_argument("unknown score model '" + std::string(name) +
                               "' (known: mlp, mlp-uncond, unet-small, refinenet)");
 }

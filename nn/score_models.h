@@ -1,7 +1,7 @@
 // score_models.h: the score networks of shared/spec/reference-models.md.
 //
-// A ScoreModel maps (x [N, D] or images [N, C, H, W], sigma [N]) to s(x, sigma), shaped as x. ModelScore
-// adapts one to the ScoreFn interface of the samplers.
+// A ScoreModel maps (x [N, D] or images [N, C, H, W], sigma [N]) to s(x, sigma), shaped as x.
+// samplers/score.h's ModelScore adapts one to the samplers' ScoreFn (nn knows no samplers).
 //   mlp         [x, log sigma] -> Linear(3,128) -> SiLU -> Linear(128,128) -> SiLU -> Linear(128,2),
 //               divided by sigma (noise-conditional; 17,282 parameters)
 //   mlp-uncond  x -> Linear(2,128) -> Softplus -> Linear(128,128) -> Softplus -> Linear(128,2)
@@ -12,9 +12,9 @@
 //               NOTE: its output is the score itself, not divided by sigma.
 #pragma once
 #include <string_view>
+#include <vector>
 
 #include "nn/layers.h"
-#include "samplers/score.h"
 
 namespace scorch::nn {
 
@@ -40,21 +40,8 @@ class MlpScore : public ScoreModel {
 };
 
 // "mlp", "mlp-uncond", "unet-small" (nn/unet.h, default options) or "refinenet" (nn/refinenet.h, ngf 16,
-// the MNIST schedule); throws naming the known models otherwise.
-std::shared_ptr<ScoreModel> make_score_model(std::string_view name, Generator& gen);
+// conditioned on the noise levels `sigmas`, which it needs); throws naming the known models otherwise.
+std::shared_ptr<ScoreModel> make_score_model(std::string_view name, Generator& gen,
+                                             const std::vector<double>& sigmas = {});
 
 }  // namespace scorch::nn
-
-namespace scorch {
-
-// A trained network as a ScoreFn (evaluated as is: wrap calls in NoGradGuard when sampling).
-class ModelScore : public ScoreFn {
- public:
-  explicit ModelScore(std::shared_ptr<nn::ScoreModel> model) : model_(std::move(model)) {}
-  Tensor score(const Tensor& x, const Tensor& sigma) const override { return model_->forward(x, sigma); }
-
- private:
-  std::shared_ptr<nn::ScoreModel> model_;
-};
-
-}  // namespace scorch

@@ -35,7 +35,7 @@ SampleResult solve_on_grid(const ScoreFn& score, const Tensor& x0, std::vector<d
   if (run.denoise) sigmas.push_back(0.0);
   const int64_t steps = static_cast<int64_t>(sigmas.size()) - 1;
   SampleResult r{x0.detach(), {}, 0};
-  detail::record(r, 0, run.trajectory_every);
+  detail::record_trajectory(r, 0, run.trajectory_every);
   for (int64_t i = 0; i < steps; ++i) {
     double sigma = sigmas[i];
     const double next = sigmas[i + 1];
@@ -50,7 +50,7 @@ SampleResult solve_on_grid(const ScoreFn& score, const Tensor& x0, std::vector<d
     Tensor x_next = r.x + d * h;
     if (run.heun && next > 0) x_next = r.x + (d + drift(score, x_next, next, r)) * (h / 2);
     r.x = x_next;
-    detail::record(r, i + 1, run.trajectory_every);
+    detail::record_trajectory(r, i + 1, run.trajectory_every);
     if (run.on_step) run.on_step(i + 1, steps);
   }
   return r;
@@ -116,7 +116,7 @@ class Rk45 {
     int64_t accepted = 0;
     while (sigma_ > sigma_min) {
       h_abs = step(fx, h_abs, sigma_min);
-      detail::record(r_, ++accepted, o_.trajectory_every);
+      detail::record_trajectory(r_, ++accepted, o_.trajectory_every);
       if (o_.on_step) o_.on_step(std::llround(1000 * std::log(sigma_max / sigma_) / log_span), 1000);
     }
     return accepted;
@@ -192,11 +192,11 @@ SampleResult ode_sampler(const ScoreFn& score, const Tensor& x0, const OdeSample
                                 std::to_string(o.max_evals));
   NoGradGuard no_grad;
   SampleResult r{x0.detach(), {}, 0};
-  detail::record(r, 0, o.trajectory_every);
+  detail::record_trajectory(r, 0, o.trajectory_every);
   const int64_t steps = Rk45(score, o, r).run(sigmas.front(), sigmas.back());
   if (o.denoise) {
     r.x = r.x + detail::score_at(score, r.x, sigmas.back(), r) * (sigmas.back() * sigmas.back());
-    detail::record(r, steps + 1, o.trajectory_every);
+    detail::record_trajectory(r, steps + 1, o.trajectory_every);
   }
   return r;
 }

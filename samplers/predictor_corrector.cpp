@@ -72,14 +72,14 @@ SampleResult pc_sampler(const ScoreFn& score, const Tensor& x0, const PcSamplerO
   NoGradGuard no_grad;
   const int64_t levels = static_cast<int64_t>(sigmas.size());
   SampleResult r{x0.detach(), {}, 0};
-  detail::record(r, 0, o.trajectory_every);
+  detail::record_trajectory(r, 0, o.trajectory_every);
   Update u{r.x, r.x};
   for (int64_t i = 0; i < levels; ++i) {
     const double next = i + 1 < levels ? sigmas[i + 1] : 0.0;
     for (int j = 0; corrector && j < o.corrector_steps; ++j) u = corrector(score, u.x, sigmas[i], next, o.snr, gen, r);
     if (predictor) u = predictor(score, u.x, sigmas[i], next, o.snr, gen, r);
     r.x = o.denoise && i + 1 == levels ? u.x_mean : u.x;
-    detail::record(r, i + 1, o.trajectory_every);
+    detail::record_trajectory(r, i + 1, o.trajectory_every);
     if (o.on_step) o.on_step(i + 1, levels);
   }
   return r;

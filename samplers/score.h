@@ -7,6 +7,7 @@
 #pragma once
 #include <memory>
 
+#include "nn/score_models.h"
 #include "tensor/tensor.h"
 
 namespace scorch {
@@ -16,6 +17,17 @@ class ScoreFn {
   virtual ~ScoreFn() = default;
   virtual Tensor score(const Tensor& x, const Tensor& sigma) const = 0;
   Tensor operator()(const Tensor& x, const Tensor& sigma) const { return score(x, sigma); }
+};
+
+// A trained network as a ScoreFn (evaluated as is: wrap calls in NoGradGuard when sampling). The
+// adapter lives here, above nn, so that the models know nothing of the samplers that use them.
+class ModelScore : public ScoreFn {
+ public:
+  explicit ModelScore(std::shared_ptr<nn::ScoreModel> model) : model_(std::move(model)) {}
+  Tensor score(const Tensor& x, const Tensor& sigma) const override { return model_->forward(x, sigma); }
+
+ private:
+  std::shared_ptr<nn::ScoreModel> model_;
 };
 
 }  // namespace scorch

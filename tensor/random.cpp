@@ -5,8 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "cuda/device.h"
-#include "cuda/ops.h"
+#include "tensor/backend.h"
 #include "tensor/parallel.h"
 
 namespace scorch {
@@ -19,14 +18,14 @@ constexpr int64_t kGrainRandom = 4096;
 void check_args(std::string_view op, const Shape& shape, const TensorOptions& options) {
   for (int64_t d : shape)
     if (d < 0) throw std::invalid_argument(std::string(op) + ": negative size in shape " + to_string(shape));
-  if (options.device.is_cuda()) cuda::check_device(op, options.device);
+  if (options.device.is_cuda()) backend::check_device(op, options.device);
 }
 
 // Takes the draw's counter blocks from `gen` and fills the contiguous `out` block by block:
 // block_fn(philox(counter(first + b), key), values) writes the PerBlock values of block b.
 // On a CUDA device, the kernel of cuda/random.cu computes the same blocks (`draw` says which functor).
 template <typename T, int PerBlock, typename BlockFn>
-void fill_blocks(const Tensor& out, Generator& gen, BlockFn block_fn, cuda::RandomDraw draw) {
+void fill_blocks(const Tensor& out, Generator& gen, BlockFn block_fn, backend::RandomDraw draw) {
   const int64_t n = out.numel();
   T* data = out.data<T>();
   const PhiloxKey key = gen.key();
@@ -34,7 +33,7 @@ void fill_blocks(const Tensor& out, Generator& gen, BlockFn block_fn, cuda::Rand
   if (out.device().is_cuda()) {
     draw.seed = gen.seed();
     draw.first_block = first;
-    cuda::fill_random(out, draw);
+    backend::fill_random(out, draw);
     return;
   }
   auto block = [&](int64_t i) {
@@ -78,7 +77,7 @@ void manual_seed(uint64_t seed) { default_generator().set_seed(seed); }
 Tensor rand(const Shape& shape, Generator& gen, TensorOptions options) {
   return make_random("rand", shape, options, [&](const Tensor& out) {
     dispatch_float("rand", options.dtype, [&]<typename T>() {
-      fill_blocks<T, kRandPerBlock<T>>(out, gen, UniformBlock{}, {.kind = cuda::RandomKind::uniform});
+      fill_blocks<T, kRandPerBlock<T>>(out, gen, UniformBlock{}, {.kind = backend::RandomKind::uniform});
     });
   });
 }
@@ -86,7 +85,7 @@ Tensor rand(const Shape& shape, Generator& gen, TensorOptions options) {
 Tensor randn(const Shape& shape, Generator& gen, TensorOptions options) {
   return make_random("randn", shape, options, [&](const Tensor& out) {
     dispatch_float("randn", options.dtype, [&]<typename T>() {
-      fill_blocks<T, kRandPerBlock<T>>(out, gen, NormalBlock{}, {.kind = cuda::RandomKind::normal});
+      fill_blocks<T, kRandPerBlock<T>>(out, gen, NormalBlock{}, {.kind = backend::RandomKind::normal});
     });
   });
 }
@@ -102,7 +101,7 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator& gen, Te
   return make_random("randint", shape, options, [&](const Tensor& out) {
     dispatch_all(options.dtype, [&]<typename T>() {
       fill_blocks<T, kRandintPerBlock>(out, gen, IntegerBlock{low, range},
-                                       {.kind = cuda::RandomKind::integer, .low = low, .range = range});
+                                       {.kind = backend::RandomKind::integer, .low = low, .range = range});
     });
   });
 }

@@ -9,7 +9,7 @@
 #include <new>
 #include <stdexcept>
 
-#include "cuda/device.h"
+#include "tensor/backend.h"
 
 namespace scorch {
 namespace {
@@ -72,7 +72,7 @@ class CpuAllocator final : public Allocator {
 std::array<Allocator*, 2>& allocator_table() {
   // Never destroyed: tensors in static storage may be freed after any destructor here would run.
   static CpuAllocator* cpu = new CpuAllocator;
-  static std::array<Allocator*, 2> table{cpu, cuda::device_allocator()};
+  static std::array<Allocator*, 2> table{cpu, backend::allocator()};
   return table;
 }
 

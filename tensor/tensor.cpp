@@ -5,8 +5,7 @@
 #include <ostream>
 #include <sstream>
 
-#include "autograd/grad_mode.h"
-#include "cuda/ops.h"
+#include "tensor/backend.h"
 #include "tensor/cpu_loops.h"
 
 namespace scorch {
@@ -17,12 +16,12 @@ void check_defined(std::string_view what, const Tensor& t) {
 }
 
 void check_writable(std::string_view what, const Tensor& t) {
-  if (t.requires_grad() && GradMode::is_enabled())
-    throw std::invalid_argument(std::string(what) + ": cannot modify a tensor that requires grad in place " +
-                                describe(t) + "; wrap the update in NoGradGuard");
+  if (detail::write_check) detail::write_check(what, t);
 }
 
 }  // namespace
+
+detail::WriteCheck detail::write_check = nullptr;
 
 const Shape& Tensor::shape() const { return impl_->shape; }
 const Shape& Tensor::strides() const { return impl_->strides; }
@@ -69,7 +68,7 @@ const Tensor& Tensor::fill_(double value) const {
   check_defined("fill_", *this);
   check_writable("fill_", *this);
   if (device().is_cuda()) {
-    cuda::fill(*this, value);
+    backend::fill(*this, value);
     return *this;
   }
   dispatch_all(dtype(), [&]<typename T>() {
@@ -95,7 +94,7 @@ const Tensor& Tensor::copy_(const Tensor& src) const {
     return copy_(tmp);
   }
   if (!device().is_cpu() || !src.device().is_cpu()) {  // on a device, or between devices
-    cuda::copy(*this, src);
+    backend::copy(*this, src);
     return *this;
   }
   dispatch_all(dtype(), [&]<typename T>() {

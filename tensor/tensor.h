@@ -138,4 +138,12 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t);
 // "[2, 3] float32 cpu" for error messages.
 std::string describe(const Tensor& t);
 
+namespace detail {
+// The check fill_ and copy_ run on their destination before writing: autograd installs one that refuses
+// to overwrite a tensor that requires grad while grad mode is on (autograd/grad_mode.cpp). The tensor
+// layer knows no gradients; without autograd linked there is none.
+using WriteCheck = void (*)(std::string_view what, const Tensor& t);
+extern WriteCheck write_check;
+}  // namespace detail
+
 }  // namespace scorch

@@ -143,7 +143,7 @@ void expect_same_training_step(const char* name, const Shape& batch, double lr) 
   std::vector<Tensor> grads[2], params[2];
   for (const Device device : {Device::cpu(), Device::cuda()}) {
     Generator init(8), noise(9);
-    auto model = nn::make_score_model(name, init);
+    auto model = nn::make_score_model(name, init, geometric_sigmas(1.0, 0.01, 10));
     model->to(device);
     nn::Adam adam(model->parameters(), {.lr = lr});
     const ModelScore score(model);

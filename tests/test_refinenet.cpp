@@ -26,7 +26,7 @@ TEST(RefineNet, ParameterCountsAreNcsns) {
   // From PyTorch (models.py --self-test; NCSN's own model gives the same).
   EXPECT_EQ(nn::RefineNet(gen, mnist_options(16)).num_parameters(), 518'817);
   EXPECT_EQ(nn::RefineNet(gen, mnist_options(64)).num_parameters(), 7'638'657);
-  EXPECT_EQ(nn::make_score_model("refinenet", gen)->num_parameters(), 518'817);
+  EXPECT_EQ(nn::make_score_model("refinenet", gen, geometric_sigmas(1.0, 0.01, 10))->num_parameters(), 518'817);
 }
 
 TEST(RefineNet, ParameterNamesShapesAndOrderAreNcsns) {
@@ -60,7 +60,7 @@ TEST(RefineNet, ParameterNamesShapesAndOrderAreNcsns) {
 
 TEST(RefineNet, KeepsTheInputShapeAndMatchesForwardLabels) {
   Generator gen(1);
-  const auto model = std::dynamic_pointer_cast<nn::RefineNet>(nn::make_score_model("refinenet", gen));
+  const auto model = std::dynamic_pointer_cast<nn::RefineNet>(nn::make_score_model("refinenet", gen, geometric_sigmas(1.0, 0.01, 10)));
   ASSERT_TRUE(model);
   const Tensor x = make_input({3, 1, 28, 28}, kFloat32, /*seed=*/2, testing::Layout::contiguous, 0.0, 1.0);
   const std::vector<double> sigmas = geometric_sigmas(1.0, 0.01, 10);

@@ -23,7 +23,7 @@
 #include "autograd/ops/conv2d_direct.h"
 #include "autograd/ops/elementwise.h"
 #include "autograd/ops/reduce.h"
-#include "cuda/ops.h"
+#include "tensor/backend.h"
 #include "tensor/blas.h"
 #include "tensor/parallel.h"
 
@@ -296,9 +296,7 @@ Tensor flipped_transpose(const Geometry& g, const float* w) {
   return wt;
 }
 
-#if SCORCH_HAS_CUDA
-cuda::ConvParams cuda_params(const Conv2dOptions& o) { return {o.stride, o.padding, o.dilation}; }
-#endif
+backend::ConvParams device_params(const Conv2dOptions& o) { return {o.stride, o.padding, o.dilation}; }
 
 struct Conv2d {
   static constexpr std::string_view name = "conv2d";
@@ -331,12 +329,10 @@ struct Conv2d {
       conv2d_forward_cpu<T>(g, xc.data<T>(), wc.data<T>(), bc.defined() ? bc.data<T>() : nullptr, out.data<T>());
     });
   }
-#if SCORCH_HAS_CUDA
-  void cuda(const Tensor& x, const Tensor& w, const Tensor& out) const { cuda(x, w, Tensor(), out); }
-  void cuda(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& out) const {
-    cuda::conv2d(x, w, b, out, cuda_params(options));
+  void device(const Tensor& x, const Tensor& w, const Tensor& out) const { device(x, w, Tensor(), out); }
+  void device(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& out) const {
+    backend::conv2d(x, w, b, out, device_params(options));
   }
-#endif
   TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
     TensorList grads(in.size());
     if (in[0].requires_grad()) grads[0] = conv2d_backward_input(g, in[1], in[0].shape(), options);
@@ -385,11 +381,9 @@ struct Conv2dBackwardInput {
       conv2d_backward_input_cpu<T>(geo, gc.data<T>(), wc.data<T>(), out.data<T>());
     });
   }
-#if SCORCH_HAS_CUDA
-  void cuda(const Tensor& g, const Tensor& w, const Tensor& out) const {
-    cuda::conv2d_backward_input(g, w, out, cuda_params(options));
+  void device(const Tensor& g, const Tensor& w, const Tensor& out) const {
+    backend::conv2d_backward_input(g, w, out, device_params(options));
   }
-#endif
   TensorList backward(const Tensor& u, const TensorList& in, const Tensor&) const {
     const Tensor &g = in[0], &w = in[1];
     return {g.requires_grad() ? conv2d(u, w, Tensor(), options) : Tensor(),
@@ -419,11 +413,9 @@ struct Conv2dBackwardWeight {
       conv2d_backward_weight_cpu<T>(geo, xc.data<T>(), gc.data<T>(), out.data<T>());
     });
   }
-#if SCORCH_HAS_CUDA
-  void cuda(const Tensor& x, const Tensor& g, const Tensor& out) const {
-    cuda::conv2d_backward_weight(x, g, out, cuda_params(options));
+  void device(const Tensor& x, const Tensor& g, const Tensor& out) const {
+    backend::conv2d_backward_weight(x, g, out, device_params(options));
   }
-#endif
   TensorList backward(const Tensor& v, const TensorList& in, const Tensor&) const {
     const Tensor &x = in[0], &g = in[1];
     return {x.requires_grad() ? conv2d_backward_input(g, v, x.shape(), options) : Tensor(),

@@ -5,9 +5,9 @@
 #include <cmath>
 
 #include "autograd/apply.h"
-#include "autograd/ops/elementwise_fns.h"
+#include "tensor/elementwise_fns.h"
 #include "autograd/ops/reduce.h"
-#include "cuda/ops.h"
+#include "tensor/backend.h"
 #include "tensor/cpu_loops.h"
 
 namespace scorch {
@@ -25,9 +25,7 @@ struct UnaryOp {
   void cpu(const Tensor& a, const Tensor& out) const {
     dispatch_float(Derived::name, a.dtype(), [&]<typename T>() { map_cpu<T, T>(out, fn, a); });
   }
-#if SCORCH_HAS_CUDA
-  void cuda(const Tensor& a, const Tensor& out) const { cuda::unary(Derived::name, fn, a, out); }
-#endif
+  void device(const Tensor& a, const Tensor& out) const { backend::unary(Derived::name, fn, a, out); }
 };
 
 template <typename Derived, typename Fn>
@@ -36,9 +34,7 @@ struct BinaryOp {
   void cpu(const Tensor& a, const Tensor& b, const Tensor& out) const {
     dispatch_float(Derived::name, a.dtype(), [&]<typename T>() { map_cpu<T, T, T>(out, Fn{}, a, b); });
   }
-#if SCORCH_HAS_CUDA
-  void cuda(const Tensor& a, const Tensor& b, const Tensor& out) const { cuda::binary(Derived::name, Fn{}, a, b, out); }
-#endif
+  void device(const Tensor& a, const Tensor& b, const Tensor& out) const { backend::binary(Derived::name, Fn{}, a, b, out); }
 };
 
 // Gradient for input i only when it requires one (saves the work for constants and data).
@@ -88,11 +84,9 @@ struct Where {
   void cpu(const Tensor& c, const Tensor& a, const Tensor& b, const Tensor& out) const {
     dispatch_float(name, a.dtype(), [&]<typename T>() { map_cpu<T, T, T, T>(out, WhereFn{}, c, a, b); });
   }
-#if SCORCH_HAS_CUDA
-  void cuda(const Tensor& c, const Tensor& a, const Tensor& b, const Tensor& out) const {
-    cuda::ternary(name, WhereFn{}, c, a, b, out);
+  void device(const Tensor& c, const Tensor& a, const Tensor& b, const Tensor& out) const {
+    backend::ternary(name, WhereFn{}, c, a, b, out);
   }
-#endif
   TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
     const Tensor zero = scalar_like(0, g);
     return {Tensor(), grad_if(in, 1, [&] { return where(in[0], g, zero); }),
@@ -109,11 +103,9 @@ struct AddScaled {
   void cpu(const Tensor& x, const Tensor& a, const Tensor& b, const Tensor& out) const {
     dispatch_float(name, x.dtype(), [&]<typename T>() { map_cpu<T, T, T, T>(out, fn, x, a, b); });
   }
-#if SCORCH_HAS_CUDA
-  void cuda(const Tensor& x, const Tensor& a, const Tensor& b, const Tensor& out) const {
-    cuda::ternary(name, fn, x, a, b, out);
+  void device(const Tensor& x, const Tensor& a, const Tensor& b, const Tensor& out) const {
+    backend::ternary(name, fn, x, a, b, out);
   }
-#endif
   TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
     return {grad_if(in, 0, [&] { return g; }), grad_if(in, 1, [&] { return g * fn.alpha; }),
             grad_if(in, 2, [&] { return g * fn.beta; })};

@@ -21,10 +21,10 @@
 
 #include "autograd/apply.h"
 #include "autograd/ops/elementwise.h"
-#include "autograd/ops/group_norm_fns.h"
+#include "tensor/group_norm_fns.h"
 #include "autograd/ops/reduce.h"
 #include "autograd/ops/shape.h"
-#include "cuda/ops.h"
+#include "tensor/backend.h"
 #include "tensor/cpu_loops.h"
 #include "tensor/vec_math.h"
 
@@ -182,7 +182,7 @@ struct GroupNormOp {
   bool has_weight, has_bias;
   Tensor saved_mean, saved_rstd;  // [N, G] float64, written by forward (handles: the node's copy shares them)
 
-  cuda::NormDims dims() const { return {s.N, s.C, s.S, s.G}; }
+  backend::NormDims dims() const { return {s.N, s.C, s.S, s.G}; }
   Tensor weight(const TensorList& in) const { return has_weight ? in[1] : Tensor(); }
   Tensor bias(const TensorList& in) const { return has_bias ? in[1 + has_weight] : Tensor(); }
 
@@ -195,9 +195,7 @@ struct GroupNormOp {
                                          saved_mean.data<double>(), saved_rstd.data<double>());
       });
     } else {
-#if SCORCH_HAS_CUDA
-      cuda::group_norm_forward(kSilu, dims(), x, w, b, eps, y, saved_mean, saved_rstd);
-#endif
+      backend::group_norm_forward(kSilu, dims(), x, w, b, eps, y, saved_mean, saved_rstd);
     }
     return y;
   }
@@ -220,9 +218,7 @@ struct GroupNormOp {
                                           dot.data<double>(), sum.data<double>());
       });
     } else {
-#if SCORCH_HAS_CUDA
-      cuda::group_norm_backward(kSilu, dims(), gc, x, w, b, saved_mean, saved_rstd, gx, dot, sum);
-#endif
+      backend::group_norm_backward(kSilu, dims(), gc, x, w, b, saved_mean, saved_rstd, gx, dot, sum);
     }
     TensorList grads{in[0].requires_grad() ? gx : Tensor()};
     if (has_weight && in[1].requires_grad()) {

@@ -17,7 +17,7 @@
 #include "autograd/apply.h"
 #include "autograd/ops/reduce.h"
 #include "autograd/ops/shape.h"
-#include "cuda/ops.h"
+#include "tensor/backend.h"
 #include "tensor/blas.h"
 #include "tensor/cpu_loops.h"
 #include "tensor/loop_plan.h"
@@ -171,9 +171,7 @@ struct MatmulOp {
   void cpu(const Tensor& a, const Tensor& b, Tensor& out) const {
     dispatch_float(name, a.dtype(), [&]<typename T>() { matmul_forward_cpu<T>(a, b, out); });
   }
-#if SCORCH_HAS_CUDA
-  void cuda(const Tensor& a, const Tensor& b, Tensor& out) const { cuda::matmul(a, b, out); }
-#endif
+  void device(const Tensor& a, const Tensor& b, Tensor& out) const { backend::matmul(a, b, out); }
   TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
     const Tensor &a = in[0], &b = in[1];
     return {a.requires_grad() ? sum_to(matmul(g, transpose(b, -1, -2)), a.shape()) : Tensor(),
@@ -213,9 +211,7 @@ struct LinearOp {
       gemm<T>(X, X.t.data<T>(), W, W.t.data<T>(), y.data<T>(), M, N, K, T(1));
     });
   }
-#if SCORCH_HAS_CUDA
-  void cuda(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& out) const { cuda::linear(x, w, b, out); }
-#endif
+  void device(const Tensor& x, const Tensor& w, const Tensor& b, Tensor& out) const { backend::linear(x, w, b, out); }
   TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
     const Tensor &x = in[0], &w = in[1], &b = in[2];
     const Tensor g2 = reshape(g, {-1, w.shape()[0]});

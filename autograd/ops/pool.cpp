@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "autograd/apply.h"
-#include "autograd/ops/image_index.h"
-#include "cuda/ops.h"
+#include "tensor/image_index.h"
+#include "tensor/backend.h"
 #include "tensor/parallel.h"
 
 namespace scorch {
@@ -160,9 +160,7 @@ struct AvgPool2d {
       avg_pool2d_forward_cpu<T>(x.contiguous(), y, args.geometry(name, x.shape()));
     });
   }
-#if SCORCH_HAS_CUDA
-  void cuda(const Tensor& x, Tensor& y) const { cuda::avg_pool2d(x.contiguous(), y, args.geometry(name, x.shape())); }
-#endif
+  void device(const Tensor& x, Tensor& y) const { backend::avg_pool2d(x.contiguous(), y, args.geometry(name, x.shape())); }
   TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
     return {avg_pool2d_backward(g, in[0].shape(), args.kernel, args.stride, args.padding)};
   }
@@ -181,11 +179,9 @@ struct AvgPool2dBackward {
       avg_pool2d_backward_cpu<T>(g.contiguous(), gx, args.geometry(name, input_shape));
     });
   }
-#if SCORCH_HAS_CUDA
-  void cuda(const Tensor& g, Tensor& gx) const {
-    cuda::avg_pool2d_backward(g.contiguous(), gx, args.geometry(name, input_shape));
+  void device(const Tensor& g, Tensor& gx) const {
+    backend::avg_pool2d_backward(g.contiguous(), gx, args.geometry(name, input_shape));
   }
-#endif
   TensorList backward(const Tensor& gg, const TensorList&, const Tensor&) const {
     return {avg_pool2d(gg, args.kernel, args.stride, args.padding)};
   }
@@ -203,12 +199,10 @@ struct MaxPool2d {
       max_pool2d_cpu<T>(MaxPass::forward, xc, xc, y, args.geometry(name, x.shape()));
     });
   }
-#if SCORCH_HAS_CUDA
-  void cuda(const Tensor& x, Tensor& y) const {
+  void device(const Tensor& x, Tensor& y) const {
     const Tensor xc = x.contiguous();
-    cuda::max_pool2d(MaxPass::forward, xc, xc, y, args.geometry(name, x.shape()));
+    backend::max_pool2d(MaxPass::forward, xc, xc, y, args.geometry(name, x.shape()));
   }
-#endif
   TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
     return {max_pool2d_backward(g, in[0], args.kernel, args.stride, args.padding)};
   }
@@ -227,11 +221,9 @@ struct MaxPool2dBackward {
       max_pool2d_cpu<T>(MaxPass::scatter, x.contiguous(), g.contiguous(), gx, args.geometry(name, x.shape()));
     });
   }
-#if SCORCH_HAS_CUDA
-  void cuda(const Tensor& g, const Tensor& x, Tensor& gx) const {
-    cuda::max_pool2d(MaxPass::scatter, x.contiguous(), g.contiguous(), gx, args.geometry(name, x.shape()));
+  void device(const Tensor& g, const Tensor& x, Tensor& gx) const {
+    backend::max_pool2d(MaxPass::scatter, x.contiguous(), g.contiguous(), gx, args.geometry(name, x.shape()));
   }
-#endif
   TensorList backward(const Tensor& gg, const TensorList& in, const Tensor&) const {
     return {in[0].requires_grad() ? max_pool2d_gather(gg, in[1], args) : Tensor(), Tensor()};
   }
@@ -252,11 +244,9 @@ struct MaxPool2dGather {
       max_pool2d_cpu<T>(MaxPass::gather, x.contiguous(), t.contiguous(), out, args.geometry(name, x.shape()));
     });
   }
-#if SCORCH_HAS_CUDA
-  void cuda(const Tensor& t, const Tensor& x, Tensor& out) const {
-    cuda::max_pool2d(MaxPass::gather, x.contiguous(), t.contiguous(), out, args.geometry(name, x.shape()));
+  void device(const Tensor& t, const Tensor& x, Tensor& out) const {
+    backend::max_pool2d(MaxPass::gather, x.contiguous(), t.contiguous(), out, args.geometry(name, x.shape()));
   }
-#endif
   TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
     return {in[0].requires_grad() ? max_pool2d_backward(g, in[1], args.kernel, args.stride, args.padding) : Tensor(),
             Tensor()};

@@ -21,7 +21,7 @@
 #include "autograd/apply.h"
 #include "autograd/ops/elementwise.h"
 #include "autograd/ops/shape.h"
-#include "cuda/ops.h"
+#include "tensor/backend.h"
 #include "tensor/cpu_loops.h"
 #include "tensor/reduce_plan.h"
 
@@ -205,9 +205,7 @@ struct Sum {
       reduce_cpu<SumFold<T>, T>(a, dims.mask, out, [](double s) { return static_cast<T>(s); });
     });
   }
-#if SCORCH_HAS_CUDA
-  void cuda(const Tensor& a, Tensor& out) const { cuda::reduce(cuda::ReduceKind::sum, a, dims.mask, out); }
-#endif
+  void device(const Tensor& a, Tensor& out) const { backend::reduce(backend::ReduceKind::sum, a, dims.mask, out); }
   TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
     return {expand(dims.unreduce(g, in[0].shape()), in[0].shape())};
   }
@@ -223,9 +221,7 @@ struct Mean {
       reduce_cpu<SumFold<T>, T>(a, dims.mask, out, [count](double s) { return static_cast<T>(s / count); });
     });
   }
-#if SCORCH_HAS_CUDA
-  void cuda(const Tensor& a, Tensor& out) const { cuda::reduce(cuda::ReduceKind::mean, a, dims.mask, out); }
-#endif
+  void device(const Tensor& a, Tensor& out) const { backend::reduce(backend::ReduceKind::mean, a, dims.mask, out); }
   TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
     const Shape& shape = in[0].shape();
     return {expand(dims.unreduce(g, shape) / static_cast<double>(dims.count(shape)), shape)};
@@ -248,9 +244,7 @@ struct Max {
       reduce_cpu<MaxFold<T>, T>(a, dims.mask, out, [](T m) { return m; });
     });
   }
-#if SCORCH_HAS_CUDA
-  void cuda(const Tensor& a, Tensor& out) const { cuda::reduce(cuda::ReduceKind::max, a, dims.mask, out); }
-#endif
+  void device(const Tensor& a, Tensor& out) const { backend::reduce(backend::ReduceKind::max, a, dims.mask, out); }
   // Every element equal to the max gets an equal share of g; eq() has no gradient, so the mask is a
   // constant in the double backward.
   TensorList backward(const Tensor& g, const TensorList& in, const Tensor& out) const {

@@ -8,7 +8,7 @@
 
 #include "autograd/apply.h"
 #include "autograd/ops/reduce.h"
-#include "cuda/device.h"
+#include "tensor/backend.h"
 #include "tensor/cpu_loops.h"
 
 namespace scorch {
@@ -163,7 +163,7 @@ struct ToDevice {
   Device device;
   Tensor forward(const Tensor& a) const {
     if (a.device() == device) return a;
-    if (device.is_cuda()) cuda::check_device("tensor.to(" + device.str() + ")", device);
+    if (device.is_cuda()) backend::check_device("tensor.to(" + device.str() + ")", device);
     return copy_of(a, a.dtype(), device);
   }
   TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const { return {to(g, in[0].device())}; }

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "autograd/apply.h"
-#include "autograd/ops/image_index.h"
-#include "cuda/ops.h"
+#include "tensor/image_index.h"
+#include "tensor/backend.h"
 #include "tensor/parallel.h"
 
 namespace scorch {
@@ -123,9 +123,7 @@ struct UpsampleNearest2d {
   void cpu(const Tensor& x, Tensor& y) const {
     dispatch_float(name, x.dtype(), [&]<typename T>() { upsample_nearest2d_forward_cpu<T>(x.contiguous(), y, scale); });
   }
-#if SCORCH_HAS_CUDA
-  void cuda(const Tensor& x, Tensor& y) const { cuda::upsample_nearest2d(x.contiguous(), y, scale); }
-#endif
+  void device(const Tensor& x, Tensor& y) const { backend::upsample_nearest2d(x.contiguous(), y, scale); }
   TensorList backward(const Tensor& g, const TensorList&, const Tensor&) const {
     return {upsample_nearest2d_backward(g, scale)};
   }
@@ -145,9 +143,7 @@ struct UpsampleNearest2dBackward {
   void cpu(const Tensor& g, Tensor& gx) const {
     dispatch_float(name, g.dtype(), [&]<typename T>() { upsample_nearest2d_backward_cpu<T>(g.contiguous(), gx, scale); });
   }
-#if SCORCH_HAS_CUDA
-  void cuda(const Tensor& g, Tensor& gx) const { cuda::upsample_nearest2d_backward(g.contiguous(), gx, scale); }
-#endif
+  void device(const Tensor& g, Tensor& gx) const { backend::upsample_nearest2d_backward(g.contiguous(), gx, scale); }
   TensorList backward(const Tensor& gg, const TensorList&, const Tensor&) const {
     return {upsample_nearest2d(gg, scale)};
   }
@@ -169,9 +165,7 @@ struct InterpolateBilinear {
       interpolate_bilinear_forward_cpu<T>(x.contiguous(), y, align_corners);
     });
   }
-#if SCORCH_HAS_CUDA
-  void cuda(const Tensor& x, Tensor& y) const { cuda::interpolate_bilinear(x.contiguous(), y, align_corners); }
-#endif
+  void device(const Tensor& x, Tensor& y) const { backend::interpolate_bilinear(x.contiguous(), y, align_corners); }
   TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
     return {interpolate_bilinear_backward(g, in[0].shape()[2], in[0].shape()[3], align_corners)};
   }
@@ -193,9 +187,7 @@ struct InterpolateBilinearBackward {
       interpolate_bilinear_backward_cpu<T>(g.contiguous(), gx, align_corners);
     });
   }
-#if SCORCH_HAS_CUDA
-  void cuda(const Tensor& g, Tensor& gx) const { cuda::interpolate_bilinear_backward(g.contiguous(), gx, align_corners); }
-#endif
+  void device(const Tensor& g, Tensor& gx) const { backend::interpolate_bilinear_backward(g.contiguous(), gx, align_corners); }
   TensorList backward(const Tensor& gg, const TensorList& in, const Tensor&) const {
     return {interpolate_bilinear(gg, in[0].shape()[2], in[0].shape()[3], align_corners)};
   }

@@ -10,7 +10,7 @@
 #include <algorithm>
 #include <numeric>
 
-#include "autograd/ops/image_index.h"
+#include "tensor/image_index.h"
 #include "reference/pool_reference.h"
 #include "test_util.h"
 

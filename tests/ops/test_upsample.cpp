@@ -9,7 +9,7 @@
 
 #include <array>
 
-#include "autograd/ops/image_index.h"
+#include "tensor/image_index.h"
 #include "reference/upsample_reference.h"
 #include "test_util.h"
 

@@ -8,7 +8,7 @@
 #pragma once
 #include <cstdint>
 
-#include "autograd/ops/elementwise_fns.h"
+#include "tensor/elementwise_fns.h"
 #include "tensor/host_device.h"
 
 namespace scorch::fns {

@@ -13,7 +13,7 @@
 
 #include "tensor/host_device.h"
 
-namespace scorch::nn {
+namespace scorch::fns {
 
 template <typename T>
 struct SgdCoefficients {
@@ -57,4 +57,4 @@ SCORCH_HOST_DEVICE inline T ema_value(T shadow, T param, T decay, T one_minus_de
   return std::fma(decay, shadow, one_minus_decay * param);
 }
 
-}  // namespace scorch::nn
+}  // namespace scorch::fns

@@ -91,3 +91,12 @@ struct AddScaledFn {
 #undef SCORCH_FN
 
 }  // namespace scorch::fns
+
+// Every functor of the elementwise ops, by arity: a device backend instantiates its kernels for each
+// (cuda/elementwise.cu, and cuda/device_stub.cpp in a build without one).
+#define SCORCH_UNARY_FNS(X)                                                                                    \
+  X(NegFn) X(PowFn) X(ExpFn) X(LogFn) X(SqrtFn) X(RsqrtFn) X(AbsFn) X(SquareFn) X(SinFn) X(CosFn) X(TanhFn) \
+  X(SigmoidFn) X(ReluFn) X(SiluFn) X(SoftplusFn) X(EluFn) X(ClampFn) X(SignFn)
+#define SCORCH_BINARY_FNS(X) \
+  X(AddFn) X(SubFn) X(MulFn) X(DivFn) X(EqFn) X(NeFn) X(LtFn) X(LeFn) X(GtFn) X(GeFn) X(SiluBackwardFn)
+#define SCORCH_TERNARY_FNS(X) X(WhereFn) X(AddScaledFn)

@@ -1,18 +1,67 @@
-// ops.h: the entry points of the CUDA backend that the rest of scorch calls, with no CUDA types.
-// tensor/ calls fill, copy and fill_random for CUDA tensors (a CPU-only build links throwing stubs,
-// never reached: no CUDA tensor can exist there); the Op structs of autograd/ops call the rest from
-// their cuda() members, which exist only when SCORCH_HAS_CUDA (autograd/apply.h picks cpu() or cuda()
-// by the output's device). Each entry point queues its work on the device's current stream and
-// returns without waiting, except copies to or from the CPU, which wait for their data.
+// backend.h: what a device backend provides, declared in the tensor layer with no device types.
+//
+// The layers depend one way (docs/architecture.md): tensor <- cuda <- autograd <- nn <- samplers <- apps.
+// So nothing in tensor/, autograd/ or nn/ includes cuda/: they call the functions below, and a backend
+// plugs in at link time by defining them. cuda/ (built when CUDA is found) defines every one for
+// DeviceType::cuda; a build without CUDA links cuda/device_stub.cpp instead, where device_count() is
+// 0, check_device throws "this build has no CUDA backend" and the kernels are never reached (no device
+// tensor can be made). Adding a backend means defining this file's functions, not editing the ops.
+//
+// Who calls what:
+//   tensor/     allocator, fill, copy, fill_random (Tensor::fill_, copy_, the RNG), check_device
+//   autograd/   an op on device tensors runs its struct's device() member (autograd/apply.h), which
+//               calls its family's entry below; synchronize and the trace ranges (the profiler)
+//   nn/         the fused optimizer updates (nn/optim.cpp)
+// The CPU side of each op family lives with its op (autograd/ops/<family>.cpp); the per-element math
+// both sides run is in tensor/*_fns.h and tensor/image_index.h.
+//
+// Each entry queues its work on the device's current stream and returns without waiting, except
+// copies to or from the CPU, which wait for their data.
 #pragma once
 #include <cstdint>
+#include <stdexcept>
+#include <string>
 #include <string_view>
 
-#include "autograd/ops/image_index.h"
-#include "nn/optim_fns.h"
+#include "tensor/image_index.h"
+#include "tensor/optim_fns.h"
 #include "tensor/tensor.h"
 
-namespace scorch::cuda {
+namespace scorch {
+struct Allocator;
+}
+
+namespace scorch::backend {
+
+// ---- the device ------------------------------------------------------------------------------------
+
+bool is_built();     // a device backend is linked (CUDA found at build time)
+int device_count();  // 0 without a driver or device
+
+// Throws std::runtime_error unless `device` is a device of the backend that exists here:
+//   "<what>: this build has no CUDA backend", "<what>: no CUDA device",
+//   "<what>: cuda:3 does not exist (2 CUDA devices)".
+inline void check_device(std::string_view what, Device device) {
+  const std::string w(what);
+  if (!is_built()) throw std::runtime_error(w + ": this build has no CUDA backend");
+  const int n = device_count();
+  if (n == 0) throw std::runtime_error(w + ": no CUDA device");
+  if (!device.is_cuda() || device.index < 0 || device.index >= n)
+    throw std::runtime_error(w + ": " + device.str() + " does not exist (" + std::to_string(n) + " CUDA device" +
+                             (n == 1 ? "" : "s") + ")");
+}
+
+// Blocks the calling thread until everything queued on the device's current stream has finished;
+// throws as check_device when there is no such device.
+void synchronize(int device = 0);
+
+// The allocator of the backend's device type (tensor/storage.cpp's table; null without a backend).
+Allocator* allocator();
+
+// Named ranges in the backend's trace (NVTX under CUDA, seen by Nsight Systems): every op, backward
+// node and scorch::Range opens one (autograd/profiler.h). No-ops without a backend.
+void range_push(const char* name);
+void range_pop();
 
 // ---- tensor/ ----------------------------------------------------------------------------------------
 
@@ -21,8 +70,6 @@ void fill(const Tensor& t, double value);
 // dst = src converted to dst's dtype and broadcast to its shape; either or both on a CUDA device.
 // Tensor::copy_ checks the shapes, that dst is not expanded and that the two do not overlap.
 void copy(const Tensor& dst, const Tensor& src);
-// The same on one device (both on it): one elementwise kernel.
-void copy_on_device(const Tensor& dst, const Tensor& src);
 
 // A draw of the Philox RNG (tensor/random.h) into the fresh, contiguous CUDA tensor out: the values of
 // counter blocks first_block, first_block + 1, ... under the key of `seed`, as the CPU computes them.
@@ -36,7 +83,7 @@ struct RandomDraw {
 };
 void fill_random(const Tensor& out, const RandomDraw& draw);
 
-// ---- autograd/ops/elementwise (cuda/elementwise.cu instantiates one per functor) ----------------------
+// ---- autograd/ops/elementwise (the backend instantiates one per functor) ----------------------
 
 // out = fn(a), fn(a, b), fn(c, a, b) elementwise, inputs broadcast to out's shape; float32 or float64,
 // all of one dtype (else throws naming `op`).
@@ -54,7 +101,7 @@ enum class ReduceKind : uint8_t { sum, mean, max };
 // bit is set in mask. Sums accumulate in double, as on the CPU.
 void reduce(ReduceKind kind, const Tensor& a, uint32_t mask, const Tensor& out);
 
-// ---- autograd/ops/group_norm (cuda/norm.cu) ---------------------------------------------------------
+// ---- autograd/ops/group_norm ---------------------------------------------------------
 
 // x [N, C, S] as group_norm sees it: G groups of C/G channels of S elements each.
 struct NormDims {
@@ -70,7 +117,7 @@ void group_norm_backward(bool silu, const NormDims& d, const Tensor& g, const Te
                          const Tensor& b, const Tensor& mean, const Tensor& rstd, const Tensor& gx, const Tensor& dot,
                          const Tensor& sum);
 
-// ---- autograd/ops/pool, upsample (cuda/pool.cu, cuda/upsample.cu) -------------------------------------
+// ---- autograd/ops/pool, upsample -------------------------------------
 // Inputs contiguous on the device, outputs fresh; shapes checked by the ops (image_index.h has the
 // windows and taps).
 
@@ -86,14 +133,14 @@ void upsample_nearest2d_backward(const Tensor& g, const Tensor& gx, int64_t scal
 void interpolate_bilinear(const Tensor& x, const Tensor& y, bool align_corners);
 void interpolate_bilinear_backward(const Tensor& g, const Tensor& gx, bool align_corners);
 
-// ---- autograd/ops/matmul (cuBLAS) ------------------------------------------------------------------
+// ---- autograd/ops/matmul ------------------------------------------------------------------
 
 // out [..., M, N] (fresh, contiguous) = a [..., M, K] @ b [..., K, N], batch dims broadcast.
 void matmul(const Tensor& a, const Tensor& b, const Tensor& out);
 // out [..., N] (fresh, contiguous) = x [..., K] w^T + bias, w [N, K], bias [N].
 void linear(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out);
 
-// ---- autograd/ops/conv2d (cuDNN: cuda/conv2d.cpp) ---------------------------------------------------
+// ---- autograd/ops/conv2d ---------------------------------------------------
 
 // Square windows, as autograd/ops/conv2d.h's Conv2dOptions.
 struct ConvParams {
@@ -107,15 +154,15 @@ void conv2d_backward_input(const Tensor& g, const Tensor& w, const Tensor& out, 
 // out [K, C, R, S] = the gradient of conv2d's weight for input x and output gradient g.
 void conv2d_backward_weight(const Tensor& x, const Tensor& g, const Tensor& out, const ConvParams& p);
 
-// ---- nn/optim (cuda/optim.cu): one fused kernel per parameter and step, optim_fns.h's formulas ----------
+// ---- nn/optim: one fused kernel per parameter and step, tensor/optim_fns.h's formulas ------------------
 
 // p, g, buf (undefined without momentum), m, v contiguous, of one dtype T, on one device.
 template <typename T>
-void sgd_update(const Tensor& p, const Tensor& g, const Tensor& buf, const nn::SgdCoefficients<T>& c);
+void sgd_update(const Tensor& p, const Tensor& g, const Tensor& buf, const fns::SgdCoefficients<T>& c);
 template <typename T>
-void adam_update(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const nn::AdamCoefficients<T>& c,
+void adam_update(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const fns::AdamCoefficients<T>& c,
                  bool decay);
 // shadow = decay shadow + (1 - decay) p, in shadow's dtype.
 void ema_update(const Tensor& shadow, const Tensor& p, double decay);
 
-}  // namespace scorch::cuda
+}  // namespace scorch::backend
