@@ -13,6 +13,7 @@
 #include "apps/common/gnuplot.h"
 #include "apps/common/profile.h"
 #include "apps/common/progress.h"
+#include "apps/common/signals.h"
 #include "apps/gmm/config.h"
 #include "autograd/graph_export.h"
 #include "autograd/ops.h"
@@ -358,6 +359,7 @@ int run(const GmmConfig& c) {
 }  // namespace scorch::app
 
 int main(int argc, char** argv) {
+  scorch::app::ignore_file_size_signal();  // ulimit -f: an error naming the file, not a silent death
   std::optional<scorch::app::GmmConfig> config;
   try {
     config = scorch::app::parse_gmm_flags(argc, argv);
