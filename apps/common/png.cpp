@@ -1,8 +1,10 @@
 #include "apps/common/png.h"
 
 #include <png.h>
+#include <zlib.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <csetjmp>
 #include <cstdio>
@@ -125,6 +127,11 @@ bool is_ascii(const std::string& s) {
   return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
 }
 
+uint32_t big_endian_u32(const char* p) {
+  const auto* b = reinterpret_cast<const unsigned char*>(p);
+  return uint32_t{b[0]} << 24 | uint32_t{b[1]} << 16 | uint32_t{b[2]} << 8 | uint32_t{b[3]};
+}
+
 uint8_t to_byte(double v) { return std::isnan(v) ? 0 : static_cast<uint8_t>(std::lround(std::clamp(v, 0.0, 1.0) * 255)); }
 
 }  // namespace
@@ -174,6 +181,31 @@ GrayPng read_png_gray(const std::string& path) {
   const int n_text = png_get_text(png.png, png.info, &text, nullptr);
   for (int i = 0; i < n_text; ++i) out.text[text[i].key] = text[i].text;
   return out;
+}
+
+std::string png_defect(std::string_view bytes) {
+  static constexpr std::string_view kSignature("\x89PNG\r\n\x1a\n", 8);
+  if (bytes.empty()) return "empty";
+  if (!bytes.starts_with(kSignature)) return "no PNG signature";
+  size_t pos = kSignature.size();
+  for (int index = 0;; ++index) {
+    if (pos == bytes.size()) return index == 0 ? "no chunk after the signature" : "ends without an IEND chunk";
+    if (bytes.size() - pos < 8) return "truncated in the header of chunk " + std::to_string(index);
+    const uint32_t length = big_endian_u32(bytes.data() + pos);
+    std::string type(bytes.substr(pos + 4, 4));
+    for (char& c : type)  // chunk types are 4 ASCII letters; anything else is shown as '?'
+      if (!std::isalpha(static_cast<unsigned char>(c))) c = '?';
+    const std::string chunk = "chunk " + std::to_string(index) + " (" + type + ")";
+    if (length > 0x7fffffffu) return chunk + " claims " + std::to_string(length) + " bytes (at most 2^31 - 1)";
+    if (bytes.size() - pos - 8 < size_t{length} + 4) return "truncated in " + chunk;
+    const auto* data = reinterpret_cast<const Bytef*>(bytes.data() + pos + 4);  // type and data
+    if (crc32(crc32(0, nullptr, 0), data, length + 4) != big_endian_u32(bytes.data() + pos + 8 + length))
+      return "bad CRC in " + chunk;
+    if (index == 0 && type != "IHDR") return "the first chunk is " + type + ", not IHDR";
+    pos += size_t{length} + 12;
+    if (type == "IEND")
+      return pos == bytes.size() ? "" : std::to_string(bytes.size() - pos) + " bytes after the IEND chunk";
+  }
 }
 
 GrayImage image_grid(const Tensor& images, int columns, int padding, int scale) {

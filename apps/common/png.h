@@ -10,6 +10,12 @@
 // alive across setjmp, and the error handler copies the message into a fixed buffer, so an error
 // becomes a std::runtime_error naming the file, with no undefined behaviour.
 //
+// png_defect checks that bytes are one whole PNG file, as a figure written by another program
+// (gnuplot) must be before it replaces the old one: the 8-byte signature, then chunks (PNG spec 5.3:
+// 4-byte big-endian length up to 2^31 - 1, 4-byte type, data, CRC-32 of type and data), the first
+// IHDR, the last IEND, ending exactly at the end of the bytes. A file cut short (a full disk, a killed
+// writer) fails it, whatever the cut.
+//
 // image_grid lays N images out as torchvision.utils.make_grid does: min(columns, N) per row, rows
 // as needed, `padding` pixels around and between cells; padding and empty cells are mid-gray (128)
 // so that both black and white digits stand out from it. Each value is clamped to [0, 1] and
@@ -18,6 +24,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tensor/tensor.h"
@@ -47,6 +54,10 @@ struct GrayPng {
   std::map<std::string, std::string> text;
 };
 GrayPng read_png_gray(const std::string& path);
+
+// "" when `bytes` are a whole PNG file (see above), else what is wrong: "empty", "no PNG signature",
+// "truncated in chunk 3 (IDAT)", "ends without an IEND chunk", ...
+std::string png_defect(std::string_view bytes);
 
 // images [N, 1, H, W], float32 or float64 on the CPU, N >= 1; columns, scale >= 1, padding >= 0.
 GrayImage image_grid(const Tensor& images, int columns, int padding = 2, int scale = 1);

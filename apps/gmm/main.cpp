@@ -1,6 +1,7 @@
 // gmm: the 2-D Gaussian-mixture experiment. Trains a score model on samples of a known mixture,
 // compares its field with the exact score, and samples with Langevin and annealed Langevin using the
 // exact and the learned score. Every figure is written with the data behind it; metrics.json sums up.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -13,6 +14,7 @@
 #include "apps/common/gnuplot.h"
 #include "apps/common/profile.h"
 #include "apps/common/progress.h"
+#include "apps/common/signals.h"
 #include "apps/gmm/config.h"
 #include "autograd/graph_export.h"
 #include "autograd/ops.h"
@@ -35,11 +37,23 @@ using Clock = std::chrono::steady_clock;
 constexpr int kGrid = 41;           // field grid points per axis
 constexpr int64_t kMmdRows = 2000;  // particles per set in the MMD (the O(n^2) kernel sums)
 
+// Every file run() writes into --out: their temporary files left by a killed run are removed at start.
+constexpr const char* kOutputs[] = {
+    "true_samples.npy", "fig1_samples.png", "score_true.csv", "fig2_true_score.png", "loss.csv", "loss.png",
+    "model.safetensors", "score_learned.csv", "fig3_learned_score.png", "langevin_true.npy", "fig4_langevin_true.png",
+    "langevin_learned.npy", "fig5_langevin_learned.png", "annealed_learned.npy", "fig6_annealed_learned.png",
+    "metrics.json"};
+
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 struct Plot {
   Range box;  // the same square on every figure
-  std::string path(const GmmConfig& c, const std::string& name) const { return c.out + "/" + name; }
+  // `name` must be one of kOutputs, so that a new output cannot miss the cleanup at start.
+  std::string path(const GmmConfig& c, const std::string& name) const {
+    if (std::find(std::begin(kOutputs), std::end(kOutputs), name) == std::end(kOutputs))
+      throw std::logic_error("gmm: " + name + " is not in kOutputs");
+    return c.out + "/" + name;
+  }
 };
 
 // The square that holds every mode with 3 standard deviations to spare ([-8, 8] for the default).
@@ -274,6 +288,10 @@ int run(const GmmConfig& c) {
   if (!c.dump_graph.empty()) make_parent_dir("--dump-graph", c.dump_graph);
   const GaussianMixture gmm = make_mixture(c);
   const Plot p{plot_range(gmm)};
+  // Temporary files of a killed run's atomic writes: gone, so that repeated crashes cannot fill the disk.
+  for (const char* name : kOutputs) remove_stale_temp_files(p.path(c, name));
+  for (const std::string& file : {c.profile, c.dump_graph})
+    if (!file.empty()) remove_stale_temp_files(file);
   const std::vector<double> sigmas = geometric_sigmas(c.sigma_max, c.sigma_min, c.levels);
   Generator gen(c.seed);
   json timing, metrics;
@@ -358,6 +376,7 @@ int run(const GmmConfig& c) {
 }  // namespace scorch::app
 
 int main(int argc, char** argv) {
+  scorch::app::ignore_file_size_signal();  // ulimit -f: an error naming the file, not a silent death
   std::optional<scorch::app::GmmConfig> config;
   try {
     config = scorch::app::parse_gmm_flags(argc, argv);

@@ -2,17 +2,15 @@
 //   build/bin/mnist                    train unet-small with early stopping into model_weights/
 //   build/bin/mnist --inference_only   draw images from model_weights/best.safetensors into model_samples/
 // Settings: build/bin/mnist --help; what each mode does: apps/mnist/app.h.
-#include <csignal>
 #include <cstdio>
 #include <optional>
 
 #include "apps/common/profile.h"
+#include "apps/common/signals.h"
 #include "apps/mnist/app.h"
 
 int main(int argc, char** argv) {
-  // Past a file size limit (ulimit -f) write(2) raises SIGXFSZ, which kills the process without a word;
-  // ignored, write fails with EFBIG and the save reports it like a full disk, naming the file.
-  std::signal(SIGXFSZ, SIG_IGN);
+  scorch::app::ignore_file_size_signal();  // ulimit -f: an error naming the file, not a silent death
   std::optional<scorch::app::ParsedFlags> flags;
   try {
     flags = scorch::app::parse_mnist_flags(argc, argv);
