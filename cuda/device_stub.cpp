@@ -58,15 +58,7 @@ template <typename Fn>
 void ternary(std::string_view op, const Fn&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
   no_backend(op);
 }
-#define SCORCH_UNARY(Fn) template void unary<fns::Fn>(std::string_view, const fns::Fn&, const Tensor&, const Tensor&);
-#define SCORCH_BINARY(Fn) \
-  template void binary<fns::Fn>(std::string_view, const fns::Fn&, const Tensor&, const Tensor&, const Tensor&);
-#define SCORCH_TERNARY(Fn)                                                                                      \
-  template void ternary<fns::Fn>(std::string_view, const fns::Fn&, const Tensor&, const Tensor&, const Tensor&, \
-                                 const Tensor&);
-SCORCH_UNARY_FNS(SCORCH_UNARY)
-SCORCH_BINARY_FNS(SCORCH_BINARY)
-SCORCH_TERNARY_FNS(SCORCH_TERNARY)
+SCORCH_BACKEND_INSTANTIATE_ELEMENTWISE()
 
 void reduce(ReduceKind, const Tensor&, uint32_t, const Tensor&) { no_backend("reduce"); }
 void group_norm_forward(bool, const NormDims&, const Tensor&, const Tensor&, const Tensor&, double, const Tensor&,
@@ -101,12 +93,7 @@ template <typename T>
 void adam_update(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const fns::AdamCoefficients<T>&, bool) {
   no_backend("adam");
 }
-template void sgd_update<float>(const Tensor&, const Tensor&, const Tensor&, const fns::SgdCoefficients<float>&);
-template void sgd_update<double>(const Tensor&, const Tensor&, const Tensor&, const fns::SgdCoefficients<double>&);
-template void adam_update<float>(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                                 const fns::AdamCoefficients<float>&, bool);
-template void adam_update<double>(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                                  const fns::AdamCoefficients<double>&, bool);
+SCORCH_BACKEND_INSTANTIATE_OPTIM()
 void ema_update(const Tensor&, const Tensor&, double) { no_backend("ema"); }
 
 }  // namespace scorch::backend

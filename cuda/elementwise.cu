@@ -24,14 +24,6 @@ void ternary(std::string_view op, const Fn& fn, const Tensor& c, const Tensor& a
   dispatch_float(op, a.dtype(), [&]<typename T>() { map_cuda<T, T, 3>(out, fn, {c, a, b}); });
 }
 
-#define SCORCH_UNARY(Fn) template void unary<fns::Fn>(std::string_view, const fns::Fn&, const Tensor&, const Tensor&);
-#define SCORCH_BINARY(Fn) \
-  template void binary<fns::Fn>(std::string_view, const fns::Fn&, const Tensor&, const Tensor&, const Tensor&);
-#define SCORCH_TERNARY(Fn)                                                                                      \
-  template void ternary<fns::Fn>(std::string_view, const fns::Fn&, const Tensor&, const Tensor&, const Tensor&, \
-                                 const Tensor&);
-SCORCH_UNARY_FNS(SCORCH_UNARY)
-SCORCH_BINARY_FNS(SCORCH_BINARY)
-SCORCH_TERNARY_FNS(SCORCH_TERNARY)
+SCORCH_BACKEND_INSTANTIATE_ELEMENTWISE()
 
 }  // namespace scorch::backend

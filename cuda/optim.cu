@@ -72,11 +72,6 @@ void ema_update(const Tensor& shadow, const Tensor& p, double decay) {
   });
 }
 
-template void sgd_update<float>(const Tensor&, const Tensor&, const Tensor&, const fns::SgdCoefficients<float>&);
-template void sgd_update<double>(const Tensor&, const Tensor&, const Tensor&, const fns::SgdCoefficients<double>&);
-template void adam_update<float>(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                                 const fns::AdamCoefficients<float>&, bool);
-template void adam_update<double>(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                                  const fns::AdamCoefficients<double>&, bool);
+SCORCH_BACKEND_INSTANTIATE_OPTIM()
 
 }  // namespace scorch::backend

@@ -23,6 +23,7 @@
 #include <string>
 #include <string_view>
 
+#include "tensor/elementwise_fns.h"
 #include "tensor/image_index.h"
 #include "tensor/optim_fns.h"
 #include "tensor/tensor.h"
@@ -164,5 +165,26 @@ void adam_update(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor
                  bool decay);
 // shadow = decay shadow + (1 - decay) p, in shadow's dtype.
 void ema_update(const Tensor& shadow, const Tensor& p, double decay);
+
+
+// The explicit instantiations of the templated entries above, one per functor of
+// tensor/elementwise_fns.h's lists and per float type: the file of a backend that defines the
+// templates (and the stub) expands these inside namespace scorch::backend.
+#define SCORCH_BACKEND_UNARY(Fn) \
+  template void unary<fns::Fn>(std::string_view, const fns::Fn&, const Tensor&, const Tensor&);
+#define SCORCH_BACKEND_BINARY(Fn) \
+  template void binary<fns::Fn>(std::string_view, const fns::Fn&, const Tensor&, const Tensor&, const Tensor&);
+#define SCORCH_BACKEND_TERNARY(Fn)                                                                              \
+  template void ternary<fns::Fn>(std::string_view, const fns::Fn&, const Tensor&, const Tensor&, const Tensor&, \
+                                 const Tensor&);
+#define SCORCH_BACKEND_INSTANTIATE_ELEMENTWISE() \
+  SCORCH_UNARY_FNS(SCORCH_BACKEND_UNARY) SCORCH_BINARY_FNS(SCORCH_BACKEND_BINARY) SCORCH_TERNARY_FNS(SCORCH_BACKEND_TERNARY)
+#define SCORCH_BACKEND_INSTANTIATE_OPTIM()                                                                           \
+  template void sgd_update<float>(const Tensor&, const Tensor&, const Tensor&, const fns::SgdCoefficients<float>&);   \
+  template void sgd_update<double>(const Tensor&, const Tensor&, const Tensor&, const fns::SgdCoefficients<double>&); \
+  template void adam_update<float>(const Tensor&, const Tensor&, const Tensor&, const Tensor&,                         \
+                                   const fns::AdamCoefficients<float>&, bool);                                         \
+  template void adam_update<double>(const Tensor&, const Tensor&, const Tensor&, const Tensor&,                        \
+                                    const fns::AdamCoefficients<double>&, bool);
 
 }  // namespace scorch::backend
