@@ -13,6 +13,14 @@ inline std::string app_binary(const std::string& name) {
   return (std::filesystem::read_symlink("/proc/self/exe").parent_path() / name).string();
 }
 
+// `text` as one shell word: in single quotes, each ' written as '\'' (TMPDIR may hold spaces or quotes).
+inline std::string shell_quote(const std::string& text) {
+  std::string out = "'";
+  for (char ch : text) out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  return out + "'";
+}
+inline std::string shell_quote(const std::filesystem::path& path) { return shell_quote(path.string()); }
+
 // Runs a shell command; returns its exit code (-1 when it did not exit normally) and its stdout (stderr
 // goes where the command sends it).
 inline std::pair<int, std::string> run_command_stdout(const std::string& cmd) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -14,8 +15,10 @@ class TempDir {
  public:
   TempDir() {
     const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = std::filesystem::temp_directory_path() /
-            ("scorch_io_" + std::to_string(::getpid()) + "_" + test->test_suite_name() + "_" + test->name());
+    // A parameterised test's names hold '/' (Suite/Case.Name/3): one folder, not nested ones.
+    std::string name = "scorch_io_" + std::to_string(::getpid()) + "_" + test->test_suite_name() + "_" + test->name();
+    std::replace(name.begin(), name.end(), '/', '_');
+    path_ = std::filesystem::temp_directory_path() / name;
     std::filesystem::remove_all(path_);
     std::filesystem::create_directories(path_);
   }

@@ -317,12 +317,13 @@ TEST_F(CrashSafety, FullDiskWhileSavingKeepsThePreviousCheckpoint) {
   uintmax_t used = 0;
   for (const auto& e : fs::directory_iterator(src)) used += e.file_size();
   const uintmax_t size = (used + fs::file_size(src / "last.safetensors") / 2 + 65536) / 4096 * 4096;
-  std::string mnist = scorch::testing::app_binary("mnist");
-  for (const std::string& flag : plus(run_flags(data, full, 4), {"--resume"})) mnist += " " + flag;
-  const auto [code, out] = scorch::testing::run_command(
-      "unshare -rm sh -c 'mount -t tmpfs -o size=" + std::to_string(size) + " tmpfs " + full.string() + " && cp " +
-      src.string() + "/* " + full.string() + " && { " + mnist + "; echo exit code $?; cp " + full.string() + "/* " +
-      after.string() + "; }'");
+  using scorch::testing::shell_quote;
+  std::string mnist = shell_quote(scorch::testing::app_binary("mnist"));
+  for (const std::string& flag : plus(run_flags(data, full, 4), {"--resume"})) mnist += " " + shell_quote(flag);
+  const std::string script = "mount -t tmpfs -o size=" + std::to_string(size) + " tmpfs " + shell_quote(full) +
+                             " && cp " + shell_quote(src) + "/* " + shell_quote(full) + " && { " + mnist +
+                             "; echo exit code $?; cp " + shell_quote(full) + "/* " + shell_quote(after) + "; }";
+  const auto [code, out] = scorch::testing::run_command("unshare -rm sh -c " + shell_quote(script));
   EXPECT_THAT(out, HasSubstr("exit code 1\n")) << out;
   const std::string error = out.substr(0, out.find("exit code"));
   EXPECT_THAT(last_line(error), HasSubstr("mnist: training stopped at step 4: " + (full / "best.safetensors").string()));

@@ -41,7 +41,8 @@ std::string bytes_of(const fs::path& p) { return scorch::read_file(p.string()); 
 void run_in(const fs::path& dir, const std::string& app, const std::string& args) {
   fs::create_directories(dir);
   const auto [code, log] =
-      scorch::testing::run_command("cd '" + dir.string() + "' && " + scorch::testing::app_binary(app) + " " + args);
+      scorch::testing::run_command("cd " + scorch::testing::shell_quote(dir) + " && " +
+                                   scorch::testing::shell_quote(scorch::testing::app_binary(app)) + " " + args);
   ASSERT_EQ(code, 0) << app << " " << args << "\n" << log;
 }
 

@@ -18,12 +18,13 @@ namespace fs = std::filesystem;
 
 std::string gmm_binary() { return scorch::testing::app_binary("gmm"); }
 using scorch::testing::run_command;
+using scorch::testing::shell_quote;
 
 TEST(GmmApp, QuickRunWritesEveryFile) {
   if (!fs::exists(gmm_binary())) GTEST_SKIP() << "gmm binary not built";
   const fs::path out = fs::temp_directory_path() / ("scorch_gmm_quick_" + std::to_string(::getpid()));
   const fs::path graph = out / "graph.dot";
-  const auto [code, log] = run_command(gmm_binary() + " --quick --seed 3 --out " + out.string() + " --dump-graph " + graph.string());
+  const auto [code, log] = run_command(shell_quote(gmm_binary()) + " --quick --seed 3 --out " + shell_quote(out) + " --dump-graph " + shell_quote(graph));
   ASSERT_EQ(code, 0) << log;
   for (const char* name : {"fig1_samples.png", "fig2_true_score.png", "fig3_learned_score.png", "fig4_langevin_true.png",
                            "fig5_langevin_learned.png", "fig6_annealed_learned.png", "loss.png", "true_samples.npy",
@@ -63,11 +64,11 @@ TEST(GmmApp, BadFlagsExitWithCodeTwoAndNameTheFlag) {
       {"--weights 0.8,x", "--weights"}, {"--covariances '1,2,2,1;1,0,0,1'", "positive definite"},
       {"--device cuda", "--device"}, {"--steps 0", "--steps"}};
   for (const auto& [flags, expected] : cases) {
-    const auto [code, log] = run_command(gmm_binary() + " --quick --out /nonexistent/never " + flags);
+    const auto [code, log] = run_command(shell_quote(gmm_binary()) + " --quick --out /nonexistent/never " + flags);
     EXPECT_EQ(code, 2) << flags << ": " << log;
     EXPECT_NE(log.find(expected), std::string::npos) << flags << ": " << log;
   }
-  const auto [help_code, help] = run_command(gmm_binary() + " --help");
+  const auto [help_code, help] = run_command(shell_quote(gmm_binary()) + " --help");
   EXPECT_EQ(help_code, 0);
   EXPECT_NE(help.find("--objective"), std::string::npos);
 }

@@ -22,7 +22,6 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
-#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -166,19 +165,9 @@ std::string with_sentinel(std::string text, const std::string& sentinel) {
   return text;
 }
 
-// TempDir names its folder after the suite and the test, here "Payloads/HostileStrings" and
-// "GmmWrites.../Quote": their '/' make two folders above it, which this removes too (when empty).
 class HostileStrings : public ::testing::TestWithParam<Payload> {
  protected:
-  ~HostileStrings() override {
-    tmp_.reset();
-    std::error_code ignored;
-    fs::remove(tmp_parent_, ignored);  // only when empty, as remove() does for a folder
-    fs::remove(tmp_parent_.parent_path(), ignored);
-  }
-  std::unique_ptr<TempDir> tmp_ = std::make_unique<TempDir>();
-  fs::path tmp_parent_ = tmp_->path().parent_path();
-  const TempDir& tmp = *tmp_;
+  TempDir tmp;
 };
 
 // The payload as the figure's folder, file name, title, axis labels and key entries.

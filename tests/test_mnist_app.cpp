@@ -33,8 +33,10 @@ using namespace scorch::app;
 using scorch::testing::TempDir;
 using scorch::testing::write_synthetic_mnist;
 
-std::string mnist_binary() { return scorch::testing::app_binary("mnist"); }
+std::string mnist_binary() { return scorch::testing::shell_quote(scorch::testing::app_binary("mnist")); }
+bool mnist_built() { return fs::exists(scorch::testing::app_binary("mnist")); }
 using scorch::testing::run_command;
+using scorch::testing::shell_quote;
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p);
@@ -43,7 +45,7 @@ std::string slurp(const fs::path& p) {
 
 // Flags of a seconds-long training run: unet-small of width 8 on 200 synthetic images.
 std::string tiny_run(const fs::path& data, const fs::path& weights, int steps) {
-  return mnist_binary() + " --data-dir " + data.string() + " --weights-dir " + weights.string() +
+  return mnist_binary() + " --data-dir " + shell_quote(data) + " --weights-dir " + shell_quote(weights) +
          " --width 8 --batch 8 --val-interval 2 --threads 1 --seed 7 --steps " + std::to_string(steps);
 }
 
@@ -171,7 +173,7 @@ TEST(MnistData, DequantizationStaysInsideEachByteBin) {
 class MnistAppRun : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!fs::exists(mnist_binary())) GTEST_SKIP() << "mnist binary not built";
+    if (!mnist_built()) GTEST_SKIP() << "mnist binary not built";
     write_synthetic_mnist(tmp.path() / "data", 200);
   }
   TempDir tmp;
@@ -268,8 +270,8 @@ TEST_F(MnistAppRun, InferenceOnlyWritesPngAndNpy) {
   const auto [code, log] = run_command(tiny_run(tmp.path() / "data", tmp.path() / "w", 2));
   ASSERT_EQ(code, 0) << log;
   const fs::path out = tmp.path() / "samples";
-  const std::string sample = mnist_binary() + " --inference_only --weights-dir " + (tmp.path() / "w").string() +
-                             " --samples-dir " + out.string() + " --n-samples 5 --batch 3 --steps-per-level 2 --seed 4";  // a later --samples-dir wins
+  const std::string sample = mnist_binary() + " --inference_only --weights-dir " + shell_quote(tmp.path() / "w") +
+                             " --samples-dir " + shell_quote(out) + " --n-samples 5 --batch 3 --steps-per-level 2 --seed 4";  // a later --samples-dir wins
   const auto [code2, log2] = run_command(sample);
   ASSERT_EQ(code2, 0) << log2;
   const Tensor x = scorch::load_npy((out / "samples.npy").string());
@@ -283,7 +285,7 @@ TEST_F(MnistAppRun, InferenceOnlyWritesPngAndNpy) {
   EXPECT_TRUE(fs::exists(out / "trajectory.png"));
   EXPECT_NO_THROW(read_png_gray((out / "trajectory.png").string()));
   // Same seed, same images.
-  const auto [code3, log3] = run_command(sample + " --samples-dir " + (tmp.path() / "again").string());
+  const auto [code3, log3] = run_command(sample + " --samples-dir " + shell_quote(tmp.path() / "again"));
   ASSERT_EQ(code3, 0) << log3;
   EXPECT_EQ(scorch::load_npy((tmp.path() / "again" / "samples.npy").string()).values(), x.values());
 }
@@ -291,8 +293,8 @@ TEST_F(MnistAppRun, InferenceOnlyWritesPngAndNpy) {
 TEST_F(MnistAppRun, RefineNetTrainsAndSamplesOnItsOwnLevels) {
   const auto [code, log] = run_command(tiny_run(tmp.path() / "data", tmp.path() / "w", 2) + " --model refinenet --width 4");
   ASSERT_EQ(code, 0) << log;
-  const std::string sample = mnist_binary() + " --inference_only --weights-dir " + (tmp.path() / "w").string() +
-                             " --samples-dir " + (tmp.path() / "s").string() + " --n-samples 2";
+  const std::string sample = mnist_binary() + " --inference_only --weights-dir " + shell_quote(tmp.path() / "w") +
+                             " --samples-dir " + shell_quote(tmp.path() / "s") + " --n-samples 2";
   const auto [code2, log2] = run_command(sample + " --sampler pc");  // 10 levels x (predictor + corrector)
   ASSERT_EQ(code2, 0) << log2;
   EXPECT_EQ(scorch::load_npy((tmp.path() / "s" / "samples.npy").string()).shape(), (scorch::Shape{2, 1, 28, 28}));
@@ -302,20 +304,20 @@ TEST_F(MnistAppRun, RefineNetTrainsAndSamplesOnItsOwnLevels) {
 }
 
 TEST_F(MnistAppRun, InferenceOnlyNamesAMissingOrForeignCheckpoint) {
-  const auto [code, log] = run_command(mnist_binary() + " --inference_only --weights-dir " + (tmp.path() / "none").string());
+  const auto [code, log] = run_command(mnist_binary() + " --inference_only --weights-dir " + shell_quote(tmp.path() / "none"));
   EXPECT_EQ(code, 1);
   EXPECT_NE(log.find("best.safetensors: no such checkpoint"), std::string::npos) << log;
   const fs::path foreign = tmp.path() / "foreign.safetensors";
   scorch::nn::save_safetensors(foreign.string(), {{"w", scorch::zeros({2})}});
-  const auto [code2, log2] = run_command(mnist_binary() + " --inference_only --weights " + foreign.string());
+  const auto [code2, log2] = run_command(mnist_binary() + " --inference_only --weights " + shell_quote(foreign));
   EXPECT_EQ(code2, 1);
   EXPECT_NE(log2.find("not an mnist checkpoint"), std::string::npos) << log2;
 }
 
 TEST_F(MnistAppRun, ProfileAndDumpGraphOfATrainingRun) {
   const fs::path trace = tmp.path() / "trace.json", dot = tmp.path() / "graph.dot";
-  const auto [code, log] = run_command(tiny_run(tmp.path() / "data", tmp.path() / "w", 3) + " --profile " + trace.string() +
-                                       " --dump-graph " + dot.string());
+  const auto [code, log] = run_command(tiny_run(tmp.path() / "data", tmp.path() / "w", 3) + " --profile " + shell_quote(trace) +
+                                       " --dump-graph " + shell_quote(dot));
   ASSERT_EQ(code, 0) << log;
   EXPECT_NE(log.find("% roof"), std::string::npos) << log;  // the summary, with this machine's roofs
   // One train_step range per step, with the convolutions of the model inside.
@@ -331,7 +333,7 @@ TEST_F(MnistAppRun, ProfileAndDumpGraphOfATrainingRun) {
   EXPECT_NE(graph.find(".weight"), std::string::npos);
   // Diagnostics are not settings: neither lands in the saved config.
   EXPECT_EQ(slurp(tmp.path() / "w" / "config.toml").find("profile"), std::string::npos);
-  const auto [code2, log2] = run_command(mnist_binary() + " --inference_only --dump-graph " + dot.string());
+  const auto [code2, log2] = run_command(mnist_binary() + " --inference_only --dump-graph " + shell_quote(dot));
   EXPECT_EQ(code2, 2);
   EXPECT_NE(log2.find("--dump-graph"), std::string::npos) << log2;
 }
