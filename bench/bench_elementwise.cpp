@@ -10,9 +10,14 @@
 // FLOP per element (counter FLOP/s; bench/roofline reads both counters): add 1; silu 4 by convention
 // (x / (1 + exp(-x)): negate, exp counted as 1, add, divide; exp is really a dozen or more
 // instructions, so silu's FLOP/s understates its work).
+//
+// elementwise/<name>/1M: every op of the test table tests/ops/elementwise_cases.h (the same list the
+// reference, gradient and CUDA parity tests run) on 1M float32 elements drawn in its input range, one
+// per input; bytes count the inputs and the output once (no FLOP counter: the ops differ too much).
 #include <benchmark/benchmark.h>
 
 #include "autograd/ops.h"
+#include "tests/ops/elementwise_cases.h"
 #include "tensor/cpu_loops.h"
 #include "tensor/random.h"
 
@@ -100,6 +105,43 @@ BENCHMARK(add_broadcast_f32)
     ->Name("add_broadcast/4096x4096+4096")
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
+
+constexpr int64_t kTableN = int64_t{1} << 20;  // 1M
+
+Tensor table_input(uint64_t seed, double lo, double hi) {
+  Generator gen(seed);
+  return rand({kTableN}, gen) * (hi - lo) + lo;
+}
+
+// Registers elementwise/<name>/1M; `inputs` makes the op's inputs when the benchmark runs, so that the
+// table's tensors are not all alive at once.
+void register_table(const std::string& name, std::function<Tensor(const TensorList&)> op,
+                    std::function<TensorList()> inputs) {
+  const auto run = [op = std::move(op), inputs = std::move(inputs)](benchmark::State& state) {
+    const TensorList in = inputs();
+    for (auto _ : state) {
+      Tensor out = op(in);
+      benchmark::DoNotOptimize(out.raw_data());
+    }
+    state.SetBytesProcessed(state.iterations() * kTableN * static_cast<int64_t>(in.size() + 1) * int64_t{sizeof(float)});
+  };
+  benchmark::RegisterBenchmark(("elementwise/" + name + "/1M").c_str(), run)->Unit(benchmark::kMicrosecond)->UseRealTime();
+}
+
+const bool kTableRegistered = [] {
+  for (const auto& c : testing::unary_cases())
+    register_table(c.name, [op = c.op](const TensorList& x) { return op(x[0]); },
+                   [lo = c.lo, hi = c.hi] { return TensorList{table_input(1, lo, hi)}; });
+  for (const auto& c : testing::binary_cases())
+    register_table(c.name, [op = c.op](const TensorList& x) { return op(x[0], x[1]); },
+                   [lo = c.lo, hi = c.hi] { return TensorList{table_input(1, -1, 1), table_input(2, lo, hi)}; });
+  for (const auto& c : testing::ternary_cases())
+    register_table(c.name, c.op, [mask = c.first_is_condition] {
+      const Tensor first = table_input(1, -1, 1);
+      return TensorList{mask ? gt(first, scalar_tensor(0)) : first, table_input(2, -1, 1), table_input(3, -1, 1)};
+    });
+  return true;
+}();
 
 }  // namespace
 }  // namespace scorch

@@ -58,6 +58,16 @@ struct TanhFn { SCORCH_FN(T a) const { return std::tanh(a); } };
 struct SigmoidFn { SCORCH_FN(T a) const { return T(1) / (T(1) + exp_fn(-a)); } };
 struct ReluFn { SCORCH_FN(T a) const { return a > T(0) ? a : T(0); } };
 struct SiluFn { SCORCH_FN(T a) const { return a / (T(1) + exp_fn(-a)); } };
+// gelu's tanh approximation (Hendrycks & Gimpel; PyTorch's approximate="tanh"): 0.5 a (1 + tanh u),
+// u = sqrt(2/pi) (a + 0.044715 a^3), computed as a sigmoid(2u) = a / (1 + e^-2u): the same function,
+// through exp_fn, which vectorises (std::tanh does not: 14x slower on 1M floats).
+inline constexpr double kGeluSqrt2OverPi = 0.7978845608028654, kGeluCubic = 0.044715;
+struct GeluFn {
+  SCORCH_FN(T a) const {
+    const T u = static_cast<T>(kGeluSqrt2OverPi) * (a + static_cast<T>(kGeluCubic) * a * a * a);
+    return a / (T(1) + exp_fn(T(-2) * u));
+  }
+};
 // silu's backward in one pass: g s (1 + a (1 - s)), s = sigmoid(a).
 struct SiluBackwardFn {
   SCORCH_FN(T g, T a) const {
@@ -96,7 +106,7 @@ struct AddScaledFn {
 // (cuda/elementwise.cu, and cuda/device_stub.cpp in a build without one).
 #define SCORCH_UNARY_FNS(X)                                                                                    \
   X(NegFn) X(PowFn) X(ExpFn) X(LogFn) X(SqrtFn) X(RsqrtFn) X(AbsFn) X(SquareFn) X(SinFn) X(CosFn) X(TanhFn) \
-  X(SigmoidFn) X(ReluFn) X(SiluFn) X(SoftplusFn) X(EluFn) X(ClampFn) X(SignFn)
+  X(SigmoidFn) X(ReluFn) X(SiluFn) X(GeluFn) X(SoftplusFn) X(EluFn) X(ClampFn) X(SignFn)
 #define SCORCH_BINARY_FNS(X) \
   X(AddFn) X(SubFn) X(MulFn) X(DivFn) X(EqFn) X(NeFn) X(LtFn) X(LeFn) X(GtFn) X(GeFn) X(SiluBackwardFn)
 #define SCORCH_TERNARY_FNS(X) X(WhereFn) X(AddScaledFn)

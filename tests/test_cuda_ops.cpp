@@ -1,5 +1,6 @@
 // CPU/CUDA parity of every op with a CUDA kernel so far (elementwise, reductions, matmul, linear),
-// forward and backward, over broadcast, transposed, strided, 0-d and empty inputs; float64 gradcheck
+// forward and backward (the elementwise ops and their accuracy classes from the one table of
+// tests/ops/elementwise_cases.h), over broadcast, transposed, strided, 0-d and empty inputs; float64 gradcheck
 // and gradgradcheck through the device for a representative set; a small MLP's gradients on both.
 // Without a device every test here reports as skipped.
 //
@@ -21,6 +22,7 @@
 #include "autograd/ops.h"
 #include "cuda/device.h"
 #include "cuda_test_util.h"
+#include "ops/elementwise_cases.h"
 
 namespace scorch {
 namespace {
@@ -46,94 +48,50 @@ const std::vector<BinaryCase> kBinaryCases = {
     {{0, 3}, {1, 3}},   {{3, 4}, {3, 4}, Layout::transposed},     {{2, 3, 4}, {4}, Layout::strided},
     {{3, 1}, {1, 4}},   {{64, 33}, {33}},    {{300, 700}, {300, 1}, Layout::transposed}};
 
-struct BinarySpec {
-  const char* name;
-  Tensor (*op)(const Tensor&, const Tensor&);
-  double lo = -1, hi = 1;  // input range for b
-  bool transcendental = false;
-};
-const std::vector<BinarySpec> kBinaryOps = {
-    {"add", add}, {"sub", sub}, {"mul", mul}, {"div", div, 0.5, 2.0},
-    {"silu_backward", silu_backward, -3, 3, true},
-    {"eq", eq}, {"ne", ne}, {"lt", lt}, {"le", le}, {"gt", gt}, {"ge", ge}};
+// float32 parity tolerance of an op of tests/ops/elementwise_cases.h; float64 is tight64 for all.
+ParityTolerance tolerance(testing::Accuracy accuracy, DType dtype) {
+  if (dtype == kFloat64) return tight64;
+  return accuracy == testing::Accuracy::transcendental ? transcendental32 : exact32;
+}
 
 TEST(CudaElementwise, BinaryMatchesCpu) {
   SKIP_WITHOUT_DEVICE();
-  for (const auto& op : kBinaryOps)
+  for (const auto& op : testing::binary_cases())
     for (const auto& c : kBinaryCases)
       for (DType dtype : {kFloat32, kFloat64}) {
         const TensorList in = {make_input(c.a, dtype, 1, c.layout, -1, 1, true),
                                make_input(c.b, dtype, 2, c.layout, op.lo, op.hi, true)};
-        const ParityTolerance tol = dtype == kFloat64 ? tight64 : op.transcendental ? transcendental32 : exact32;
-        EXPECT_TRUE(cuda_matches_cpu([&](const TensorList& x) { return op.op(x[0], x[1]); }, in, tol))
+        EXPECT_TRUE(cuda_matches_cpu([&](const TensorList& x) { return op.op(x[0], x[1]); }, in, tolerance(op.accuracy, dtype)))
             << op.name << " " << c << " " << dtype_name(dtype);
       }
 }
 
-struct UnarySpec {
-  const char* name;
-  std::function<Tensor(const Tensor&)> op;
-  double lo = -2, hi = 2;  // input range (kept away from kinks and outside domains)
-  bool transcendental = true;
-};
-const std::vector<UnarySpec> kUnaryOps = {
-    {"neg", [](const Tensor& a) { return neg(a); }, -2, 2, false},
-    {"pow 3", [](const Tensor& a) { return pow(a, 3); }},
-    {"pow 2", [](const Tensor& a) { return pow(a, 2); }, -2, 2, false},
-    {"pow -0.5", [](const Tensor& a) { return pow(a, -0.5); }, 0.5, 3},
-    {"exp", [](const Tensor& a) { return exp(a); }},
-    {"log", [](const Tensor& a) { return log(a); }, 0.1, 3},
-    {"sqrt", [](const Tensor& a) { return sqrt(a); }, 0.1, 3},
-    {"rsqrt", [](const Tensor& a) { return rsqrt(a); }, 0.1, 3},
-    {"abs", [](const Tensor& a) { return abs(a); }, 0.1, 2, false},  // away from the kink at 0
-    {"square", [](const Tensor& a) { return square(a); }, -2, 2, false},
-    {"sin", [](const Tensor& a) { return sin(a); }},
-    {"cos", [](const Tensor& a) { return cos(a); }},
-    {"tanh", [](const Tensor& a) { return tanh(a); }},
-    {"sigmoid", [](const Tensor& a) { return sigmoid(a); }},
-    {"relu", [](const Tensor& a) { return relu(a); }, 0.1, 2, false},
-    {"silu", [](const Tensor& a) { return silu(a); }, -4, 4},
-    {"softplus", [](const Tensor& a) { return softplus(a); }, -20, 20},
-    {"elu", [](const Tensor& a) { return elu(a, 0.7); }, -3, -0.1},
-    {"clamp", [](const Tensor& a) { return clamp(a, -0.5, 0.5); }, -2, 2, false},  // kinks have measure zero
-    {"sign", [](const Tensor& a) { return sign(a); }, -2, 2, false},
-};
 const std::vector<std::pair<Shape, Layout>> kUnaryCases = {
     {{}, Layout::contiguous},     {{0}, Layout::contiguous},         {{7}, Layout::contiguous},
     {{3, 5}, Layout::transposed}, {{2, 3, 4}, Layout::strided},      {{1000, 1001}, Layout::contiguous}};
 
 TEST(CudaElementwise, UnaryMatchesCpu) {
   SKIP_WITHOUT_DEVICE();
-  for (const auto& op : kUnaryOps)
+  for (const auto& op : testing::unary_cases())
     for (const auto& [shape, layout] : kUnaryCases)
       for (DType dtype : {kFloat32, kFloat64}) {
         const TensorList in = {make_input(shape, dtype, 3, layout, op.lo, op.hi, true)};
-        const ParityTolerance tol = dtype == kFloat64 ? tight64 : op.transcendental ? transcendental32 : exact32;
-        EXPECT_TRUE(cuda_matches_cpu([&](const TensorList& x) { return op.op(x[0]); }, in, tol))
+        EXPECT_TRUE(cuda_matches_cpu([&](const TensorList& x) { return op.op(x[0]); }, in, tolerance(op.accuracy, dtype)))
             << op.name << " " << shape << " " << testing::layout_name(layout) << " " << dtype_name(dtype);
       }
 }
 
-TEST(CudaElementwise, AddScaledMatchesCpu) {  // the fused Langevin update; nvcc's FMA: exact32's rtol
+// where and add_scaled (the fused Langevin update; nvcc's FMA: exact32's rtol), broadcast and transposed.
+TEST(CudaElementwise, TernaryMatchesCpu) {
   SKIP_WITHOUT_DEVICE();
-  for (DType dtype : {kFloat32, kFloat64}) {
-    const TensorList in = {make_input({1000, 2}, dtype, 30, Layout::contiguous, -1, 1, true),
-                           make_input({1000, 2}, dtype, 31, Layout::transposed, -1, 1, true),
-                           make_input({2}, dtype, 32, Layout::contiguous, -1, 1, true)};
-    EXPECT_TRUE(cuda_matches_cpu([](const TensorList& x) { return add_scaled(x[0], x[1], 0.01, x[2], 0.1414); }, in,
-                                 dtype == kFloat64 ? tight64 : exact32));
-  }
-}
-
-TEST(CudaElementwise, WhereMatchesCpu) {
-  SKIP_WITHOUT_DEVICE();
-  for (DType dtype : {kFloat32, kFloat64}) {
-    const Tensor cond = gt(make_input({4, 1, 5}, dtype, 4), scalar_tensor(0, {.dtype = dtype}));
-    const TensorList in = {cond, make_input({3, 5}, dtype, 5, Layout::transposed, -1, 1, true),
-                           make_input({5}, dtype, 6, Layout::contiguous, -1, 1, true)};
-    EXPECT_TRUE(cuda_matches_cpu([](const TensorList& x) { return where(x[0], x[1], x[2]); }, in,
-                                 dtype == kFloat64 ? tight64 : exact32));
-  }
+  for (const auto& op : testing::ternary_cases())
+    for (DType dtype : {kFloat32, kFloat64}) {
+      Tensor first = make_input({1000, 1, 2}, dtype, 30, Layout::contiguous, -1, 1, !op.first_is_condition);
+      if (op.first_is_condition) first = gt(first, scalar_tensor(0, {.dtype = dtype}));
+      const TensorList in = {first, make_input({3, 2}, dtype, 31, Layout::transposed, -1, 1, true),
+                             make_input({2}, dtype, 32, Layout::contiguous, -1, 1, true)};
+      EXPECT_TRUE(cuda_matches_cpu(op.op, in, tolerance(testing::Accuracy::exact, dtype))) << op.name << " " << dtype_name(dtype);
+    }
 }
 
 TEST(CudaElementwise, ErrorsNameTheOp) {

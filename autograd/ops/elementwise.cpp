@@ -188,6 +188,19 @@ struct Silu : UnaryOp<Silu, SiluFn> {
   static constexpr std::string_view name = "silu";
   TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const { return {silu_backward(g, in[0])}; }
 };
+// gelu' = 0.5 (1 + t) + 0.5 a (1 - t^2) du/da, t = tanh(u), du/da = sqrt(2/pi) (1 + 3 * 0.044715 a^2);
+// written with differentiable ops, so that its own gradient (gradgradcheck) comes for free.
+struct Gelu : UnaryOp<Gelu, GeluFn> {
+  static constexpr std::string_view name = "gelu";
+  TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
+    const Tensor& a = in[0];
+    const Tensor k = scalar_like(kGeluSqrt2OverPi, a), c = scalar_like(kGeluCubic, a), one = scalar_like(1, a),
+                 half = scalar_like(0.5, a);
+    const Tensor t = tanh(mul(k, add(a, mul(c, pow(a, 3)))));
+    const Tensor du = mul(k, add(one, mul(scalar_like(3 * kGeluCubic, a), square(a))));
+    return {mul(g, mul(half, add(add(one, t), mul(mul(a, sub(one, square(t))), du))))};
+  }
+};
 // y = g silu'(a), fused (a training step spends more time in this than in silu itself). It is linear
 // in g, and silu''(a) = s (1 - s) (2 + a (1 - 2 s)), so
 //   gg_g = silu_backward(gg, a)      gg_a = gg g s (1 - s) (2 + a (1 - 2 s))
@@ -251,6 +264,7 @@ Tensor square(const Tensor& a) { return apply(Square{}, a); }
 Tensor sin(const Tensor& a) { return apply(Sin{}, a); }
 Tensor cos(const Tensor& a) { return apply(Cos{}, a); }
 Tensor tanh(const Tensor& a) { return apply(Tanh{}, a); }
+Tensor gelu(const Tensor& a) { return apply(Gelu{}, a); }
 Tensor sigmoid(const Tensor& a) { return apply(Sigmoid{}, a); }
 Tensor relu(const Tensor& a) { return apply(Relu{}, a); }
 Tensor silu(const Tensor& a) { return apply(Silu{}, a); }

@@ -22,6 +22,8 @@
 //   relu     y = max(a, 0)        ga = g [a > 0]
 //   silu     y = a sigmoid(a)     ga = silu_backward(g, a) = g s (1 + a (1 - s)),  s = sigmoid(a)
 //            (one fused op, itself differentiable: silu'' = s (1 - s) (2 + a (1 - 2 s)))
+//   gelu     y = 0.5 a (1 + tanh u),  u = sqrt(2/pi) (a + 0.044715 a^3)   (the tanh approximation)
+//            ga = g (0.5 (1 + t) + 0.5 a (1 - t^2) sqrt(2/pi) (1 + 0.134145 a^2)),  t = tanh u
 //   softplus y = ln(1 + e^a)      ga = g sigmoid(a)          computed as max(a,0) + log1p(e^-|a|)
 //   elu      y = a > 0 ? a : alpha (e^a - 1)                 ga = g (a > 0 ? 1 : y + alpha)
 //   clamp    y = min(max(a, lo), hi)                         ga = g [lo <= a <= hi]
@@ -60,6 +62,7 @@ Tensor square(const Tensor& a);
 Tensor sin(const Tensor& a);
 Tensor cos(const Tensor& a);
 Tensor tanh(const Tensor& a);
+Tensor gelu(const Tensor& a);
 Tensor sigmoid(const Tensor& a);
 Tensor relu(const Tensor& a);
 Tensor silu(const Tensor& a);

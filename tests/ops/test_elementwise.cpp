@@ -1,10 +1,15 @@
-// Pointwise ops: forward vs the naive reference over equal, broadcast, scalar, empty, transposed
-// and strided inputs; gradcheck + gradgradcheck in float64 for every differentiable op.
+// Pointwise ops, every one of the table in elementwise_cases.h: forward vs the naive reference over
+// equal, broadcast, scalar, empty, transposed and strided inputs; gradcheck + gradgradcheck in float64
+// for every differentiable op.
 // Tolerance: float32 forward rtol 1e-5 (libm float vs double results differ by a few ulp);
 // float64 forward rtol 1e-12.
 #include <cmath>
+#include <set>
+#include <string>
 
+#include "ops/elementwise_cases.h"
 #include "reference/elementwise_reference.h"
+#include "tensor/elementwise_fns.h"
 #include "tensor/parallel.h"
 #include "tensor/vec_math.h"
 #include "test_util.h"
@@ -28,26 +33,8 @@ const std::vector<BinaryCase> kBinaryCases = {
     {{5}, {}},                 {{0, 3}, {1, 3}},          {{3, 4}, {3, 4}, Layout::transposed},
     {{2, 3, 4}, {4}, Layout::strided}, {{3, 1}, {1, 4}}};
 
-struct BinarySpec {
-  const char* name;
-  Tensor (*op)(const Tensor&, const Tensor&);
-  double (*ref)(double, double);
-  double lo = -1, hi = 1;  // input range for b (div keeps b away from 0)
-};
-
-const std::vector<BinarySpec> kBinaryOps = {
-    {"add", add, [](double a, double b) { return a + b; }},
-    {"sub", sub, [](double a, double b) { return a - b; }},
-    {"mul", mul, [](double a, double b) { return a * b; }},
-    {"div", div, [](double a, double b) { return a / b; }, 0.5, 2.0},
-    {"silu_backward", silu_backward, [](double g, double a) {
-       const double s = 1 / (1 + std::exp(-a));
-       return g * s * (1 + a * (1 - s));
-     }, -3.0, 3.0},
-};
-
 TEST(Elementwise, BinaryMatchesNaiveReference) {
-  for (const auto& op : kBinaryOps)
+  for (const auto& op : testing::binary_cases())
     for (const auto& c : kBinaryCases)
       for (DType dtype : {kFloat32, kFloat64}) {
         const Tensor a = make_input(c.a, dtype, 1, c.layout), b = make_input(c.b, dtype, 2, c.layout, op.lo, op.hi);
@@ -58,8 +45,9 @@ TEST(Elementwise, BinaryMatchesNaiveReference) {
 }
 
 TEST(Elementwise, BinaryGradients) {
-  for (const auto& op : kBinaryOps)
+  for (const auto& op : testing::binary_cases())
     for (const auto& c : kBinaryCases) {
+      if (!op.differentiable) continue;
       const TensorList in = {make_input(c.a, kFloat64, 3, c.layout, -1, 1, true),
                              make_input(c.b, kFloat64, 4, c.layout, op.lo, op.hi, true)};
       EXPECT_TRUE(testing::grads_ok([&](const TensorList& x) { return op.op(x[0], x[1]); }, in, {.name = op.name}))
@@ -78,36 +66,6 @@ TEST(Elementwise, ComparisonsGiveZeroOrOneAndNoGraph) {
   const Tensor x = from_vector({1, 2}, {.dtype = kFloat64, .requires_grad = true});
   EXPECT_FALSE(gt(x, x).requires_grad());
 }
-
-struct UnarySpec {
-  const char* name;
-  std::function<Tensor(const Tensor&)> op;
-  double (*ref)(double);
-  double lo = -2, hi = 2;  // inputs drawn away from kinks (abs, relu, elu at 0: see kKinkFree)
-};
-
-const std::vector<UnarySpec> kUnaryOps = {
-    {"neg", [](const Tensor& a) { return neg(a); }, [](double x) { return -x; }},
-    {"pow3", [](const Tensor& a) { return pow(a, 3); }, [](double x) { return x * x * x; }},
-    {"pow-1.5", [](const Tensor& a) { return pow(a, -1.5); }, [](double x) { return std::pow(x, -1.5); }, 0.5, 2},
-    {"exp", [](const Tensor& a) { return exp(a); }, [](double x) { return std::exp(x); }},
-    {"log", [](const Tensor& a) { return log(a); }, [](double x) { return std::log(x); }, 0.2, 3},
-    {"sqrt", [](const Tensor& a) { return sqrt(a); }, [](double x) { return std::sqrt(x); }, 0.2, 3},
-    {"rsqrt", [](const Tensor& a) { return rsqrt(a); }, [](double x) { return 1 / std::sqrt(x); }, 0.2, 3},
-    {"abs", [](const Tensor& a) { return abs(a); }, [](double x) { return std::abs(x); }},
-    {"square", [](const Tensor& a) { return square(a); }, [](double x) { return x * x; }},
-    {"sin", [](const Tensor& a) { return sin(a); }, [](double x) { return std::sin(x); }, -4, 4},
-    {"cos", [](const Tensor& a) { return cos(a); }, [](double x) { return std::cos(x); }, -4, 4},
-    {"tanh", [](const Tensor& a) { return tanh(a); }, [](double x) { return std::tanh(x); }},
-    {"sigmoid", [](const Tensor& a) { return sigmoid(a); }, [](double x) { return 1 / (1 + std::exp(-x)); }},
-    {"relu", [](const Tensor& a) { return relu(a); }, [](double x) { return x > 0 ? x : 0; }},
-    {"silu", [](const Tensor& a) { return silu(a); }, [](double x) { return x / (1 + std::exp(-x)); }},
-    {"softplus", [](const Tensor& a) { return softplus(a); }, [](double x) { return std::log(1 + std::exp(x)); }},
-    {"elu", [](const Tensor& a) { return elu(a, 0.7); }, [](double x) { return x > 0 ? x : 0.7 * (std::exp(x) - 1); }},
-    {"clamp", [](const Tensor& a) { return clamp(a, -0.5, 0.8); }, [](double x) { return std::clamp(x, -0.5, 0.8); }},
-    // Not differentiable: its output is a constant, so gradcheck sees a zero Jacobian both ways.
-    {"sign", [](const Tensor& a) { return sign(a); }, [](double x) { return double((x > 0) - (x < 0)); }},
-};
 
 // Draws that keep every input at least 0.05 away from 0 and from clamp's bounds, so that finite
 // differences never straddle a kink of abs, relu, elu or clamp.
@@ -128,7 +86,7 @@ const std::vector<std::pair<Shape, Layout>> kUnaryCases = {
     {{3, 5}, Layout::transposed}, {{2, 4}, Layout::strided}};
 
 TEST(Elementwise, UnaryMatchesNaiveReference) {
-  for (const auto& op : kUnaryOps)
+  for (const auto& op : testing::unary_cases())
     for (const auto& [shape, layout] : kUnaryCases)
       for (DType dtype : {kFloat32, kFloat64}) {
         const Tensor a = kink_free(shape, 5, op.lo, op.hi, layout, false).to(dtype);
@@ -139,7 +97,7 @@ TEST(Elementwise, UnaryMatchesNaiveReference) {
 }
 
 TEST(Elementwise, UnaryGradients) {
-  for (const auto& op : kUnaryOps)
+  for (const auto& op : testing::unary_cases())
     for (const auto& [shape, layout] : kUnaryCases) {
       const Tensor a = kink_free(shape, 6, op.lo, op.hi, layout, true);
       EXPECT_TRUE(testing::grads_ok([&](const TensorList& x) { return op.op(x[0]); }, {a}, {.name = op.name}))
@@ -155,6 +113,50 @@ TEST(Elementwise, SoftplusIsStableForLargeInputs) {
   EXPECT_NEAR(y[2], std::log(2.0), 1e-7);
   EXPECT_NEAR(y[3], 30.0, 1e-5);
   EXPECT_NEAR(y[4], 200.0, 1e-4);
+}
+
+// Three inputs broadcast together ([4, 1, 5], [3, 5] transposed, [5]); where's first is a 0/1 mask.
+TensorList ternary_inputs(const testing::TernaryCase& op, DType dtype, bool grad) {
+  Tensor first = make_input({4, 1, 5}, dtype, 15, Layout::contiguous, -1, 1, grad && !op.first_is_condition);
+  if (op.first_is_condition) first = gt(first, scalar_tensor(0, {.dtype = dtype}));
+  return {first, make_input({3, 5}, dtype, 16, Layout::transposed, -1, 1, grad),
+          make_input({5}, dtype, 17, Layout::contiguous, -1, 1, grad)};
+}
+
+TEST(Elementwise, TernaryMatchesNaiveReference) {
+  for (const auto& op : testing::ternary_cases())
+    for (DType dtype : {kFloat32, kFloat64}) {
+      const TensorList x = ternary_inputs(op, dtype, false);
+      const double rtol = dtype == kFloat32 ? 1e-6 : 1e-14;
+      EXPECT_TRUE(testing::all_close(op.op(x), reference::ternary(x[0], x[1], x[2], op.ref), {.rtol = rtol, .atol = 1e-7}))
+          << op.name << " " << dtype_name(dtype);
+    }
+}
+
+TEST(Elementwise, TernaryGradients) {
+  for (const auto& op : testing::ternary_cases())
+    EXPECT_TRUE(testing::grads_ok(op.op, ternary_inputs(op, kFloat64, true), {.name = op.name})) << op.name;
+}
+
+// Every per-element struct of tensor/elementwise_fns.h is run by some entry of the case table, so an op
+// added there without its cases fails here, by name.
+TEST(ElementwiseCases, EveryElementwiseFnHasACase) {
+  std::set<std::string> covered;
+  for (const auto& c : testing::unary_cases()) covered.insert(c.fn);
+  for (const auto& c : testing::binary_cases()) covered.insert(c.fn);
+  for (const auto& c : testing::ternary_cases()) covered.insert(c.fn);
+#define SCORCH_EXPECT_CASE(Fn) EXPECT_TRUE(covered.count(#Fn)) << #Fn " has no entry in tests/ops/elementwise_cases.h";
+  SCORCH_UNARY_FNS(SCORCH_EXPECT_CASE)
+  SCORCH_BINARY_FNS(SCORCH_EXPECT_CASE)
+  SCORCH_TERNARY_FNS(SCORCH_EXPECT_CASE)
+#undef SCORCH_EXPECT_CASE
+  std::set<std::string> fns;  // and no entry names a struct that does not exist
+#define SCORCH_NAME_FN(Fn) fns.insert(#Fn);
+  SCORCH_UNARY_FNS(SCORCH_NAME_FN)
+  SCORCH_BINARY_FNS(SCORCH_NAME_FN)
+  SCORCH_TERNARY_FNS(SCORCH_NAME_FN)
+#undef SCORCH_NAME_FN
+  for (const std::string& fn : covered) EXPECT_TRUE(fns.count(fn)) << fn << " is not a struct of tensor/elementwise_fns.h";
 }
 
 TEST(Elementwise, WhereSelectsAndRoutesGradients) {
