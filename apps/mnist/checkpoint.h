@@ -46,7 +46,9 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const nn:
                      const TrainingProgress& progress, const std::string& config_toml);
 
 // Reads and checks a checkpoint; throws std::runtime_error naming the file when it is missing, not a
-// safetensors file, or not one of ours.
+// safetensors file, or not one of ours, or when a metadata number is out of range: integers must be
+// whole decimals with step >= 0, best_step, loss_count and ema_updates in [0, step], bad_evals an int
+// >= 0; best_val_loss not NaN or -inf, loss_sum finite, elapsed_s finite and >= 0.
 Checkpoint load_checkpoint(const std::string& path);
 
 }  // namespace scorch::app
