@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "nn/safetensors.h"
+#include "tensor/file_io.h"
 
 namespace scorch::app {
 namespace {
@@ -84,7 +85,11 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const nn:
 
 Checkpoint load_checkpoint(const std::string& path) {
   if (!std::filesystem::exists(path)) throw std::runtime_error(path + ": no such checkpoint");
-  const nn::SafetensorsFile f = nn::load_safetensors(path);
+  return parse_checkpoint(read_file(path), path);
+}
+
+Checkpoint parse_checkpoint(std::string_view bytes, const std::string& path) {
+  const nn::SafetensorsFile f = nn::parse_safetensors(bytes, path);
   auto format = f.metadata.find("format");
   if (format == f.metadata.end() || format->second != kFormat)
     throw std::runtime_error(path + ": not an mnist checkpoint (metadata format is '" +

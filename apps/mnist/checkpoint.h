@@ -15,6 +15,7 @@
 #include <limits>
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "nn/module.h"
 #include "nn/optim.h"
@@ -50,5 +51,7 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const nn:
 // whole decimals with step >= 0, best_step, loss_count and ema_updates in [0, step], bad_evals an int
 // >= 0; best_val_loss not NaN or -inf, loss_sum finite, elapsed_s finite and >= 0.
 Checkpoint load_checkpoint(const std::string& path);
+// The same on the file's bytes (tests/fuzz/fuzz_checkpoint.cpp); `path` names it in errors.
+Checkpoint parse_checkpoint(std::string_view bytes, const std::string& path);
 
 }  // namespace scorch::app
