@@ -16,6 +16,9 @@ namespace {
 using json = nlohmann::json;
 
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;  // the reference's MAX_HEADER_SIZE
+// Ours nests 3 levels ({"name": {"shape": [...]}}); 64 leaves room, and keeps json::dump (which recurses
+// per level, as brief() calls it) far from the stack's end.
+constexpr int kMaxHeaderDepth = 64;
 constexpr std::string_view kMetadataKey = "__metadata__";
 
 struct DTypeCode {
@@ -130,6 +133,7 @@ RawFile split_file(std::string_view bytes, const std::string& path) {
          std::to_string(bytes.size()) + " bytes); truncated file?");
   const std::string_view text = bytes.substr(8, n);
   RawFile file{json(), bytes.substr(8 + n)};
+  check_nesting_depth(text, kMaxHeaderDepth, path + ": the header");
   try {
     file.header = json::parse(text.begin(), text.end());
   } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1e999

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/fuzz.sh: builds the libFuzzer targets of tests/fuzz/ (one per parser of outside input: IDX,
-# .npy, safetensors, the mnist config file, the apps' flags) with clang, ASan and UBSan into build-fuzz/,
+# .npy, safetensors, mnist checkpoints, the mnist config file, the apps' flags) with clang, ASan and UBSan into build-fuzz/,
 # runs each for a fixed number of executions from a copy of its seed corpus, prints a table (target,
 # executions, crashes, time) and writes it to bench/results/fuzz-<date>.md. Exits non-zero if a target
 # crashed; the crashing input and the log are then in build-fuzz/fuzz-artifacts/: fix the parser and make
@@ -15,8 +15,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 runs=${RUNS:-100000}
 seed=${SEED:-1}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_idx fuzz_npy fuzz_safetensors fuzz_mnist_config fuzz_cli)
-declare -A max_len=([fuzz_idx]=4096 [fuzz_npy]=1024 [fuzz_safetensors]=4096 [fuzz_mnist_config]=4096 [fuzz_cli]=1024)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_idx fuzz_npy fuzz_safetensors fuzz_checkpoint fuzz_mnist_config fuzz_cli)
+declare -A max_len=([fuzz_idx]=4096 [fuzz_npy]=1024 [fuzz_safetensors]=4096 [fuzz_checkpoint]=4096 [fuzz_mnist_config]=4096 [fuzz_cli]=1024)
 
 command -v clang++ >/dev/null || { echo "fuzz.sh: clang++ not found (apt-get install clang)" >&2; exit 1; }
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSCORCH_FUZZ=ON \

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <new>
 #include <stdexcept>
 
 namespace scorch {
@@ -89,6 +90,16 @@ void sync_directory(const std::string& target) {
   if (err != 0) throw_errno(target, "written, but syncing its directory " + dir + " failed", err);
 }
 
+// What st_mode names, for the error that refuses it.
+std::string file_kind(mode_t mode) {
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISDIR(mode)) return "a folder";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a plain file";
+}
+
 }  // namespace
 
 void write_file_atomic(const std::string& path, std::string_view bytes) {
@@ -125,25 +136,57 @@ std::vector<std::string> remove_stale_temp_files(const std::string& path) {
 }
 
 std::string read_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // NOTE: open(2) of a FIFO without O_NONBLOCK waits for a writer, forever if none comes; and a FIFO or
+  // a device (/dev/zero) read to its end may never end. Only a regular file has an end we know.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (int err = errno_of(fd)) throw_errno(path, "cannot open", err);
-  std::string bytes;
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
   struct stat st {};
-  if (::fstat(fd, &st) == 0 && st.st_size > 0) bytes.reserve(static_cast<size_t>(st.st_size));
+  if (int err = errno_of(::fstat(fd, &st))) throw_errno(path, "cannot stat", err);
+  if (!S_ISREG(st.st_mode)) throw std::runtime_error(path + ": not a regular file (" + file_kind(st.st_mode) + ")");
+  if (int err = errno_of(::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK))) throw_errno(path, "cannot read", err);
+  std::string bytes;
   char buffer[1 << 16];
-  for (;;) {
-    const ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      throw_errno(path, "cannot read", err);
+  try {
+    bytes.reserve(static_cast<size_t>(st.st_size));
+    for (;;) {
+      const ssize_t n = ::read(fd, buffer, sizeof buffer);
+      if (n < 0 && errno == EINTR) continue;
+      if (int err = errno_of(static_cast<int>(n))) throw_errno(path, "cannot read", err);
+      if (n == 0) break;
+      bytes.append(buffer, static_cast<size_t>(n));
     }
-    if (n == 0) break;
-    bytes.append(buffer, static_cast<size_t>(n));
+  } catch (const std::bad_alloc&) {  // a huge (perhaps sparse) file: an error naming it, not a bare bad_alloc
+    throw out_of_memory(path, static_cast<uint64_t>(st.st_size));
   }
-  ::close(fd);
   return bytes;
+}
+
+std::runtime_error out_of_memory(const std::string& path, uint64_t nbytes) {
+  return std::runtime_error(path + ": out of memory reading " + std::to_string(nbytes) + " bytes");
+}
+
+void check_nesting_depth(std::string_view text, int max_depth, const std::string& who) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;  // the escaped character cannot end the string
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth)
+        throw std::runtime_error(who + ": nested deeper than " + std::to_string(max_depth) + " levels (at byte " +
+                                 std::to_string(i) + ")");
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
 }
 
 void check_savable(const Tensor& t, std::string_view who) {

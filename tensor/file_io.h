@@ -10,6 +10,7 @@
 // Tensor bytes are little-endian (the only byte order scorch runs on) and row-major.
 #pragma once
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -28,8 +29,17 @@ void write_file_atomic(const std::string& path, std::string_view bytes);
 // disk; a live writer's file is kept. Returns the names removed.
 std::vector<std::string> remove_stale_temp_files(const std::string& path);
 
-// The whole file; throws std::runtime_error naming the path if it is missing or unreadable.
+// The whole file; throws std::runtime_error naming the path if it is missing, unreadable or not a
+// regular file (a FIFO, a device such as /dev/zero, a folder: reading one may never end), or if its
+// bytes do not fit in memory.
 std::string read_file(const std::string& path);
+// The error for an allocation of `nbytes` that failed while reading `path`.
+std::runtime_error out_of_memory(const std::string& path, uint64_t nbytes);
+
+// Throws std::runtime_error prefixed by `who` if the JSON `text` nests arrays and objects deeper than
+// `max_depth`. A parser, printer or destructor that recurses once per level would overflow the stack on
+// a file of a few kB of '['; this pre-scan counts the brackets outside strings and recurses on nothing.
+void check_nesting_depth(std::string_view text, int max_depth, const std::string& who);
 
 // Throws std::invalid_argument, prefixed by `who`, unless t is a defined CPU tensor.
 void check_savable(const Tensor& t, std::string_view who);

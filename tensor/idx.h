@@ -10,11 +10,14 @@
 //   data             prod(dims) bytes in row-major order
 // MNIST's images are magic 0x00000803, dims [N, 28, 28]; its labels 0x00000801, dims [N], values 0..9.
 //
-// A file that starts with the gzip magic 1f 8b is inflated first (zlib; concatenated gzip members are
-// read as gunzip reads them); any other file is taken as plain IDX. We accept 1 to 4 dims, each at
-// least 1, and exactly prod(dims) bytes of data. Every problem throws std::runtime_error naming the
-// file: missing file, corrupt or truncated gzip stream, bad magic, another type byte, a zero dim,
-// truncated data or trailing bytes.
+// A file that starts with the gzip magic 1f 8b is inflated as it is read (zlib; concatenated gzip
+// members are read as gunzip reads them): the header first, then exactly the prod(dims) bytes it
+// promises, so memory is bounded by the header (and the header by 1032 times the file's size, deflate's
+// best ratio), never by what a gzip bomb inflates to. Any other file is taken as plain IDX. We accept
+// 1 to 4 dims, each at least 1, and exactly prod(dims) bytes of data. Every problem throws
+// std::runtime_error naming the file: missing or non-regular file, corrupt or truncated gzip stream,
+// bad magic, another type byte, a zero dim, truncated data, more data than the dims hold, or no memory
+// for what the header promises.
 //
 // write_idx's gzip stream is deterministic: zlib's default header (modification time 0, no file
 // name), level 6, so the same tensor always gives the same bytes.

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "apps/gmm/config.h"
+#include "apps/mnist/checkpoint.h"
 #include "apps/mnist/config.h"
 #include "nn/safetensors.h"
 #include "tensor/file_io.h"
@@ -64,7 +65,7 @@ auto parse_words(const std::string& text, Parse parse) {
 std::string npy_round_trip(const Tensor& t) { return npy_bytes(parse_npy(npy_bytes(t), "written.npy")); }
 
 TEST(FuzzCorpus, EveryTargetHasSeeds) {
-  for (const char* target : {"fuzz_idx", "fuzz_npy", "fuzz_safetensors", "fuzz_mnist_config", "fuzz_cli"})
+  for (const char* target : {"fuzz_idx", "fuzz_npy", "fuzz_safetensors", "fuzz_checkpoint", "fuzz_mnist_config", "fuzz_cli"})
     EXPECT_GE(files_of("corpus", target).size(), 4u) << target;
 }
 
@@ -82,6 +83,10 @@ TEST(FuzzCorpus, NpySeedsParseAndRoundTrip) {
 
 TEST(FuzzCorpus, SafetensorsSeedsParse) {
   for (const fs::path& f : files_of("corpus", "fuzz_safetensors")) EXPECT_NO_THROW(nn::load_safetensors(f.string())) << f;
+}
+
+TEST(FuzzCorpus, CheckpointSeedsParse) {
+  for (const fs::path& f : files_of("corpus", "fuzz_checkpoint")) EXPECT_NO_THROW(app::load_checkpoint(f.string())) << f;
 }
 
 TEST(FuzzCorpus, MnistConfigSeedsParseAndRoundTrip) {
@@ -112,6 +117,7 @@ std::string error_of_target(const std::string& target, const fs::path& path) {
   if (target == "fuzz_idx") return testing::error_of<std::runtime_error>([&] { read_idx(name); });
   if (target == "fuzz_npy") return testing::error_of<std::runtime_error>([&] { load_npy(name); });
   if (target == "fuzz_safetensors") return testing::error_of<std::runtime_error>([&] { nn::load_safetensors(name); });
+  if (target == "fuzz_checkpoint") return testing::error_of<std::runtime_error>([&] { app::load_checkpoint(name); });
   if (target == "fuzz_mnist_config") return testing::error_of<UsageError>([&] { app::parse_mnist_toml(text, name); });
   if (target == "fuzz_cli")
     return testing::error_of<UsageError>([&] { parse_words(text, app::parse_mnist_flags); }) + " | " +
@@ -129,6 +135,15 @@ const std::vector<Regression> kRegressions = {
     // The header `77e777`, a number too large for a double: nlohmann::json threw out_of_range, not the
     // parse_error that was caught, and it escaped load_safetensors.
     {"fuzz_safetensors", "number_overflow.safetensors", {"the header is not valid JSON", "number overflow"}},
+    // 50,000 nested '[' (issue 23): printing the value for the error recursed until the stack overflowed.
+    {"fuzz_safetensors", "nested_50000.safetensors", {"the header: nested deeper than 64 levels"}},
+    // Metadata numbers cast unchecked (issue 23): --resume segfaulted in dequantize(), or a negative
+    // EMA count made garbage EMA weights.
+    {"fuzz_checkpoint", "step_negative.safetensors", {"'step' must be an integer in [0, ", "got '-5'"}},
+    {"fuzz_checkpoint", "step_1e300.safetensors", {"'step' must be an integer in [0, ", "got '1e300'"}},
+    {"fuzz_checkpoint", "step_nan.safetensors", {"'step' must be an integer in [0, ", "got 'nan'"}},
+    {"fuzz_checkpoint", "ema_updates_negative.safetensors", {"'ema_updates' must be an integer in [0, 20]", "got '-3'"}},
+    {"fuzz_checkpoint", "best_val_loss_nan.safetensors", {"'best_val_loss' must be a number or inf", "got 'nan'"}},
     // `weights=[h`, a list never closed: CLI11 2.1.2 read the first value of an empty list (UBSan).
     {"fuzz_mnist_config", "empty_list.toml", {"weights: no value (an empty list)"}},
     // A list opened in weights-dir's value swallowed the lines after it: the path read held line breaks

@@ -111,7 +111,7 @@ TEST(Idx, CorruptHeadersAndDataGiveClearErrors) {
       {std::string("\0\0\x08\x02\0\0\0\x02\0\0\0\0", 12), "IDX dimension 1 is 0"},
       {std::string("\0\0\x08\x04", 4) + std::string(16, '\xff'), "too large"},
       {kHeader23 + "abcde", "truncated: expected 6 bytes of data for [2, 3], got 5"},
-      {kHeader23 + "abcdefgh", "2 trailing bytes after the 6 bytes of data"},
+      {kHeader23 + "abcdefgh", "more data than the header's dims [2, 3] hold (6 bytes)"},
   };
   for (const auto& [bytes, message] : cases) {
     EXPECT_THAT(idx_error(dir, bytes), AllOf(HasSubstr(dir.file("bad.idx")), HasSubstr(message)));

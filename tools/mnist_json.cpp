@@ -17,13 +17,17 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
+constexpr int kMaxJsonDepth = 64;
+
 using Pixels = std::vector<uint8_t>;  // one class's digits, kDigitPixels bytes each, back to back
 
 // The pixel bytes of one class file, {"data": [...]}, checked value by value.
 Pixels read_class(const std::string& path) {
+  const std::string text = read_file(path);
+  check_nesting_depth(text, kMaxJsonDepth, path);  // ours nest 2 levels; json::dump below recurses per level
   json root;
   try {
-    root = json::parse(read_file(path));
+    root = json::parse(text);
   } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1e999
     throw std::runtime_error(path + ": not valid JSON: " + e.what());
   }

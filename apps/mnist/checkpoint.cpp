@@ -1,11 +1,16 @@
 #include "apps/mnist/checkpoint.h"
 
+#include <cctype>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <stdexcept>
 
 #include "nn/safetensors.h"
+#include "tensor/file_io.h"
 
 namespace scorch::app {
 namespace {
@@ -24,13 +29,36 @@ const std::string& field(const nn::SafetensorsFile& f, const std::string& path, 
   return it->second;
 }
 
-double number(const nn::SafetensorsFile& f, const std::string& path, const std::string& key) {
+[[noreturn]] void bad_value(const std::string& path, const std::string& key, const std::string& expected,
+                            const std::string& text) {
+  throw std::runtime_error(path + ": checkpoint metadata '" + key + "' must be " + expected + ", got '" + text + "'");
+}
+
+// A whole decimal integer in [lo, hi]: no sign but '-', no exponent, no fraction, no overflow. NOTE: never
+// through a double: 1e300 cast to an integer is undefined behaviour.
+template <typename Int>
+Int integer(const nn::SafetensorsFile& f, const std::string& path, const std::string& key, Int lo, Int hi) {
+  const std::string& text = field(f, path, key);
+  Int v{};
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || v < lo || v > hi)
+    bad_value(path, key, "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]", text);
+  return v;
+}
+
+// A number as %a wrote it (strtod reads hex floats, inf and nan too); `ok` says which values are allowed.
+template <typename Ok>
+double number(const nn::SafetensorsFile& f, const std::string& path, const std::string& key, const std::string& expected,
+              Ok ok) {
   const std::string& text = field(f, path, key);
   char* end = nullptr;
   const double v = std::strtod(text.c_str(), &end);
-  if (text.empty() || *end != '\0') throw std::runtime_error(path + ": metadata '" + key + "' is not a number: '" + text + "'");
+  if (text.empty() || std::isspace(static_cast<unsigned char>(text[0])) || *end != '\0' || !ok(v))
+    bad_value(path, key, expected, text);
   return v;
 }
+
+bool is_finite(double v) { return std::isfinite(v); }
 
 }  // namespace
 
@@ -57,7 +85,11 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const nn:
 
 Checkpoint load_checkpoint(const std::string& path) {
   if (!std::filesystem::exists(path)) throw std::runtime_error(path + ": no such checkpoint");
-  const nn::SafetensorsFile f = nn::load_safetensors(path);
+  return parse_checkpoint(read_file(path), path);
+}
+
+Checkpoint parse_checkpoint(std::string_view bytes, const std::string& path) {
+  const nn::SafetensorsFile f = nn::parse_safetensors(bytes, path);
   auto format = f.metadata.find("format");
   if (format == f.metadata.end() || format->second != kFormat)
     throw std::runtime_error(path + ": not an mnist checkpoint (metadata format is '" +
@@ -75,15 +107,18 @@ Checkpoint load_checkpoint(const std::string& path) {
   }
   c.config_toml = field(f, path, "config");
   TrainingProgress& p = c.progress;
-  p.step = static_cast<int64_t>(number(f, path, "step"));
-  p.rng_offset = std::strtoull(field(f, path, "rng_offset").c_str(), nullptr, 10);
-  p.best_val_loss = number(f, path, "best_val_loss");
-  p.best_step = static_cast<int64_t>(number(f, path, "best_step"));
-  p.bad_evals = static_cast<int>(number(f, path, "bad_evals"));
-  p.loss_sum = number(f, path, "loss_sum");
-  p.loss_count = static_cast<int64_t>(number(f, path, "loss_count"));
-  p.ema_updates = static_cast<int64_t>(number(f, path, "ema_updates"));
-  p.elapsed_s = number(f, path, "elapsed_s");
+  constexpr int64_t kMaxInt64 = std::numeric_limits<int64_t>::max();
+  p.step = integer<int64_t>(f, path, "step", 0, kMaxInt64);
+  p.rng_offset = integer<uint64_t>(f, path, "rng_offset", 0, std::numeric_limits<uint64_t>::max());
+  // +inf before the first validation; never NaN (no comparison would ever improve on it) or -inf.
+  p.best_val_loss = number(f, path, "best_val_loss", "a number or inf (not nan or -inf)",
+                           [](double v) { return v > -std::numeric_limits<double>::infinity(); });
+  p.best_step = integer<int64_t>(f, path, "best_step", 0, p.step);
+  p.bad_evals = integer<int>(f, path, "bad_evals", 0, std::numeric_limits<int>::max());
+  p.loss_sum = number(f, path, "loss_sum", "a finite number", is_finite);
+  p.loss_count = integer<int64_t>(f, path, "loss_count", 0, p.step);  // one loss a step at most
+  p.ema_updates = integer<int64_t>(f, path, "ema_updates", 0, p.step);
+  p.elapsed_s = number(f, path, "elapsed_s", "a finite number >= 0", [](double v) { return std::isfinite(v) && v >= 0; });
   return c;
 }
 

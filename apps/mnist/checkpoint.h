@@ -15,6 +15,7 @@
 #include <limits>
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "nn/module.h"
 #include "nn/optim.h"
@@ -46,7 +47,11 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const nn:
                      const TrainingProgress& progress, const std::string& config_toml);
 
 // Reads and checks a checkpoint; throws std::runtime_error naming the file when it is missing, not a
-// safetensors file, or not one of ours.
+// safetensors file, or not one of ours, or when a metadata number is out of range: integers must be
+// whole decimals with step >= 0, best_step, loss_count and ema_updates in [0, step], bad_evals an int
+// >= 0; best_val_loss not NaN or -inf, loss_sum finite, elapsed_s finite and >= 0.
 Checkpoint load_checkpoint(const std::string& path);
+// The same on the file's bytes (tests/fuzz/fuzz_checkpoint.cpp); `path` names it in errors.
+Checkpoint parse_checkpoint(std::string_view bytes, const std::string& path);
 
 }  // namespace scorch::app

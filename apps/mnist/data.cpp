@@ -30,11 +30,28 @@ Digits Digits::subset(const std::vector<int64_t>& indices) const {
   return out;
 }
 
+namespace {
+
+// dir/name.gz if it exists (what the MNIST site serves), else dir/name (as gunzip leaves it), else "".
+std::string find_idx(const std::string& dir, const std::string& name) {
+  for (const std::string& path : {dir + "/" + name + ".gz", dir + "/" + name}) {
+    std::error_code error;  // a folder we cannot look into holds nothing we can read
+    if (std::filesystem::exists(path, error)) return path;
+  }
+  return "";
+}
+
+}  // namespace
+
 Digits load_digits(const std::string& dir, const std::string& prefix) {
-  const std::string images = dir + "/" + prefix + "-images-idx3-ubyte.gz", labels = dir + "/" + prefix + "-labels-idx1-ubyte.gz";
-  if (!std::filesystem::exists(images) || !std::filesystem::exists(labels))
-    throw std::runtime_error(images + ": not found. MNIST: run scripts/fetch_mnist.sh (it writes data/mnist/); "
-                             "Fashion-MNIST: apt-get install dataset-fashion-mnist; or point --data-dir at IDX files");
+  const std::string image_name = prefix + "-images-idx3-ubyte", label_name = prefix + "-labels-idx1-ubyte";
+  const std::string images = find_idx(dir, image_name), labels = find_idx(dir, label_name);
+  if (images.empty() || labels.empty()) {
+    const std::string missing = dir + "/" + (images.empty() ? image_name : label_name);
+    throw std::runtime_error(missing + ".gz: not found, nor " + missing +
+                             ". MNIST: run scripts/fetch_mnist.sh (it writes data/mnist/); Fashion-MNIST: apt-get install "
+                             "dataset-fashion-mnist; or point --data-dir at IDX files (gzip-compressed or not)");
+  }
   const MnistData set = read_mnist(images, labels);
   if (set.images.shape()[1] != kDigitSize || set.images.shape()[2] != kDigitSize)
     throw std::runtime_error(images + ": images are " + std::to_string(set.images.shape()[1]) + " x " +

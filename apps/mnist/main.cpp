@@ -3,6 +3,7 @@
 //   build/bin/mnist --inference_only   draw images from model_weights/best.safetensors into model_samples/
 // Settings: build/bin/mnist --help; what each mode does: apps/mnist/app.h.
 #include <cstdio>
+#include <new>
 #include <optional>
 
 #include "apps/common/profile.h"
@@ -28,6 +29,9 @@ int main(int argc, char** argv) {
     const int code = c.inference_only ? scorch::app::sample(c) : scorch::app::train(c, flags->toml);
     if (profiler) scorch::app::finish_profile(*profiler, c.profile);
     return code;
+  } catch (const std::bad_alloc&) {  // the file readers name their file (tensor/file_io.h); this is the rest
+    std::fprintf(stderr, "mnist: out of memory (a smaller --batch or --width needs less)\n");
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "mnist: %s\n", e.what());
     return 1;

@@ -121,6 +121,46 @@ def safetensors_corpus():
                                     '"I64"', '"U8"', '"BF16"', "[0,4]", "[]", "{}", ":", ",", "\\u0000"])
 
 
+def checkpoint(**changes):
+    """An mnist checkpoint (apps/mnist/checkpoint.cpp) of one tiny model, its metadata changed by `changes`."""
+    metadata = {"format": "scorch-mnist-checkpoint/1", "config": 'model = "mlp"\n', "step": "20",
+                "rng_offset": "640", "best_val_loss": "0x1.8p-1", "best_step": "10", "bad_evals": "1",
+                "loss_sum": "0x1.4p+2", "loss_count": "10", "ema_updates": "20", "elapsed_s": "0x1.8p+0"}
+    metadata.update(changes)
+    return safetensors({"model.w": ("F32", (2,), struct.pack("<2f", 1, -1)),
+                        "ema.w": ("F32", (2,), struct.pack("<2f", 0.5, -0.5)),
+                        "optim.step": ("I64", (), struct.pack("<q", 20))}, metadata)
+
+
+def checkpoint_corpus():
+    write_corpus("fuzz_checkpoint", {
+        "resumable.safetensors": checkpoint(),
+        "before_first_validation.safetensors": checkpoint(best_val_loss="inf", best_step="0", bad_evals="0"),
+        "fresh.safetensors": checkpoint(step="0", rng_offset="0", best_val_loss="inf", best_step="0", bad_evals="0",
+                                        loss_sum="0x0p+0", loss_count="0", ema_updates="0", elapsed_s="0x0p+0"),
+        "huge_counts.safetensors": checkpoint(step="9223372036854775807", rng_offset="18446744073709551615",
+                                              ema_updates="9223372036854775807"),
+    })
+    write_dict("fuzz_checkpoint", ['"step"', '"rng_offset"', '"best_val_loss"', '"best_step"', '"bad_evals"',
+                                   '"loss_sum"', '"loss_count"', '"ema_updates"', '"elapsed_s"', '"-5"', '"1e300"',
+                                   '"nan"', '"-inf"', '"inf"', '"0x1p+0"', '"9223372036854775808"', '"2.5"'])
+
+
+def regressions():
+    """Inputs that once crashed a parser (tests/fuzz/regressions/, listed in tests/test_fuzz_inputs.cpp)."""
+    folder = ROOT / "regressions"
+    (folder / "fuzz_safetensors").mkdir(parents=True, exist_ok=True)
+    (folder / "fuzz_checkpoint").mkdir(parents=True, exist_ok=True)
+    # 50,000 nested '[' (issue 23): printing the value for the error recursed and overflowed the stack.
+    header = b'{"x":' + b"[" * 50000 + b"]" * 50000 + b"}"
+    (folder / "fuzz_safetensors" / "nested_50000.safetensors").write_bytes(struct.pack("<Q", len(header)) + header)
+    # Cast unchecked to integers (issue 23): --resume segfaulted in dequantize(), or made garbage EMA weights.
+    for name, changes in {"step_negative": {"step": "-5"}, "step_1e300": {"step": "1e300"},
+                          "step_nan": {"step": "nan"}, "ema_updates_negative": {"ema_updates": "-3"},
+                          "best_val_loss_nan": {"best_val_loss": "nan"}}.items():
+        (folder / "fuzz_checkpoint" / f"{name}.safetensors").write_bytes(checkpoint(**changes))
+
+
 def flag_names(source):
     text = (REPO / source).read_text()
     return sorted({name for names in re.findall(r'add_(?:option|flag|real|switch)\((?:app, )?\s*"([^"]+)"', text)
@@ -211,5 +251,7 @@ if __name__ == "__main__":
     idx_corpus()
     npy_corpus()
     safetensors_corpus()
+    checkpoint_corpus()
     mnist_config_corpus()
     cli_corpus()
+    regressions()
