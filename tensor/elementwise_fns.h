@@ -2,9 +2,9 @@
 // templated on the element type and callable on host and device: the CPU loop (elementwise.cpp) and
 // the CUDA loop (cuda/elementwise.cu) run the same code.
 //
-// The one difference is the elementary functions that the CPU vectorises by hand: float exp and log1p
-// are tensor/vec_math.h's (<= 2 ulp) on the CPU, CUDA's expf and log1pf (<= 2 ulp) on a device. So
-// float32 results of exp, sigmoid, silu, softplus may differ between the two by a few ulp; float64 ones
+// The one difference is the elementary functions that the CPU vectorises by hand: float exp, log1p and
+// tanh are tensor/vec_math.h's (<= 2, 4, 4 ulp) on the CPU, CUDA's expf, log1pf, tanhf on a device. So
+// float32 results of exp, sigmoid, silu, gelu, softplus, tanh may differ between the two by a few ulp; float64 ones
 // use each platform's exp (libm, CUDA: <= 1 ulp apart).
 #pragma once
 #include <algorithm>
@@ -32,6 +32,15 @@ SCORCH_HOST_DEVICE inline T log1p_fn(T x) {
 #endif
 }
 
+template <typename T>
+SCORCH_HOST_DEVICE inline T tanh_fn(T x) {
+#ifdef __CUDA_ARCH__
+  return std::tanh(x);
+#else
+  return tanh_vec(x);
+#endif
+}
+
 #define SCORCH_FN template <typename T> SCORCH_HOST_DEVICE T operator()
 
 struct AddFn { SCORCH_FN(T a, T b) const { return a + b; } };
@@ -54,7 +63,7 @@ struct AbsFn { SCORCH_FN(T a) const { return std::abs(a); } };
 struct SquareFn { SCORCH_FN(T a) const { return a * a; } };
 struct SinFn { SCORCH_FN(T a) const { return std::sin(a); } };
 struct CosFn { SCORCH_FN(T a) const { return std::cos(a); } };
-struct TanhFn { SCORCH_FN(T a) const { return std::tanh(a); } };
+struct TanhFn { SCORCH_FN(T a) const { return tanh_fn(a); } };
 struct SigmoidFn { SCORCH_FN(T a) const { return T(1) / (T(1) + exp_fn(-a)); } };
 struct ReluFn { SCORCH_FN(T a) const { return a > T(0) ? a : T(0); } };
 struct SiluFn { SCORCH_FN(T a) const { return a / (T(1) + exp_fn(-a)); } };

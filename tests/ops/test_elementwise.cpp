@@ -230,6 +230,22 @@ TEST(Elementwise, VectorisedLog1pIsWithinFourUlpForNonNegativeInputs) {
   EXPECT_LE(worst, 4.0f);
 }
 
+TEST(Elementwise, VectorisedTanhIsWithinAFewUlpOverTheFloatRange) {
+  // tanh_vec<float> (tensor/vec_math.h) against double tanh rounded to float: relative ulp, and
+  // exact +-1 and x itself at the ends.
+  float worst = 0;
+  for (float x = -10.0f; x < 10.0f; x += 0.00071f) {
+    const float ref = static_cast<float>(std::tanh(static_cast<double>(x)));
+    const float ulp = std::abs(std::nextafter(ref, INFINITY) - ref);
+    if (ref != 0.0f) worst = std::max(worst, std::abs(tanh_vec(x) - ref) / ulp);
+  }
+  EXPECT_LE(worst, 4.0f);
+  for (float x : {1e-30f, 1e-6f, 3e-4f}) EXPECT_EQ(tanh_vec(x), x);
+  EXPECT_EQ(tanh_vec(20.0f), 1.0f);
+  EXPECT_EQ(tanh_vec(-1e30f), -1.0f);
+  EXPECT_TRUE(std::isnan(tanh_vec(NAN)));
+}
+
 TEST(Elementwise, IntegerInputsAreRejectedWithTheOpName) {
   const Tensor i = zeros({2}, {.dtype = kInt64});
   try {
