@@ -8,6 +8,7 @@
 //   Shape out_shape(in...) const;                          and the kernels  void cpu(in..., out) const;
 //                                                          (and  void device(in..., out) const;)
 //   or instead  Tensor forward(in...) const;               for views and ops built from other ops
+//   (apply_list: the same members on one const TensorList&, for ops over a list of inputs)
 //   TensorList backward(grad, inputs, out) const;          optional: without it the op is not differentiable
 //   optional:  DType out_dtype(in...) const;  static constexpr bool mixed_dtypes, needs_output;
 //              double flops(const TensorList& in, const Tensor& out) const;   for the profiler
@@ -63,6 +64,20 @@ inline bool any_requires_grad(const TensorList& in) {
   return false;
 }
 
+// op.cpu(args...) on the CPU, else op.device(args...) (which calls the device backend's entry for the
+// op's family, tensor/backend.h): the one place where a kernel is chosen by device. apply and
+// apply_list run an op's forward through it, and a fused backward its kernel struct.
+template <typename Op, typename... Args>
+void run_kernel(const Op& op, const Device& device, Args&&... args) {  // args: lvalues, out among them
+  if (device.is_cpu()) {
+    op.cpu(args...);
+  } else if constexpr (requires { op.device(args...); }) {
+    op.device(args...);
+  } else {
+    throw std::runtime_error(std::string(Op::name) + ": not implemented on " + device.str());
+  }
+}
+
 // The event of one op, with its FLOPs where the op counts them.
 template <typename Op>
 [[gnu::noinline]] void profile(const OpTimer& timer, const Op& op, const TensorList& inputs, const Tensor& out) {
@@ -105,13 +120,7 @@ Tensor apply(const Op& op, const In&... in) {
       DType dtype = inputs.empty() ? kFloat32 : inputs[0].dtype();
       if constexpr (requires { op.out_dtype(in...); }) dtype = op.out_dtype(in...);
       out = empty(op.out_shape(in...), {.dtype = dtype, .device = inputs[0].device()});
-      if (out.device().is_cpu()) {
-        op.cpu(in..., out);
-      } else if constexpr (requires { op.device(in..., out); }) {
-        op.device(in..., out);  // through the device backend's entry for the op's family (tensor/backend.h)
-      } else {
-        throw std::runtime_error(std::string(Op::name) + ": not implemented on " + out.device().str());
-      }
+      detail::run_kernel(op, out.device(), in..., out);
     }
   }
   if (timer.active()) [[unlikely]] detail::profile(timer, op, inputs, out);
@@ -119,7 +128,8 @@ Tensor apply(const Op& op, const In&... in) {
   return out;
 }
 
-// The same for ops over a list of tensors (concat, stack); such ops define forward(const TensorList&).
+// The same for ops over a list of tensors (concat; group_norm, whose weight and bias are optional):
+// forward(const TensorList&), or out_shape(const TensorList&) and cpu/device(const TensorList&, out).
 template <typename Op>
 Tensor apply_list(const Op& op, const TensorList& inputs) {
   detail::check_inputs(op, inputs);
@@ -128,7 +138,12 @@ Tensor apply_list(const Op& op, const TensorList& inputs) {
   Tensor out;
   {
     NoGradGuard no_grad;
-    out = op.forward(inputs);
+    if constexpr (requires { op.forward(inputs); }) {
+      out = op.forward(inputs);
+    } else {
+      out = empty(op.out_shape(inputs), inputs[0].options());
+      detail::run_kernel(op, out.device(), inputs, out);
+    }
   }
   if (timer.active()) [[unlikely]] detail::profile(timer, op, inputs, out);
   record(op, inputs, out);

@@ -221,7 +221,7 @@ std::string Profiler::summary(const MachinePeak* peak) const {
   return out;
 }
 
-Range::Range(std::string name) : name_(std::move(name)) {
+ProfileRange::ProfileRange(std::string name) : name_(std::move(name)) {
   backend::range_push(name_.c_str());
   if (profiler_enabled()) {
     depth_ = detail::profiler_enter();
@@ -229,7 +229,7 @@ Range::Range(std::string name) : name_(std::move(name)) {
   }
 }
 
-Range::~Range() {
+ProfileRange::~ProfileRange() {
   backend::range_pop();
   if (start_ns_ < 0) return;
   detail::profiler_leave();

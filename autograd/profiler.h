@@ -4,7 +4,7 @@
 //   {
 //     scorch::Profiler profiler;                 // on from here to the end of the scope
 //     for (...) {
-//       scorch::Range step("train_step");       // a user range: an event enclosing the ops below
+//       scorch::ProfileRange step("train_step");       // a user range: an event enclosing the ops below
 //       loss = ...; loss.backward();
 //     }
 //     profiler.write_chrome_trace("trace.json"); // open it in https://ui.perfetto.dev
@@ -87,12 +87,12 @@ class Profiler {
 };
 
 // A user range: one event from construction to destruction, enclosing what runs meanwhile.
-class Range {
+class ProfileRange {
  public:
-  explicit Range(std::string name);
-  ~Range();
-  Range(const Range&) = delete;
-  Range& operator=(const Range&) = delete;
+  explicit ProfileRange(std::string name);
+  ~ProfileRange();
+  ProfileRange(const ProfileRange&) = delete;
+  ProfileRange& operator=(const ProfileRange&) = delete;
 
  private:
   std::string name_;
@@ -102,7 +102,7 @@ class Range {
 
 namespace detail {
 
-// Trace ranges: every op, backward node and Range also opens a range of its name in the device
+// Trace ranges: every op, backward node and ProfileRange also opens a range of its name in the device
 // backend's trace (tensor/backend.h: NVTX under CUDA), so that Nsight Systems timelines read like the
 // source, whether or not a Profiler is alive. Without a tool attached a range costs a few ns; without a
 // backend, a call to an empty function.

@@ -60,7 +60,7 @@ void synchronize(int device = 0);
 Allocator* allocator();
 
 // Named ranges in the backend's trace (NVTX under CUDA, seen by Nsight Systems): every op, backward
-// node and scorch::Range opens one (autograd/profiler.h). No-ops without a backend.
+// node and scorch::ProfileRange opens one (autograd/profiler.h). No-ops without a backend.
 void range_push(const char* name);
 void range_pop();
 

@@ -46,7 +46,7 @@ TEST(Profiler, ChromeTraceOfASmallGraph) {
   {
     Profiler profiler;
     {
-      Range step("step");
+      ProfileRange step("step");
       Tensor y = sum(mul(a, b) + c);
       y.backward();
     }
@@ -126,7 +126,7 @@ TEST(Profiler, FlopCounts) {
 TEST(Profiler, NothingRecordedWhenOff) {
   EXPECT_FALSE(profiler_enabled());
   {
-    Range range("unseen");
+    ProfileRange range("unseen");
     mul(ones({2}), ones({2}));
   }
   Profiler profiler;

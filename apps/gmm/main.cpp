@@ -143,7 +143,7 @@ Trained train(const GmmConfig& c, const GaussianMixture& gmm, const std::vector<
   ProgressBar bar("train", c.steps);
   double smooth = NAN;
   for (int step = 1; step <= c.steps; ++step) {
-    scorch::Range range("train_step");
+    scorch::ProfileRange range("train_step");
     if (c.lr_schedule == "cosine") adam.set_lr(0.5 * c.lr * (1 + std::cos(std::numbers::pi * (step - 1) / c.steps)));
     const Tensor x = gmm.sample(c.batch, gen).to(device);
     Tensor loss = c.objective == "dsm"            ? dsm_loss(score, x, c.dsm_sigma, gen)
@@ -311,7 +311,7 @@ int run(const GmmConfig& c) {
   phase.next("data");
 
   const Trained trained = [&] {
-    scorch::Range range("train");
+    scorch::ProfileRange range("train");
     return train(c, gmm, sigmas, gen, device);
   }();
   write_losses(c, p, trained.losses);
@@ -339,7 +339,7 @@ int run(const GmmConfig& c) {
   };
   // Each sampler run inside a profiler range of its own name.
   auto ranged = [](const std::string& name, auto&& sample) {
-    scorch::Range range(name);
+    scorch::ProfileRange range(name);
     return sample();
   };
   keep("langevin_true", ranged("langevin_true", [&] { return sample_plain("langevin (exact)", gmm, c, p.box, 0.0, gen, Device::cpu()); }),

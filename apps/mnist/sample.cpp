@@ -216,7 +216,7 @@ int sample(const MnistConfig& c) {
     char label[64];
     std::snprintf(label, sizeof label, "sample %lld-%lld", static_cast<long long>(done), static_cast<long long>(done + n));
     std::unique_ptr<ProgressBar> bar;
-    scorch::Range range("sample_batch");
+    scorch::ProfileRange range("sample_batch");
     SampleResult d = sampler.draw(score, n, done == 0, gen, [&](int64_t step, int64_t total) {
       if (!bar) bar = std::make_unique<ProgressBar>(label, total);
       bar->update(step);

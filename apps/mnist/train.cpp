@@ -247,7 +247,7 @@ int train(const MnistConfig& c, const std::string& config_toml) {
   const int64_t first_step = p.step;
   double last_val = NAN;
   while (p.step < last_step) {
-    std::optional<scorch::Range> step_range(std::in_place, "train_step");  // --profile; closed before validation
+    std::optional<scorch::ProfileRange> step_range(std::in_place, "train_step");  // --profile; closed before validation
     const Tensor x = dequantize(data.train, order.indices(p.step), gen).to(device);
     Tensor loss = c.noise == "levels" ? annealed_dsm_loss(score, x, sigmas, gen)
                                       : log_uniform_dsm_loss(score, x, c.sigma_min, c.sigma_max, gen);
@@ -275,7 +275,7 @@ int train(const MnistConfig& c, const std::string& config_toml) {
     ++p.loss_count;
 
     if (p.step % c.val_interval == 0 || p.step == last_step) {
-      scorch::Range range("validation_and_checkpoints");
+      scorch::ProfileRange range("validation_and_checkpoints");
       double val;
       {
         std::optional<nn::EMA::Swap> averaged;

@@ -52,71 +52,71 @@ Geometry geometry(std::string_view op, const Shape& x, const Shape& w, const Con
   if (o.stride < 1 || o.padding < 0 || o.dilation < 1)
     fail(op, "needs stride >= 1, padding >= 0, dilation >= 1; got stride " + std::to_string(o.stride) + ", padding " +
                  std::to_string(o.padding) + ", dilation " + std::to_string(o.dilation));
-  Geometry g{x[0], x[1], x[2], x[3], w[0], w[2], w[3], 0, 0, o.stride, o.padding, o.dilation};
-  const int64_t span_h = g.dil * (g.R - 1) + 1, span_w = g.dil * (g.S - 1) + 1;
-  if (g.R < 1 || g.S < 1 || span_h > g.H + 2 * g.pad || span_w > g.W + 2 * g.pad)
-    fail(op, "weight " + to_string(w) + " (dilation " + std::to_string(g.dil) + ") does not fit input " + to_string(x) +
-                 " padded by " + std::to_string(g.pad));
-  g.P = (g.H + 2 * g.pad - span_h) / g.stride + 1;
-  g.Q = (g.W + 2 * g.pad - span_w) / g.stride + 1;
-  check_blas_dims(op, {g.K, g.crs(), g.pq()});
-  return g;
+  Geometry geo{x[0], x[1], x[2], x[3], w[0], w[2], w[3], 0, 0, o.stride, o.padding, o.dilation};
+  const int64_t span_h = geo.dil * (geo.R - 1) + 1, span_w = geo.dil * (geo.S - 1) + 1;
+  if (geo.R < 1 || geo.S < 1 || span_h > geo.H + 2 * geo.pad || span_w > geo.W + 2 * geo.pad)
+    fail(op, "weight " + to_string(w) + " (dilation " + std::to_string(geo.dil) + ") does not fit input " + to_string(x) +
+                 " padded by " + std::to_string(geo.pad));
+  geo.P = (geo.H + 2 * geo.pad - span_h) / geo.stride + 1;
+  geo.Q = (geo.W + 2 * geo.pad - span_w) / geo.stride + 1;
+  check_blas_dims(op, {geo.K, geo.crs(), geo.pq()});
+  return geo;
 }
 
 // The output columns q in [lo, hi) whose input column q stride + offset lies inside [0, W).
-std::pair<int64_t, int64_t> valid_columns(const Geometry& g, int64_t offset) {
-  const int64_t lo = offset >= 0 ? 0 : (-offset + g.stride - 1) / g.stride;
-  const int64_t hi = offset >= g.W ? 0 : std::min(g.Q, (g.W - 1 - offset) / g.stride + 1);
+std::pair<int64_t, int64_t> valid_columns(const Geometry& geo, int64_t offset) {
+  const int64_t lo = offset >= 0 ? 0 : (-offset + geo.stride - 1) / geo.stride;
+  const int64_t hi = offset >= geo.W ? 0 : std::min(geo.Q, (geo.W - 1 - offset) / geo.stride + 1);
   return {lo, std::max(lo, hi)};
 }
 
 // The column matrix of one image x [C, H, W]: row (c, r, s) at col + its
 // index * ld (the images of a group sit side by side); zeros where the window hangs over the padding.
 template <typename T>
-void im2col(const Geometry& g, const T* x, T* col, int64_t ld) {
-  for (int64_t c = 0; c < g.C; ++c)
-    for (int64_t r = 0; r < g.R; ++r)
-      for (int64_t s = 0; s < g.S; ++s) {
-        T* row = col + ((c * g.R + r) * g.S + s) * ld;
-        const int64_t offset = s * g.dil - g.pad;
-        const auto [lo, hi] = valid_columns(g, offset);
-        for (int64_t p = 0; p < g.P; ++p) {
-          T* out = row + p * g.Q;
-          const int64_t ih = p * g.stride - g.pad + r * g.dil;
-          if (ih < 0 || ih >= g.H) {
-            std::fill(out, out + g.Q, T(0));
+void im2col(const Geometry& geo, const T* x, T* col, int64_t ld) {
+  for (int64_t c = 0; c < geo.C; ++c)
+    for (int64_t r = 0; r < geo.R; ++r)
+      for (int64_t s = 0; s < geo.S; ++s) {
+        T* row = col + ((c * geo.R + r) * geo.S + s) * ld;
+        const int64_t offset = s * geo.dil - geo.pad;
+        const auto [lo, hi] = valid_columns(geo, offset);
+        for (int64_t p = 0; p < geo.P; ++p) {
+          T* out = row + p * geo.Q;
+          const int64_t ih = p * geo.stride - geo.pad + r * geo.dil;
+          if (ih < 0 || ih >= geo.H) {
+            std::fill(out, out + geo.Q, T(0));
             continue;
           }
-          const T* in = x + (c * g.H + ih) * g.W + offset;
+          const T* in = x + (c * geo.H + ih) * geo.W + offset;
           // Rows are short (28 floats): plain loops, which the compiler vectorises, beat memcpy calls.
           for (int64_t q = 0; q < lo; ++q) out[q] = T(0);
-          if (g.stride == 1)
+          if (geo.stride == 1)
             for (int64_t q = lo; q < hi; ++q) out[q] = in[q];
           else
-            for (int64_t q = lo; q < hi; ++q) out[q] = in[q * g.stride];
-          for (int64_t q = hi; q < g.Q; ++q) out[q] = T(0);
+            for (int64_t q = lo; q < hi; ++q) out[q] = in[q * geo.stride];
+          for (int64_t q = hi; q < geo.Q; ++q) out[q] = T(0);
         }
       }
 }
 
 // The transpose of im2col: x [C, H, W] (zeroed by the caller) += each column entry at its pixel.
 template <typename T>
-void col2im(const Geometry& g, const T* col, int64_t ld, T* x) {
-  for (int64_t c = 0; c < g.C; ++c)
-    for (int64_t r = 0; r < g.R; ++r)
-      for (int64_t s = 0; s < g.S; ++s) {
-        const T* row = col + ((c * g.R + r) * g.S + s) * ld;
-        const int64_t offset = s * g.dil - g.pad;
-        const auto [lo, hi] = valid_columns(g, offset);
-        for (int64_t p = 0; p < g.P; ++p) {
-          const int64_t ih = p * g.stride - g.pad + r * g.dil;
-          if (ih < 0 || ih >= g.H) continue;
-          const T* in = row + p * g.Q;
-          T* out = x + (c * g.H + ih) * g.W + offset;
-          if (g.stride == 1)  // the common case, as its own loop so that it vectorises
+void col2im(const Geometry& geo, const T* col, int64_t ld, T* x) {
+  for (int64_t c = 0; c < geo.C; ++c)
+    for (int64_t r = 0; r < geo.R; ++r)
+      for (int64_t s = 0; s < geo.S; ++s) {
+        const T* row = col + ((c * geo.R + r) * geo.S + s) * ld;
+        const int64_t offset = s * geo.dil - geo.pad;
+        const auto [lo, hi] = valid_columns(geo, offset);
+        for (int64_t p = 0; p < geo.P; ++p) {
+          const int64_t ih = p * geo.stride - geo.pad + r * geo.dil;
+          if (ih < 0 || ih >= geo.H) continue;
+          const T* in = row + p * geo.Q;
+          T* out = x + (c * geo.H + ih) * geo.W + offset;
+          if (geo.stride == 1)  // the common case, as its own loop so that it vectorises
             for (int64_t q = lo; q < hi; ++q) out[q] += in[q];
           else
-            for (int64_t q = lo; q < hi; ++q) out[q * g.stride] += in[q];
+            for (int64_t q = lo; q < hi; ++q) out[q * geo.stride] += in[q];
         }
       }
 }
@@ -132,12 +132,12 @@ struct Groups {
   int threads = 1;
 };
 
-Groups make_groups(const Geometry& g) {
+Groups make_groups(const Geometry& geo) {
   Groups gr;
-  gr.threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads(), g.N)));
-  const int64_t share = (g.N + gr.threads - 1) / gr.threads;
-  gr.images = std::clamp<int64_t>((kMinColumns + g.pq() - 1) / g.pq(), 1, std::max<int64_t>(share, 1));
-  gr.count = (g.N + gr.images - 1) / gr.images;
+  gr.threads = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads(), geo.N)));
+  const int64_t share = (geo.N + gr.threads - 1) / gr.threads;
+  gr.images = std::clamp<int64_t>((kMinColumns + geo.pq() - 1) / geo.pq(), 1, std::max<int64_t>(share, 1));
+  gr.count = (geo.N + gr.images - 1) / gr.images;
   gr.threads = static_cast<int>(std::min<int64_t>(gr.threads, gr.count));
   return gr;
 }
@@ -145,18 +145,18 @@ Groups make_groups(const Geometry& g) {
 // A block of columns: the images [n0, n0 + count) of a group.
 struct Block {
   int64_t n0, count;
-  int64_t cols(const Geometry& g) const { return count * g.pq(); }
+  int64_t cols(const Geometry& geo) const { return count * geo.pq(); }
 };
 
 // Calls f(block, thread's scratch, thread index) for every group of images, threads splitting the
 // groups; each thread owns `scratch_size` elements of scratch.
 template <typename T, typename F>
-void for_each_block(const Geometry& g, const Groups& gr, int64_t scratch_size, F&& f) {
+void for_each_block(const Geometry& geo, const Groups& gr, int64_t scratch_size, F&& f) {
   Tensor scratch = empty({std::max(gr.threads, 1), std::max<int64_t>(scratch_size, 1)}, {.dtype = dtype_of<T>()});
   T* base = scratch.data<T>();
   auto run = [&](int64_t begin, int64_t end, int t) {
     for (int64_t i = begin; i < end; ++i) {
-      const int64_t n0 = i * gr.images, count = std::min(gr.images, g.N - n0);
+      const int64_t n0 = i * gr.images, count = std::min(gr.images, geo.N - n0);
       f(Block{n0, count}, base + t * scratch_size, t);
     }
   };
@@ -165,9 +165,9 @@ void for_each_block(const Geometry& g, const Groups& gr, int64_t scratch_size, F
 }
 
 // Scratch per thread: the column matrix and, for groups, one [K, cols] matrix of gathered planes.
-int64_t scratch_size(const Geometry& g, const Groups& gr) {
-  const int64_t cols = gr.images * g.pq();
-  return g.crs() * cols + (gr.images > 1 ? g.K * cols : 0);
+int64_t scratch_size(const Geometry& geo, const Groups& gr) {
+  const int64_t cols = gr.images * geo.pq();
+  return geo.crs() * cols + (gr.images > 1 ? geo.K * cols : 0);
 }
 
 // A matrix operand: data and leading dimension.
@@ -180,44 +180,44 @@ struct Operand {
 // Planes [rows, P Q] of a block's images (image stride rows P Q) as a [rows, cols] matrix: in place
 // for one image, else copied side by side into `buffer` (gather) or back out of it (scatter).
 template <typename T>
-Operand<const T> gather(const Geometry& g, const Block& b, int64_t rows, const T* images, T* buffer) {
-  const T* first = images + b.n0 * rows * g.pq();
-  if (b.count == 1) return {first, g.pq()};
+Operand<const T> gather(const Geometry& geo, const Block& b, int64_t rows, const T* images, T* buffer) {
+  const T* first = images + b.n0 * rows * geo.pq();
+  if (b.count == 1) return {first, geo.pq()};
   for (int64_t j = 0; j < b.count; ++j)
     for (int64_t k = 0; k < rows; ++k)
-      std::memcpy(buffer + k * b.cols(g) + j * g.pq(), first + (j * rows + k) * g.pq(), g.pq() * sizeof(T));
-  return {buffer, b.cols(g)};
+      std::memcpy(buffer + k * b.cols(geo) + j * geo.pq(), first + (j * rows + k) * geo.pq(), geo.pq() * sizeof(T));
+  return {buffer, b.cols(geo)};
 }
 template <typename T>
-void scatter(const Geometry& g, const Block& b, int64_t rows, const T* buffer, T* images) {
-  T* first = images + b.n0 * rows * g.pq();
+void scatter(const Geometry& geo, const Block& b, int64_t rows, const T* buffer, T* images) {
+  T* first = images + b.n0 * rows * geo.pq();
   for (int64_t j = 0; j < b.count; ++j)
     for (int64_t k = 0; k < rows; ++k)
-      std::memcpy(first + (j * rows + k) * g.pq(), buffer + k * b.cols(g) + j * g.pq(), g.pq() * sizeof(T));
+      std::memcpy(first + (j * rows + k) * geo.pq(), buffer + k * b.cols(geo) + j * geo.pq(), geo.pq() * sizeof(T));
 }
 
 // The column matrix [C R S, cols] of a block of x: x itself for one image of a 1x1 conv.
 template <typename T>
-Operand<const T> lower(const Geometry& g, const T* x, const Block& b, T* col) {
-  if (g.pointwise() && b.count == 1) return {x + b.n0 * g.chw(), g.pq()};
-  for (int64_t j = 0; j < b.count; ++j) im2col(g, x + (b.n0 + j) * g.chw(), col + j * g.pq(), b.cols(g));
-  return {col, b.cols(g)};
+Operand<const T> lower(const Geometry& geo, const T* x, const Block& b, T* col) {
+  if (geo.pointwise() && b.count == 1) return {x + b.n0 * geo.chw(), geo.pq()};
+  for (int64_t j = 0; j < b.count; ++j) im2col(geo, x + (b.n0 + j) * geo.chw(), col + j * geo.pq(), b.cols(geo));
+  return {col, b.cols(geo)};
 }
 
 // x [N, C, H, W], w [K, C, R, S], b [K] or null -> y [N, K, P, Q]; all contiguous.
 template <typename T>
-void conv2d_forward_cpu(const Geometry& g, const T* x, const T* w, const T* bias, T* y) {
-  const Groups gr = make_groups(g);
-  const int64_t col_size = g.crs() * gr.images * g.pq();
-  for_each_block<T>(g, gr, scratch_size(g, gr), [&](const Block& b, T* scratch, int) {
-    const Operand<const T> B = lower(g, x, b, scratch);
-    const Operand<T> out = b.count == 1 ? Operand<T>{y + b.n0 * g.K * g.pq(), g.pq()}
-                                        : Operand<T>{scratch + col_size, b.cols(g)};
+void conv2d_forward_cpu(const Geometry& geo, const T* x, const T* w, const T* bias, T* y) {
+  const Groups gr = make_groups(geo);
+  const int64_t col_size = geo.crs() * gr.images * geo.pq();
+  for_each_block<T>(geo, gr, scratch_size(geo, gr), [&](const Block& b, T* scratch, int) {
+    const Operand<const T> B = lower(geo, x, b, scratch);
+    const Operand<T> out = b.count == 1 ? Operand<T>{y + b.n0 * geo.K * geo.pq(), geo.pq()}
+                                        : Operand<T>{scratch + col_size, b.cols(geo)};
     if (bias)
-      for (int64_t k = 0; k < g.K; ++k) std::fill(out.data + k * out.ld, out.data + k * out.ld + b.cols(g), bias[k]);
-    blas_gemm<T>(CblasNoTrans, CblasNoTrans, g.K, b.cols(g), g.crs(), T(1), w, g.crs(), B.data, B.ld,
+      for (int64_t k = 0; k < geo.K; ++k) std::fill(out.data + k * out.ld, out.data + k * out.ld + b.cols(geo), bias[k]);
+    blas_gemm<T>(CblasNoTrans, CblasNoTrans, geo.K, b.cols(geo), geo.crs(), T(1), w, geo.crs(), B.data, B.ld,
                  bias ? T(1) : T(0), out.data, out.ld);
-    if (b.count > 1) scatter(g, b, g.K, out.data, y);
+    if (b.count > 1) scatter(geo, b, geo.K, out.data, y);
   });
 }
 
@@ -266,33 +266,33 @@ void conv2d_backward_weight_cpu(const Geometry& geo, const T* x, const T* g, T* 
 // SCORCH_CONV2D=im2col in the environment forces the gemm lowering everywhere, to compare the two.
 enum class Map { forward, input, weight };
 
-bool use_direct(const Geometry& g, DType dtype, Map map) {
+bool use_direct(const Geometry& geo, DType dtype, Map map) {
   static const bool allowed = [] {
     const char* choice = std::getenv("SCORCH_CONV2D");
     return detail::conv2d_direct_supported() && !(choice && std::string(choice) == "im2col");
   }();
-  if (!allowed || dtype != kFloat32 || g.crs() < 16) return false;
+  if (!allowed || dtype != kFloat32 || geo.crs() < 16) return false;
   switch (map) {
-    case Map::forward: return detail::conv2d_direct_forward_fits(g.C, g.H, g.W, g.K, g.R, g.S, g.pad, g.dil, g.stride);
-    case Map::weight: return detail::conv2d_direct_weight_fits(g.C, g.H, g.W, g.K, g.R, g.S, g.pad, g.dil, g.stride);
-    case Map::input: {  // stride 1: the flipped conv of g, K and C swapped, P x Q in, padding dil (R - 1) - pad
-      const int64_t pad_t = g.dil * (g.R - 1) - g.pad;
-      return g.stride == 1 && pad_t >= 0 && g.R == g.S &&
-             detail::conv2d_direct_forward_fits(g.K, g.P, g.Q, g.C, g.R, g.S, pad_t, g.dil, 1);
+    case Map::forward: return detail::conv2d_direct_forward_fits(geo.C, geo.H, geo.W, geo.K, geo.R, geo.S, geo.pad, geo.dil, geo.stride);
+    case Map::weight: return detail::conv2d_direct_weight_fits(geo.C, geo.H, geo.W, geo.K, geo.R, geo.S, geo.pad, geo.dil, geo.stride);
+    case Map::input: {  // stride 1: the flipped conv of geo, K and C swapped, P x Q in, padding dil (R - 1) - pad
+      const int64_t pad_t = geo.dil * (geo.R - 1) - geo.pad;
+      return geo.stride == 1 && pad_t >= 0 && geo.R == geo.S &&
+             detail::conv2d_direct_forward_fits(geo.K, geo.P, geo.Q, geo.C, geo.R, geo.S, pad_t, geo.dil, 1);
     }
   }
   return false;
 }
 
 // wt [C, K, R, S] with wt[c, k, r, s] = w[k, c, R-1-r, S-1-s]: the filter of the transposed conv.
-Tensor flipped_transpose(const Geometry& g, const float* w) {
-  Tensor wt = empty({g.C, g.K, g.R, g.S});
+Tensor flipped_transpose(const Geometry& geo, const float* w) {
+  Tensor wt = empty({geo.C, geo.K, geo.R, geo.S});
   float* out = wt.data<float>();
-  for (int64_t k = 0; k < g.K; ++k)
-    for (int64_t c = 0; c < g.C; ++c)
-      for (int64_t r = 0; r < g.R; ++r)
-        for (int64_t s = 0; s < g.S; ++s)
-          out[((c * g.K + k) * g.R + (g.R - 1 - r)) * g.S + (g.S - 1 - s)] = w[((k * g.C + c) * g.R + r) * g.S + s];
+  for (int64_t k = 0; k < geo.K; ++k)
+    for (int64_t c = 0; c < geo.C; ++c)
+      for (int64_t r = 0; r < geo.R; ++r)
+        for (int64_t s = 0; s < geo.S; ++s)
+          out[((c * geo.K + k) * geo.R + (geo.R - 1 - r)) * geo.S + (geo.S - 1 - s)] = w[((k * geo.C + c) * geo.R + r) * geo.S + s];
   return wt;
 }
 
@@ -313,20 +313,20 @@ struct Conv2d {
   }
   void cpu(const Tensor& x, const Tensor& w, const Tensor& out) const { cpu(x, w, Tensor(), out); }
   void cpu(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& out) const {
-    const Geometry g = geometry(name, x.shape(), w.shape(), options);
-    if (g.C == 0) {  // an empty sum: BLAS may leave y unwritten when its K is 0
+    const Geometry geo = geometry(name, x.shape(), w.shape(), options);
+    if (geo.C == 0) {  // an empty sum: BLAS may leave y unwritten when its K is 0
       out.fill_(0);
-      if (b.defined()) out.copy_(add(out, b.reshape({g.K, 1, 1})));
+      if (b.defined()) out.copy_(add(out, b.reshape({geo.K, 1, 1})));
       return;
     }
     const Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : b;
-    if (use_direct(g, x.dtype(), Map::forward)) {
+    if (use_direct(geo, x.dtype(), Map::forward)) {
       detail::conv2d_direct_forward(xc.data<float>(), wc.data<float>(), bc.defined() ? bc.data<float>() : nullptr,
-                                    out.data<float>(), g.N, g.C, g.H, g.W, g.K, g.R, g.S, g.pad, g.dil, g.stride);
+                                    out.data<float>(), geo.N, geo.C, geo.H, geo.W, geo.K, geo.R, geo.S, geo.pad, geo.dil, geo.stride);
       return;
     }
     dispatch_float(name, x.dtype(), [&]<typename T>() {
-      conv2d_forward_cpu<T>(g, xc.data<T>(), wc.data<T>(), bc.defined() ? bc.data<T>() : nullptr, out.data<T>());
+      conv2d_forward_cpu<T>(geo, xc.data<T>(), wc.data<T>(), bc.defined() ? bc.data<T>() : nullptr, out.data<T>());
     });
   }
   void device(const Tensor& x, const Tensor& w, const Tensor& out) const { device(x, w, Tensor(), out); }
@@ -426,13 +426,13 @@ struct Conv2dBackwardWeight {
 }  // namespace
 
 Shape conv2d_output_shape(const Shape& x, const Shape& w, Conv2dOptions options) {
-  const Geometry g = geometry("conv2d", x, w, options);
-  return {g.N, g.K, g.P, g.Q};
+  const Geometry geo = geometry("conv2d", x, w, options);
+  return {geo.N, geo.K, geo.P, geo.Q};
 }
 
 double conv2d_flops(const Shape& x, const Shape& w, Conv2dOptions options) {
-  const Geometry g = geometry("conv2d", x, w, options);
-  return 2.0 * g.N * g.K * g.pq() * g.crs();
+  const Geometry geo = geometry("conv2d", x, w, options);
+  return 2.0 * geo.N * geo.K * geo.pq() * geo.crs();
 }
 
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOptions options) {

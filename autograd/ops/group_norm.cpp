@@ -186,23 +186,40 @@ struct GroupNormOp {
   Tensor weight(const TensorList& in) const { return has_weight ? in[1] : Tensor(); }
   Tensor bias(const TensorList& in) const { return has_bias ? in[1 + has_weight] : Tensor(); }
 
-  Tensor forward(const TensorList& in) const {
+  Shape out_shape(const TensorList& in) const { return in[0].shape(); }
+  void cpu(const TensorList& in, const Tensor& y) const {
     const Tensor x = contiguous(in[0]), w = contiguous_or_none(weight(in)), b = contiguous_or_none(bias(in));
-    Tensor y = empty(x.shape(), x.options());
-    if (x.device().is_cpu()) {
-      dispatch_float(name, x.dtype(), [&]<typename T>() {
-        group_norm_forward_cpu<kSilu, T>(s, x.data<T>(), data_or_null<T>(w), data_or_null<T>(b), eps, y.data<T>(),
-                                         saved_mean.data<double>(), saved_rstd.data<double>());
-      });
-    } else {
-      backend::group_norm_forward(kSilu, dims(), x, w, b, eps, y, saved_mean, saved_rstd);
-    }
-    return y;
+    dispatch_float(name, x.dtype(), [&]<typename T>() {
+      group_norm_forward_cpu<kSilu, T>(s, x.data<T>(), data_or_null<T>(w), data_or_null<T>(b), eps, y.data<T>(),
+                                       saved_mean.data<double>(), saved_rstd.data<double>());
+    });
+  }
+  void device(const TensorList& in, const Tensor& y) const {
+    const Tensor x = contiguous(in[0]), w = contiguous_or_none(weight(in)), b = contiguous_or_none(bias(in));
+    backend::group_norm_forward(kSilu, dims(), x, w, b, eps, y, saved_mean, saved_rstd);
   }
 
   TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
     return GradMode::is_enabled() ? composite_backward(g, in) : fused_backward(g, in);
   }
+
+  // The fused backward's kernel: gx, dot and sum from g, x, w, b (contiguous) and the saved statistics.
+  struct BackwardKernel {
+    static constexpr std::string_view name = GroupNormOp::name;
+    const GroupNormOp* op;
+    void cpu(const Tensor& g, const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& gx, const Tensor& dot,
+             const Tensor& sum) const {
+      dispatch_float(name, x.dtype(), [&]<typename T>() {
+        group_norm_backward_cpu<kSilu, T>(op->s, g.data<T>(), x.data<T>(), data_or_null<T>(w), data_or_null<T>(b),
+                                          op->saved_mean.data<double>(), op->saved_rstd.data<double>(), gx.data<T>(),
+                                          dot.data<double>(), sum.data<double>());
+      });
+    }
+    void device(const Tensor& g, const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& gx, const Tensor& dot,
+                const Tensor& sum) const {
+      backend::group_norm_backward(kSilu, op->dims(), g, x, w, b, op->saved_mean, op->saved_rstd, gx, dot, sum);
+    }
+  };
 
   // One kernel for gx and the [N, C] float64 sums dot and sum; then gw_c = sum_n r dot[n, c] (as
   // xhat = (x - mean) r) and gb_c = sum_n sum[n, c], with ops, on whichever device x is.
@@ -211,15 +228,7 @@ struct GroupNormOp {
     const Tensor w = contiguous_or_none(weight(in)), b = contiguous_or_none(bias(in));
     Tensor gx = empty(x.shape(), x.options());
     const Tensor dot = empty({s.N, s.C}, {.dtype = kFloat64, .device = x.device()}), sum = empty_like(dot);
-    if (x.device().is_cpu()) {
-      dispatch_float(name, x.dtype(), [&]<typename T>() {
-        group_norm_backward_cpu<kSilu, T>(s, gc.data<T>(), x.data<T>(), data_or_null<T>(w), data_or_null<T>(b),
-                                          saved_mean.data<double>(), saved_rstd.data<double>(), gx.data<T>(),
-                                          dot.data<double>(), sum.data<double>());
-      });
-    } else {
-      backend::group_norm_backward(kSilu, dims(), gc, x, w, b, saved_mean, saved_rstd, gx, dot, sum);
-    }
+    detail::run_kernel(BackwardKernel{this}, x.device(), gc, x, w, b, gx, dot, sum);
     TensorList grads{in[0].requires_grad() ? gx : Tensor()};
     if (has_weight && in[1].requires_grad()) {
       const Tensor r = reshape(expand(reshape(saved_rstd, {s.N, s.G, 1}), {s.N, s.G, s.channels_per_group()}), {s.N, s.C});
