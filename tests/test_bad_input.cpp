@@ -9,6 +9,7 @@
 // when it differs. Rewrite it with
 //   SCORCH_WRITE_ERRORS_MD=1 build/bin/scorch_tests --gtest_filter='BadInputTest.*'
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -110,10 +111,27 @@ const BadInput kCases[] = {
     {"flag without its value", "gmm", "--out", 2, "--out"},
 
     // mnist: the settings (training and sampling flags are checked together, before any work).
-    {"missing config file", "mnist", "--config missing.toml", 2, "missing.toml"},
-    {"config with an unknown key", "mnist", "--config extra.toml", 2, "--config extra.toml: unknown setting 'bogus'"},
-    {"config that is not TOML", "mnist", "--config notes.txt", 2, "--config notes.txt: unknown setting"},
-    {"config with a bad value", "mnist", "--config bad_value.toml", 2, "--lr"},
+    {"missing config file", "mnist", "--config missing.toml", 2, "--config missing.toml: cannot read it: No such file"},
+    {"config with an unknown key", "mnist", "--config extra.toml", 2, "--config extra.toml, line 2: unknown key 'bogus'"},
+    {"config that is not TOML", "mnist", "--config notes.txt", 2, "--config notes.txt, line 1: not TOML"},
+    {"config of 2 MiB", "mnist", "--config big.toml", 2, "--config big.toml: 2097152 bytes; a config file is at most 1 MiB"},
+    {"config with binary bytes", "mnist", "--config binary.toml", 2, "--config binary.toml, line 2: not TOML"},
+    {"config with a bad value", "mnist", "--config bad_value.toml", 2, "--config bad_value.toml, line 1: --lr: must be"},
+    {"config with an unclosed string", "mnist", "--config unclosed.toml", 2,
+     "--config unclosed.toml, line 2: key 'samples-dir': the string is not closed"},
+    {"config setting a key twice", "mnist", "--config twice.toml", 2, "--config twice.toml, line 3: key 'lr': set a second time"},
+    {"config with two names of one flag", "mnist", "--config aliases.toml", 2,
+     "line 2: key 'inference-only' sets --inference_only again (line 1 set it)"},
+    {"config with an array for a number", "mnist", "--config array.toml", 2, "line 1: key 'lr' holds an array"},
+    {"config with a table for a string", "mnist", "--config table.toml", 2, "line 1: key 'model' holds a table"},
+    {"config setting a command-line flag", "mnist", "--config profile.toml", 2,
+     "line 1: key 'profile': --profile is a flag of the command line only"},
+    {"config is /dev/zero", "mnist", "--config /dev/zero", 2, "--config /dev/zero: not a regular file (a character device)"},
+    {"config is a FIFO", "mnist", "--config fifo.toml", 2, "--config fifo.toml: not a regular file (a FIFO)"},
+    {"config is a folder", "mnist", "--config digits", 2, "--config digits: not a regular file (a folder)"},
+    {"empty config name", "mnist", "--config ''", 2, "--config: must not be empty"},
+    {"run's config.toml is a folder", "mnist", TRAIN "--weights-dir config_is_a_folder --resume", 2,
+     "config_is_a_folder/config.toml: not a regular file (a folder)"},
     {"unknown dataset", "mnist", "--dataset kmnist", 2, "--dataset"},
     {"empty dataset", "mnist", "--dataset ''", 2, "--dataset"},
     {"validation share too large", "mnist", "--val-fraction 0.9", 2, "--val-fraction: must be a number in [0.001, 0.5]"},
@@ -273,6 +291,17 @@ void make_scratch(const fs::path& dir) {
   write_text(dir / "notes.txt", "just some notes\n");
   write_text(dir / "extra.toml", "lr = 0.001\nbogus = 3\n");
   write_text(dir / "bad_value.toml", "lr = -1\n");
+  write_text(dir / "unclosed.toml", "lr = 0.001\nsamples-dir = \"a#b\n");
+  write_text(dir / "big.toml", std::string(2 << 20, '#'));
+  constexpr char kBinary[] = "lr = 0.001\n\x01\x00\xff\x1b[31m = 2\n";  // NUL, not UTF-8, a terminal escape
+  write_text(dir / "binary.toml", std::string(kBinary, sizeof kBinary - 1));
+  write_text(dir / "twice.toml", "lr = 0.001\nsteps = 3\nlr = 0.002\n");
+  write_text(dir / "aliases.toml", "inference_only = true\ninference-only = false\n");
+  write_text(dir / "array.toml", "lr = [0.001, 0.002]\n");
+  write_text(dir / "table.toml", "[model]\nname = \"unet-small\"\n");
+  write_text(dir / "profile.toml", "profile = \"trace.json\"\n");
+  ASSERT_EQ(::mkfifo((dir / "fifo.toml").c_str(), 0644), 0);  // read, it would block: refused unopened
+  fs::create_directories(dir / "config_is_a_folder" / "config.toml");
   write_text(dir / "empty.safetensors", "");
 
   // A one-step unet-small of width 8, and checkpoints derived from it.

@@ -77,8 +77,9 @@ TEST(MnistConfig, TomlRoundTrip) {
   EXPECT_EQ(parse_mnist_toml(mnist_toml(MnistConfig{}), "test"), MnistConfig{});
 }
 
-// CLI11 writes doubles with 6 significant digits and has no escapes in its config format: config.toml
-// must hold every digit, and refuse (naming the flag) a value it cannot hold rather than save another.
+// CLI11 writes doubles with 6 significant digits: config.toml must hold every digit. TOML escapes any
+// character, so '#' and line breaks are kept; a string that is not UTF-8 is refused, naming the flag,
+// rather than saved as another.
 TEST(MnistConfig, TomlKeepsEveryDigitAndRefusesWhatItCannotHold) {
   MnistConfig c;
   c.lr = 1.2345678901e-4;
@@ -86,13 +87,15 @@ TEST(MnistConfig, TomlKeepsEveryDigitAndRefusesWhatItCannotHold) {
   c.sigma_max = 1.0 / 3;
   c.sigma_min = 1.706777165336792e-07;  // its shortest form reads back as the next double through strtold
   c.inference_only = true;  // a flag: CLI11 wrote its empty default string as false
+  c.weights_dir = "runs/#1 \"x\"\tand\nmore";  // a comment sign, quotes, a tab, a line break
+  c.seed = 18446744073709551615u;  // past a TOML integer: written as a string
   EXPECT_EQ(parse_mnist_toml(mnist_toml(c), "test"), c);
-  c.weights_dir = "runs/#1";  // '#' starts a comment
+  c.weights_dir = "runs/\xff";  // Latin-1, not UTF-8
   try {
     mnist_toml(c);
-    ADD_FAILURE() << "no error for a '#' in --weights-dir";
+    ADD_FAILURE() << "no error for a --weights-dir that is not UTF-8";
   } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("--weights-dir: 'runs/#1' cannot be saved in a config file"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("--weights-dir: 'runs/\\xff' cannot be saved in a config file"), std::string::npos)
         << e.what();
   }
 }

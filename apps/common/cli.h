@@ -43,6 +43,20 @@ inline bool parse_double(const std::string& text, double& v) {
 
 }  // namespace cli_detail
 
+// Text from a file or the command line, for a message: quoted, bytes other than printable ASCII as \xNN
+// (a binary file's "line" must not garble the terminal or split the one-line error), cut after `shown`
+// bytes: "'h=0si\x02\x00'...".
+inline std::string quoted_escaped(const std::string& text, size_t shown = 60) {
+  std::string out = "'";
+  for (size_t i = 0; i < text.size() && i < shown; ++i) {
+    const unsigned char ch = text[i];
+    char hex[5];
+    std::snprintf(hex, sizeof hex, "\\x%02x", ch);
+    out += ch >= 0x20 && ch < 0x7f ? std::string(1, char(ch)) : std::string(hex);
+  }
+  return out + (text.size() > shown ? "'..." : "'");
+}
+
 // "must be a finite number > 0, got '-1'" (CLI11's PositiveNumber prints its range as 0 to 1.8e308 in
 // full and takes inf).
 inline const CLI::Validator kPositive(

