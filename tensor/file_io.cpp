@@ -28,7 +28,8 @@ namespace {
 int errno_of(int rc) { return rc < 0 ? errno : 0; }
 
 // The temporary file of one write_file_atomic: "<target>.tmp.<pid>.<n>", created exclusively so two
-// writers never share one. Closed and removed on destruction unless renamed over the target.
+// writers never share one (kTempSuffixMax in file_io.h bounds the suffix). Closed and removed on
+// destruction unless renamed over the target.
 class TempFile {
  public:
   explicit TempFile(const std::string& target) {

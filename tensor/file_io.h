@@ -9,6 +9,7 @@
 //
 // Tensor bytes are little-endian (the only byte order scorch runs on) and row-major.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -22,6 +23,11 @@ namespace scorch {
 // Replaces `path` by `bytes` atomically. Throws std::runtime_error naming the path and strerror on
 // any failure, after removing the temporary file; the target is then left as it was.
 void write_file_atomic(const std::string& path, std::string_view bytes);
+
+// The longest suffix write_file_atomic adds to `path`'s name for its temporary file: ".tmp." (5), the pid
+// (an int: at most 10 digits), "." and a counter (a uint64_t: at most 20 digits). A name within NAME_MAX
+// but past NAME_MAX minus this cannot be written: the apps check names against it up front.
+inline constexpr size_t kTempSuffixMax = 36;
 
 // A process killed inside write_file_atomic (SIGKILL, power loss) leaves its temporary file
 // "<path>.tmp.<pid>.<n>" behind. This removes those of `path` whose process is gone (or is this one,

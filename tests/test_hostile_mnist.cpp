@@ -23,6 +23,7 @@ namespace fs = std::filesystem;
 using namespace scorch::app;
 using scorch::testing::run_command;
 using scorch::testing::TempDir;
+using scorch::testing::write_synthetic_mnist;
 
 // parse_mnist_flags on `args` (after "mnist").
 ParsedFlags parse(std::vector<std::string> args) {
@@ -105,6 +106,37 @@ TEST(MnistConfigFile, AnUnreadableFileIsRefused) {
   fs::permissions(file, fs::perms::none);
   EXPECT_NE(usage_error_of([&] { parse({"--config", file}); }).find("secret.toml: cannot read it: Permission denied"),
             std::string::npos);
+}
+
+std::string mnist_binary() { return scorch::testing::app_binary("mnist"); }
+
+// The real binary on 200 synthetic images: unet-small of width 8, a fraction of a second a run.
+class HostileMnistRun : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(mnist_binary())) GTEST_SKIP() << "mnist binary not built";
+    write_synthetic_mnist(tmp.path() / "data", 200);
+  }
+  // Training into `weights` (in the scratch folder) for `steps` steps, plus `more` flags.
+  std::pair<int, std::string> train(const std::string& weights, int steps, const std::string& more = "") const {
+    return run_command("cd '" + tmp.path().string() + "' && " + mnist_binary() + " --data-dir data --weights-dir " + weights +
+                       " --width 8 --batch 8 --val-interval 2 --threads 1 --seed 7 --steps " + std::to_string(steps) + " " + more);
+  }
+  std::string bytes(const std::string& file) const { return scorch::read_file(tmp.file(file)); }
+  TempDir tmp;
+};
+
+// The temporary file "<name>.tmp.<pid>.<n>" of the trace's atomic write must fit NAME_MAX too: a name
+// of 220 bytes is refused before any work (no weights folder), one of 219 is written.
+TEST_F(HostileMnistRun, ProfileNameFitsItsTemporaryFile) {
+  const size_t longest = 255 - scorch::kTempSuffixMax;  // NAME_MAX of the test's filesystem (ext4, tmpfs, overlayfs)
+  const auto [code, log] = train("w", 1, "--profile " + std::string(longest + 1, 'p'));
+  EXPECT_EQ(code, 2) << log;
+  EXPECT_NE(log.find("--profile: the file name is 220 bytes; it must be at most 219"), std::string::npos) << log;
+  EXPECT_FALSE(fs::exists(tmp.path() / "w"));
+  const auto [code2, log2] = train("w", 1, "--profile " + std::string(longest, 'p'));
+  EXPECT_EQ(code2, 0) << log2;
+  EXPECT_TRUE(fs::exists(tmp.path() / std::string(longest, 'p')));
 }
 
 }  // namespace

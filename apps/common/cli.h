@@ -3,9 +3,12 @@
 // code 2); every value check here rejects what does not parse as a whole, NaN and infinities.
 #pragma once
 #include <CLI/CLI.hpp>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <climits>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -16,6 +19,7 @@
 #include <system_error>
 
 #include "cuda/device.h"
+#include "tensor/file_io.h"
 
 namespace scorch::app {
 
@@ -117,12 +121,34 @@ inline const CLI::Validator kNoiseLevel = real_in(1e-10, 1e10);
 inline const CLI::Validator kNonEmpty(
     [](std::string& text) -> std::string { return text.empty() ? "must not be empty" : ""; }, "");
 
-// A file that a run writes (--profile, --dump-graph): not a folder. Its folder is created at the start
-// of the run (make_parent_dir), so that a bad path fails at once and not after the work.
+namespace cli_detail {
+
+// NAME_MAX of the filesystem that will hold `file`: pathconf(3) of its nearest folder that exists (the
+// run creates the rest), else POSIX's NAME_MAX.
+inline size_t name_max_for(const std::filesystem::path& file) {
+  std::filesystem::path dir = file.parent_path();
+  std::error_code ec;
+  while (!dir.empty() && !std::filesystem::is_directory(dir, ec)) dir = dir.parent_path();
+  const long limit = ::pathconf(dir.empty() ? "." : dir.c_str(), _PC_NAME_MAX);
+  return limit > 0 ? static_cast<size_t>(limit) : NAME_MAX;
+}
+
+}  // namespace cli_detail
+
+// A file that a run writes (--profile, --dump-graph): not a folder, and a name short enough for the
+// temporary file of its atomic write. NOTE: "<name>.tmp.<pid>.<n>" is longer than the name itself, so a
+// legal 250-byte name failed with ENAMETOOLONG only when the file was written, after the work. Its
+// folder is created at the start of the run (make_parent_dir), so that a bad path fails at once too.
 inline const CLI::Validator kOutputFile(
     [](std::string& text) -> std::string {
       std::error_code ec;
-      return std::filesystem::is_directory(text, ec) ? cli_detail::quoted(text) + " is a folder, not a file" : "";
+      if (std::filesystem::is_directory(text, ec)) return cli_detail::quoted(text) + " is a folder, not a file";
+      const size_t name = std::filesystem::path(text).filename().string().size(), limit = cli_detail::name_max_for(text);
+      if (name + kTempSuffixMax > limit)
+        return "the file name is " + std::to_string(name) + " bytes; it must be at most " +
+               std::to_string(limit - std::min(limit, kTempSuffixMax)) + " (NAME_MAX " + std::to_string(limit) +
+               " less " + std::to_string(kTempSuffixMax) + " for the suffix .tmp.<pid>.<n> of the temporary file it is written through)";
+      return "";
     },
     "");
 
