@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -137,6 +138,31 @@ TEST_F(HostileMnistRun, ProfileNameFitsItsTemporaryFile) {
   const auto [code2, log2] = train("w", 1, "--profile " + std::string(longest, 'p'));
   EXPECT_EQ(code2, 0) << log2;
   EXPECT_TRUE(fs::exists(tmp.path() / std::string(longest, 'p')));
+}
+
+// --overwrite with a mistake in the other flags must not cost the old run: its files stay, byte for
+// byte, until the new run has written its first checkpoint.
+TEST_F(HostileMnistRun, OverwriteKeepsTheOldRunUntilTheNewOneHasACheckpoint) {
+  ASSERT_EQ(train("w", 4).first, 0);
+  const std::vector<std::string> files = {"w/last.safetensors", "w/best.safetensors", "w/log.csv", "w/config.toml"};
+  std::vector<std::string> before;
+  for (const std::string& f : files) before.push_back(bytes(f));
+  for (const std::string& mistake : {std::string("--data-dir dta"), std::string("--batch 4000")}) {
+    const auto [code, log] = train("w", 4, "--overwrite " + mistake);
+    EXPECT_EQ(code, 1) << log;
+    for (size_t i = 0; i < files.size(); ++i) EXPECT_EQ(bytes(files[i]), before[i]) << files[i] << " after " << mistake;
+  }
+  // A good run replaces them all: no row, checkpoint or setting of the old run is left.
+  const auto [code, log] = train("w", 2, "--overwrite --seed 8");
+  ASSERT_EQ(code, 0) << log;
+  for (const char* f : {"w/last.safetensors", "w/best.safetensors"}) {
+    const Checkpoint ck = load_checkpoint(tmp.file(f));
+    EXPECT_EQ(ck.progress.step, 2) << f;
+    EXPECT_EQ(parse_mnist_toml(ck.config_toml, f).seed, 8u) << f;
+  }
+  const std::string csv = bytes("w/log.csv");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 2) << csv;  // the header and step 2
+  EXPECT_NE(bytes("w/config.toml").find("seed=8\n"), std::string::npos);
 }
 
 }  // namespace

@@ -168,8 +168,10 @@ int train(const MnistConfig& c, const std::string& config_toml) {
   if (c.threads > 0) set_num_threads(c.threads);
   const auto t_start = Clock::now();
   make_output_dir("--weights-dir", c.weights_dir);
-  // A new run would overwrite the checkpoints of the one trained there before: refused unless --overwrite,
-  // and then the old ones go at once, so the folder never mixes the two runs' checkpoints.
+  // A new run would overwrite the checkpoints of the one trained there before: refused unless --overwrite.
+  // With it, the old run's files stay until this run has written its first checkpoint (below): a typo in
+  // --data-dir, or any other problem found while loading the data and building the model, leaves them.
+  std::vector<std::string> replaced;
   if (!c.resume)
     for (const char* name : {"/last.safetensors", "/best.safetensors"}) {
       const std::string path = c.weights_dir + name;
@@ -177,7 +179,7 @@ int train(const MnistConfig& c, const std::string& config_toml) {
       if (!c.overwrite)
         throw std::runtime_error(path + " exists: continue that run with --resume, replace it with --overwrite, or train "
                                  "into another --weights-dir");
-      std::filesystem::remove(path);
+      replaced.push_back(path);
     }
   const std::string dir = c.data_dir.empty() ? default_data_dir(c.dataset) : c.data_dir;
   const TrainValSplit data = split_digits(load_digits(dir), c.val_fraction, c.seed);
@@ -232,13 +234,20 @@ int train(const MnistConfig& c, const std::string& config_toml) {
     save_checkpoint(path, *model, ema ? &*ema : nullptr, adam, p, config_toml);
     if (path == last_path) saved_step = p.step;
   };
-  write_file_atomic(config_path, config_toml);
   // Before the first save: a Ctrl-C that comes once last.safetensors exists always finds the handler
   // (it used to kill the process between the two, 1 run in 12 of MnistAppRun.CtrlCSavesLastAndResumes).
   InterruptGuard interrupt;
   // A fresh run saves its starting state before it reports its start: from then on, wherever the
-  // process is killed, last.safetensors exists and --resume continues the run.
-  if (!c.resume) save(last_path);
+  // process is killed, last.safetensors exists and --resume continues the run. Only then do the files of
+  // the run it replaces go (its last.safetensors is already replaced), and config.toml follows, so that
+  // the folder never pairs this run's checkpoint with the old run's best one or settings for long.
+  if (!c.resume) {
+    save(last_path);
+    for (const std::string& path : replaced)
+      if (path != last_path) std::filesystem::remove(path);
+    if (!replaced.empty()) std::filesystem::remove(log_path);  // its rows are the old run's
+  }
+  write_file_atomic(config_path, config_toml);
   std::fprintf(stderr, "mnist: %s (%lld parameters) on %lld training / %lld validation images from %s, %s, %d threads\n",
                c.model.c_str(), static_cast<long long>(model->num_parameters()), static_cast<long long>(data.train.count),
                static_cast<long long>(data.val.count), dir.c_str(), device.str().c_str(), num_threads());
