@@ -4,9 +4,11 @@
 // run never replaces a finite checkpoint, and what a killed run left is cleaned at the next start.
 // The one-line messages themselves are rows of tests/test_bad_input.cpp.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -120,7 +122,7 @@ class HostileMnistRun : public ::testing::Test {
   }
   // Training into `weights` (in the scratch folder) for `steps` steps, plus `more` flags.
   std::pair<int, std::string> train(const std::string& weights, int steps, const std::string& more = "") const {
-    return run_command("cd '" + tmp.path().string() + "' && " + mnist_binary() + " --data-dir data --weights-dir " + weights +
+    return run_command("cd " + scorch::testing::shell_quote(tmp.path()) + " && " + mnist_binary() + " --data-dir data --weights-dir " + weights +
                        " --width 8 --batch 8 --val-interval 2 --threads 1 --seed 7 --steps " + std::to_string(steps) + " " + more);
   }
   std::string bytes(const std::string& file) const { return scorch::read_file(tmp.file(file)); }
@@ -163,6 +165,98 @@ TEST_F(HostileMnistRun, OverwriteKeepsTheOldRunUntilTheNewOneHasACheckpoint) {
   const std::string csv = bytes("w/log.csv");
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 2) << csv;  // the header and step 2
   EXPECT_NE(bytes("w/config.toml").find("seed=8\n"), std::string::npos);
+}
+
+// Every weight (and EMA average) of a checkpoint is finite: `ck`'s first one that is not, or "".
+std::string first_nonfinite(const Checkpoint& ck) {
+  for (auto group : {&Checkpoint::model, &Checkpoint::ema})
+    for (const auto& [name, t] : ck.*group)
+      for (double v : t.values())
+        if (!std::isfinite(v)) return name;
+  return "";
+}
+
+// --lr 1e6 diverges: whether the training loss, the validation loss or the weights go first, the run
+// stops with a message, and last.safetensors and best.safetensors stay checkpoints of finite weights
+// (the app no longer calls a checkpoint "good" that it saved after the loss went nan).
+TEST_F(HostileMnistRun, ADivergingRunNeverReplacesAFiniteCheckpoint) {
+  for (const std::string lr : {"1e6", "1e30"}) {
+    SCOPED_TRACE("--lr " + lr);
+    const auto [code, log] = train("w" + lr, 40, "--lr " + lr + " --clip 0 --val-interval 1");
+    EXPECT_EQ(code, 1) << log;
+    EXPECT_NE(log.find("(not finite). Nothing was saved: w" + lr + "/last.safetensors still holds step"), std::string::npos) << log;
+    EXPECT_EQ(log.find("last good"), std::string::npos) << log;
+    ASSERT_TRUE(fs::exists(tmp.file("w" + lr + "/last.safetensors")));  // the step-0 one at least
+    for (const char* name : {"/last.safetensors", "/best.safetensors"}) {
+      if (!fs::exists(tmp.file("w" + lr + name))) continue;  // no finite validation loss yet
+      const Checkpoint ck = load_checkpoint(tmp.file("w" + lr + name));
+      EXPECT_LT(ck.progress.step, 40) << name;
+      EXPECT_EQ(first_nonfinite(ck), "") << name;
+      EXPECT_TRUE(std::isfinite(ck.progress.best_val_loss) || ck.progress.step == 0) << name;
+    }
+  }
+}
+
+// A damaged log.csv (a truncated write by another tool, an edit, binary junk) does not block --resume:
+// the rows before the damage are kept, the file is set aside as log.csv.damaged, and the warning names
+// the line with its text escaped.
+TEST_F(HostileMnistRun, ADamagedLogDoesNotBlockResume) {
+  ASSERT_EQ(train("w", 4).first, 0);
+  const std::string good = bytes("w/log.csv");  // header, step 2, step 4
+  const std::string first_row = good.substr(0, good.find('\n', good.find('\n') + 1) + 1);
+  const std::string damaged = first_row + "4,0.3,\x01\xff garbage\n";
+  scorch::write_file_atomic(tmp.file("w/log.csv"), damaged);
+  const auto [code, log] = train("w", 6, "--resume");
+  ASSERT_EQ(code, 0) << log;
+  EXPECT_NE(log.find("log.csv line 3 is not 7 comma-separated numbers: '4,0.3,\\x01\\xff garbage'"), std::string::npos) << log;
+  EXPECT_NE(log.find("the 1 rows before it are kept"), std::string::npos) << log;
+  EXPECT_EQ(bytes("w/log.csv.damaged"), damaged);
+  const std::string csv = bytes("w/log.csv");
+  EXPECT_EQ(csv.substr(0, first_row.size()), first_row);
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 3) << csv;  // the header, step 2 kept, step 6 new
+  EXPECT_NE(csv.find("\n6,"), std::string::npos) << csv;
+  // Steps out of order, a wrong header: the same.
+  for (const std::string& text : {std::string("step,epoch\n"), first_row + "1,0,0,0,0,0,0\n"}) {
+    scorch::write_file_atomic(tmp.file("w/log.csv"), text);
+    const auto [code2, log2] = train("w", 8, "--resume");
+    EXPECT_EQ(code2, 0) << log2;
+    EXPECT_NE(log2.find("mnist: warning: "), std::string::npos) << log2;
+    EXPECT_EQ(bytes("w/log.csv.damaged"), text);
+  }
+}
+
+// A pid no process has: that of a child, once reaped.
+pid_t dead_pid() {
+  const pid_t pid = fork();
+  if (pid == 0) _exit(0);
+  waitpid(pid, nullptr, 0);
+  return pid;
+}
+
+// What a SIGKILLed run leaves (write_file_atomic's "<file>.tmp.<pid>.<n>") goes at the next start, in
+// the weights folder, the samples folder and beside --profile / --dump-graph files; a live writer's
+// file and files of other names stay.
+TEST_F(HostileMnistRun, StaleTempFilesAreRemovedAtStart) {
+  fs::create_directories(tmp.path() / "w");
+  fs::create_directories(tmp.path() / "s");
+  const std::string dead = std::to_string(dead_pid()), live = std::to_string(::getpid());
+  const std::vector<std::string> stale = {"w/last.safetensors.tmp." + dead + ".0", "w/log.csv.tmp." + dead + ".3",
+                                          "w/trace.json.tmp." + dead + ".1", "w/graph.dot.tmp." + dead + ".2",
+                                          "s/samples.png.tmp." + dead + ".0", "s/samples.npy.tmp." + dead + ".1",
+                                          "s/trajectory.png.tmp." + dead + ".2", "s/sampling.json.tmp." + dead + ".3",
+                                          "s/trace.json.tmp." + dead + ".4"};
+  const std::vector<std::string> kept = {"w/best.safetensors.tmp." + live + ".0", "s/notes.tmp." + dead + ".0",
+                                         "s/samples.png.tmp." + dead};
+  for (const std::string& name : stale) scorch::write_file_atomic(tmp.file(name), "left by a killed run");
+  for (const std::string& name : kept) scorch::write_file_atomic(tmp.file(name), "not ours to remove");
+  const auto [code, log] = train("w", 2, "--profile w/trace.json --dump-graph w/graph.dot");
+  ASSERT_EQ(code, 0) << log;
+  const auto [code2, log2] = run_command("cd " + scorch::testing::shell_quote(tmp.path()) + " && " + mnist_binary() +
+                                         " --inference_only --weights-dir w --samples-dir s --n-samples 2 "
+                                         "--steps-per-level 1 --profile s/trace.json");
+  ASSERT_EQ(code2, 0) << log2;
+  for (const std::string& name : stale) EXPECT_FALSE(fs::exists(tmp.file(name))) << name;
+  for (const std::string& name : kept) EXPECT_TRUE(fs::exists(tmp.file(name))) << name;
 }
 
 }  // namespace

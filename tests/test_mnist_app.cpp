@@ -1,6 +1,6 @@
 // The mnist app: its settings file, its data split and batch order, and the real binary end to end on a
 // tiny synthetic dataset (IDX files written by the test) and a tiny unet-small: resume equals an
-// uninterrupted run, Ctrl-C saves a checkpoint, a diverging run stops cleanly, and --inference_only
+// uninterrupted run, Ctrl-C saves a checkpoint, and --inference_only
 // writes valid PNG and .npy files. No MNIST download is needed.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -230,18 +230,6 @@ TEST_F(MnistAppRun, EarlyStoppingStopsAfterPatienceEvaluations) {
   EXPECT_NE(log.find("early stop at step 6"), std::string::npos) << log;
   EXPECT_EQ(load_checkpoint((tmp.path() / "w" / "last.safetensors").string()).progress.step, 6);
   EXPECT_EQ(load_checkpoint((tmp.path() / "w" / "best.safetensors").string()).progress.step, 2);
-}
-
-TEST_F(MnistAppRun, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
-  // Adam moves every weight by about lr a step: lr 1e30 overflows float32 within a few steps.
-  const auto [code, log] = run_command(tiny_run(tmp.path() / "data", tmp.path() / "w", 50) + " --lr 1e30 --clip 0 --val-interval 1");
-  EXPECT_EQ(code, 1) << log;
-  EXPECT_NE(log.find("not finite"), std::string::npos) << log;
-  const fs::path last = tmp.path() / "w" / "last.safetensors";
-  if (fs::exists(last)) {  // a checkpoint that is there is a readable, earlier one
-    const Checkpoint ck = load_checkpoint(last.string());
-    EXPECT_LT(ck.progress.step, 50);
-  }
 }
 
 TEST_F(MnistAppRun, CtrlCSavesLastAndResumes) {

@@ -138,7 +138,7 @@ inline size_t name_max_for(const std::filesystem::path& file) {
 // A file that a run writes (--profile, --dump-graph): not a folder, and a name short enough for the
 // temporary file of its atomic write. NOTE: "<name>.tmp.<pid>.<n>" is longer than the name itself, so a
 // legal 250-byte name failed with ENAMETOOLONG only when the file was written, after the work. Its
-// folder is created at the start of the run (make_parent_dir), so that a bad path fails at once too.
+// folder is created at the start of the run (prepare_output_file), so that a bad path fails at once too.
 inline const CLI::Validator kOutputFile(
     [](std::string& text) -> std::string {
       std::error_code ec;
@@ -193,10 +193,12 @@ inline void create_folder(const std::string& flag, const std::string& value, con
 // when it cannot (a file in the way, no permission): "--out runs/x: cannot create the folder: Not a directory".
 inline void make_output_dir(const std::string& flag, const std::string& dir) { cli_detail::create_folder(flag, dir, dir); }
 
-// The same for the folder of a file that `flag` names (nothing to do for a bare file name).
-inline void make_parent_dir(const std::string& flag, const std::string& file) {
+// The same for the folder of a file that `flag` names (nothing to do for a bare file name), and the
+// temporary files a killed run's atomic writes of `file` left there go (remove_stale_temp_files).
+inline void prepare_output_file(const std::string& flag, const std::string& file) {
   const std::filesystem::path dir = std::filesystem::path(file).parent_path();
   if (!dir.empty()) cli_detail::create_folder(flag, file, dir);
+  remove_stale_temp_files(file);
 }
 
 }  // namespace scorch::app

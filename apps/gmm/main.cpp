@@ -284,14 +284,12 @@ int run(const GmmConfig& c) {
   const Device device = device_from_flag(c.device);  // training, the learned field and its samplers
   cuda::set_deterministic(c.deterministic);
   make_output_dir("--out", c.out);
-  if (!c.profile.empty()) make_parent_dir("--profile", c.profile);
-  if (!c.dump_graph.empty()) make_parent_dir("--dump-graph", c.dump_graph);
+  if (!c.profile.empty()) prepare_output_file("--profile", c.profile);
+  if (!c.dump_graph.empty()) prepare_output_file("--dump-graph", c.dump_graph);
   const GaussianMixture gmm = make_mixture(c);
   const Plot p{plot_range(gmm)};
   // Temporary files of a killed run's atomic writes: gone, so that repeated crashes cannot fill the disk.
   for (const char* name : kOutputs) remove_stale_temp_files(p.path(c, name));
-  for (const std::string& file : {c.profile, c.dump_graph})
-    if (!file.empty()) remove_stale_temp_files(file);
   const std::vector<double> sigmas = geometric_sigmas(c.sigma_max, c.sigma_min, c.levels);
   Generator gen(c.seed);
   json timing, metrics;

@@ -22,8 +22,8 @@ int main(int argc, char** argv) {
   if (!flags) return 0;  // --help
   const scorch::app::MnistConfig& c = flags->config;
   try {
-    if (!c.profile.empty()) scorch::app::make_parent_dir("--profile", c.profile);
-    if (!c.dump_graph.empty()) scorch::app::make_parent_dir("--dump-graph", c.dump_graph);
+    if (!c.profile.empty()) scorch::app::prepare_output_file("--profile", c.profile);
+    if (!c.dump_graph.empty()) scorch::app::prepare_output_file("--dump-graph", c.dump_graph);
     std::optional<scorch::Profiler> profiler;  // --profile: the whole run, written when it ends (Ctrl-C too)
     if (!c.profile.empty()) profiler.emplace();
     const int code = c.inference_only ? scorch::app::sample(c) : scorch::app::train(c, flags->toml);

@@ -193,6 +193,9 @@ GrayImage trajectory_panel(const std::vector<Tensor>& trajectory, const Tensor& 
   return image_grid(clamp01(concat(cells, 0)), static_cast<int>(snapshots.size()), 2, 2);
 }
 
+// What a sampling run writes into --samples-dir.
+constexpr const char* kSampleFiles[] = {"samples.png", "samples.npy", "trajectory.png", "sampling.json"};
+
 }  // namespace
 
 int sample(const MnistConfig& c) {
@@ -203,6 +206,7 @@ int sample(const MnistConfig& c) {
   const ModelScore score(trained.model);
   const Sampler sampler = make_sampler(c, trained.config);
   make_output_dir("--samples-dir", c.samples_dir);
+  for (const char* name : kSampleFiles) remove_stale_temp_files(c.samples_dir + "/" + name);
   std::fprintf(stderr, "mnist: sampling %d images from %s (%s, trained %s) with %s\n", c.n_samples, trained.path.c_str(),
                trained.config.model.c_str(), trained.config.dataset.c_str(), sampler.description.c_str());
 

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "apps/common/cli.h"
 #include "apps/common/progress.h"
 #include "apps/mnist/app.h"
 #include "apps/mnist/checkpoint.h"
@@ -86,19 +87,27 @@ struct LogRow {
 
 class TrainingLog {
  public:
+  static constexpr const char* kHeader = "step,epoch,train_loss,val_loss,best_val_loss,elapsed_s,samples_per_s";
+  static constexpr int kColumns = 7;
+
   explicit TrainingLog(std::string path) : path_(std::move(path)) {}
 
-  // A resumed run keeps the rows up to its checkpoint's step.
+  // A resumed run keeps the rows up to its checkpoint's step. The log is a record of the run, not its
+  // state, so a damaged one does not stop the resume: the rows before the first line that is not a row
+  // (or whose step does not follow the one before) are kept, the file as it was is saved next to it as
+  // log.csv.damaged, and a warning names the line.
   void restore(int64_t up_to_step) {
-    std::ifstream in(path_);
+    if (!std::filesystem::exists(path_)) return;
+    const std::string text = read_file(path_);
+    std::istringstream in(text);
     std::string line;
-    std::getline(in, line);  // header
-    for (int row = 1; std::getline(in, line); ++row) {
-      char* end = nullptr;
-      const long long step = std::strtoll(line.c_str(), &end, 10);
-      if (end == line.c_str() || *end != ',')
-        throw std::runtime_error(path_ + ": row " + std::to_string(row) + " does not start with a step: '" + line + "'");
-      if (step > up_to_step) break;
+    int64_t previous = -1;
+    for (int number = 1; std::getline(in, line); ++number) {
+      const std::string why = number == 1 ? (line == kHeader ? "" : std::string("is not the header ") + kHeader)
+                                          : row_problem(line, previous);
+      if (!why.empty()) return set_aside(text, number, line, why);
+      if (number == 1) continue;
+      if (previous > up_to_step) break;
       lines_.push_back(line);
     }
   }
@@ -108,12 +117,36 @@ class TrainingLog {
     std::snprintf(buf, sizeof buf, "%lld,%.4f,%.9g,%.9g,%.9g,%.1f,%.1f", static_cast<long long>(r.step), r.epoch,
                   r.train_loss, r.val_loss, r.best_val_loss, r.elapsed_s, r.samples_per_s);
     lines_.emplace_back(buf);
-    std::string text = "step,epoch,train_loss,val_loss,best_val_loss,elapsed_s,samples_per_s\n";
+    std::string text = std::string(kHeader) + "\n";
     for (const std::string& l : lines_) text += l + "\n";
     write_file_atomic(path_, text);
   }
 
  private:
+  // Why `line` is not a row that follows step `previous` ("" when it is; `previous` becomes its step).
+  static std::string row_problem(const std::string& line, int64_t& previous) {
+    std::vector<std::string> fields;
+    std::istringstream cells(line);
+    for (std::string cell; std::getline(cells, cell, ',');) fields.push_back(cell);
+    double v = 0;
+    for (const std::string& cell : fields)
+      if (!cli_detail::parse_double(cell, v)) return "is not " + std::to_string(kColumns) + " comma-separated numbers";
+    if (fields.size() != kColumns) return "has " + std::to_string(fields.size()) + " values, not " + std::to_string(kColumns);
+    char* end = nullptr;
+    const long long step = std::strtoll(fields[0].c_str(), &end, 10);
+    if (*end != '\0' || step <= previous) return "does not start with a step after " + std::to_string(previous);
+    previous = step;
+    return "";
+  }
+
+  void set_aside(const std::string& text, int number, const std::string& line, const std::string& why) {
+    const std::string copy = path_ + ".damaged";
+    write_file_atomic(copy, text);
+    std::fprintf(stderr, "mnist: warning: %s line %d %s: %s; the %zu rows before it are kept, and the file as it was "
+                 "is saved as %s (delete it once read)\n",
+                 path_.c_str(), number, why.c_str(), quoted_escaped(line).c_str(), lines_.size(), copy.c_str());
+  }
+
   std::string path_;
   std::vector<std::string> lines_;
 };
@@ -146,6 +179,38 @@ void check_resumable(const MnistConfig& now, const Checkpoint& ck) {
 std::runtime_error save_failed(const std::runtime_error& e, int64_t step, const std::string& last_path, int64_t saved_step) {
   return std::runtime_error("training stopped at step " + std::to_string(step) + ": " + e.what() + "; " + last_path +
                             " still holds step " + std::to_string(saved_step) + ", continue with --resume once it can be written");
+}
+
+// The first tensor of the model's state or the EMA's that holds a nan or inf ("" when none does): a
+// checkpoint of such weights never replaces one of finite weights.
+std::string first_nonfinite(const nn::Module& model, const std::optional<nn::EMA>& ema) {
+  auto check = [](const std::map<std::string, Tensor>& state, const std::string& prefix) -> std::string {
+    for (const auto& [name, t] : state)
+      for (double v : t.values())
+        if (!std::isfinite(v)) return prefix + " '" + name + "'";
+    return "";
+  };
+  std::string bad = check(model.state_dict(), "the weight");
+  if (bad.empty() && ema) bad = check(ema->state_dict(), "the EMA weight");
+  return bad;
+}
+
+std::string nonfinite_message(const std::string& tensor) {
+  return tensor.empty() ? "" : tensor + " holds values that are not finite";
+}
+
+// "nan", never "-nan"; otherwise %g.
+std::string format_number(double v) { return std::isnan(v) ? "nan" : cli_detail::format_number(v); }
+
+// What a run that stops without saving leaves: "DIR/last.safetensors still holds step 40, and
+// DIR/best.safetensors step 30 (validation loss 0.61)".
+std::string kept_checkpoints(const std::string& last_path, int64_t saved_step, const std::string& best_path,
+                             const TrainingProgress& p) {
+  std::string kept = last_path + " still holds step " + std::to_string(saved_step);
+  if (std::isfinite(p.best_val_loss) && std::filesystem::exists(best_path))
+    kept += ", and " + best_path + " step " + std::to_string(p.best_step) + " (validation loss " +
+            format_number(p.best_val_loss) + ")";
+  return kept;
 }
 
 std::string format_loss(double v) {
@@ -272,10 +337,11 @@ int train(const MnistConfig& c, const std::string& config_toml) {
     const double l = loss.item();
     const double norm = c.clip > 0 ? nn::clip_grad_norm(adam.parameters(), c.clip) : 0.0;
     if (!std::isfinite(l) || !std::isfinite(norm)) {
-      bar.finish();
-      std::fprintf(stderr, "mnist: training stopped at step %lld: the loss is %g and the gradient norm %g (not finite). "
-                   "The last good checkpoint is %s (step %lld); try a lower --lr or --clip.\n",
-                   static_cast<long long>(p.step + 1), l, norm, last_path.c_str(), static_cast<long long>(saved_step));
+      bar.stop();
+      std::fprintf(stderr, "mnist: training stopped at step %lld: the loss is %s and the gradient norm %s (not finite). "
+                   "Nothing was saved: %s; try a lower --lr or --clip.\n", static_cast<long long>(p.step + 1),
+                   format_number(l).c_str(), format_number(norm).c_str(),
+                   kept_checkpoints(last_path, saved_step, best_path, p).c_str());
       return 1;
     }
     adam.step();
@@ -294,6 +360,14 @@ int train(const MnistConfig& c, const std::string& config_toml) {
         val = validation.loss(score, 256);
       }
       last_val = val;
+      const std::string bad = !std::isfinite(val) ? "the validation loss is " + format_number(val) + " (not finite)"
+                              : nonfinite_message(first_nonfinite(*model, ema));
+      if (!bad.empty()) {
+        bar.stop();
+        std::fprintf(stderr, "mnist: training stopped at step %lld: %s. Nothing was saved: %s; try a lower --lr or --clip.\n",
+                     static_cast<long long>(p.step), bad.c_str(), kept_checkpoints(last_path, saved_step, best_path, p).c_str());
+        return 1;
+      }
       const bool better = val < p.best_val_loss - c.min_delta;
       if (better) p.best_val_loss = val, p.best_step = p.step, p.bad_evals = 0;
       else ++p.bad_evals;
@@ -323,6 +397,12 @@ int train(const MnistConfig& c, const std::string& config_toml) {
     bar.update(p.step, info);
     if (g_interrupted) {
       p.elapsed_s = elapsed();
+      if (const std::string bad = nonfinite_message(first_nonfinite(*model, ema)); !bad.empty()) {
+        bar.stop();
+        std::fprintf(stderr, "interrupted at step %lld: not saved, %s; %s\n", static_cast<long long>(p.step), bad.c_str(),
+                     kept_checkpoints(last_path, saved_step, best_path, p).c_str());
+        return 130;
+      }
       try {
         save(last_path);
       } catch (const std::runtime_error& e) {
