@@ -1,5 +1,7 @@
 #include "nn/safetensors.h"
 
+#include "nn/json.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -8,6 +10,7 @@
 #include <tuple>
 #include <vector>
 
+#include "nn/json.h"
 #include "tensor/file_io.h"
 
 namespace scorch::nn {
@@ -133,9 +136,8 @@ RawFile split_file(std::string_view bytes, const std::string& path) {
          std::to_string(bytes.size()) + " bytes); truncated file?");
   const std::string_view text = bytes.substr(8, n);
   RawFile file{json(), bytes.substr(8 + n)};
-  check_nesting_depth(text, kMaxHeaderDepth, path + ": the header");
   try {
-    file.header = json::parse(text.begin(), text.end());
+    file.header = parse_json_bounded(text, kMaxHeaderDepth, path + ": the header");
   } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1e999
     fail(path + ": the header is not valid JSON: " + e.what());
   }

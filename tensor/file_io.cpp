@@ -170,26 +170,6 @@ std::runtime_error out_of_memory(const std::string& path, uint64_t nbytes) {
   return std::runtime_error(path + ": out of memory reading " + std::to_string(nbytes) + " bytes");
 }
 
-void check_nesting_depth(std::string_view text, int max_depth, const std::string& who) {
-  int depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') ++i;  // the escaped character cannot end the string
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_depth)
-        throw std::runtime_error(who + ": nested deeper than " + std::to_string(max_depth) + " levels (at byte " +
-                                 std::to_string(i) + ")");
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-}
-
 void check_savable(const Tensor& t, std::string_view who) {
   if (!t.defined()) throw std::invalid_argument(std::string(who) + ": the tensor is undefined");
   if (!t.device().is_cpu()) throw std::invalid_argument(std::string(who) + ": needs a CPU tensor, got " + describe(t));

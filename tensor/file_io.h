@@ -42,11 +42,6 @@ std::string read_file(const std::string& path);
 // The error for an allocation of `nbytes` that failed while reading `path`.
 std::runtime_error out_of_memory(const std::string& path, uint64_t nbytes);
 
-// Throws std::runtime_error prefixed by `who` if the JSON `text` nests arrays and objects deeper than
-// `max_depth`. A parser, printer or destructor that recurses once per level would overflow the stack on
-// a file of a few kB of '['; this pre-scan counts the brackets outside strings and recurses on nothing.
-void check_nesting_depth(std::string_view text, int max_depth, const std::string& who);
-
 // Throws std::invalid_argument, prefixed by `who`, unless t is a defined CPU tensor.
 void check_savable(const Tensor& t, std::string_view who);
 // Appends the elements of t (checked by check_savable) in row-major order, whatever its strides.

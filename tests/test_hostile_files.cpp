@@ -61,7 +61,7 @@ std::string nested(int depth) { return std::string(depth, '[') + std::string(dep
 TEST(HostileFiles, SafetensorsHeaderNestingIsBounded) {
   const std::string deep = safetensors_bytes(std::string(50'000, '['));  // 50 kB, unterminated
   EXPECT_EQ(error_of<std::runtime_error>([&] { nn::parse_safetensors(deep, "deep.safetensors"); }),
-            "deep.safetensors: the header: nested deeper than 64 levels (at byte 64)");
+            "deep.safetensors: the header: nested deeper than 64 levels");
   const std::string closed = safetensors_bytes("{\"__metadata__\": " + nested(50'000) + "}");
   EXPECT_THAT(error_of<std::runtime_error>([&] { nn::parse_safetensors(closed, "closed.safetensors"); }),
               HasSubstr("closed.safetensors: the header: nested deeper than 64 levels"));

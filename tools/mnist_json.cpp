@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "nn/json.h"
 #include "tensor/file_io.h"
 #include "tensor/idx.h"
 
@@ -24,10 +25,9 @@ using Pixels = std::vector<uint8_t>;  // one class's digits, kDigitPixels bytes 
 // The pixel bytes of one class file, {"data": [...]}, checked value by value.
 Pixels read_class(const std::string& path) {
   const std::string text = read_file(path);
-  check_nesting_depth(text, kMaxJsonDepth, path);  // ours nest 2 levels; json::dump below recurses per level
   json root;
   try {
-    root = json::parse(text);
+    root = nn::parse_json_bounded(text, kMaxJsonDepth, path);  // ours nest 2 levels; json::dump recurses per level
   } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1e999
     throw std::runtime_error(path + ": not valid JSON: " + e.what());
   }
