@@ -12,6 +12,7 @@
 #include "apps/mnist/app.h"
 #include "apps/mnist/checkpoint.h"
 #include "apps/mnist/data.h"
+#include "apps/mnist/training_log.h"
 #include "autograd/graph_export.h"
 #include "autograd/ops.h"
 #include "autograd/profiler.h"
@@ -75,80 +76,6 @@ struct Validation {
     }
     return total / static_cast<double>(n);
   }
-};
-
-// log.csv: one row per validation. Each row is written before that step's checkpoints: a process killed
-// in between leaves a row past last.safetensors's step, which a resume drops and writes again (the
-// other order would lose the row), so a resumed log has every row once.
-struct LogRow {
-  int64_t step;
-  double epoch, train_loss, val_loss, best_val_loss, elapsed_s, samples_per_s;
-};
-
-class TrainingLog {
- public:
-  static constexpr const char* kHeader = "step,epoch,train_loss,val_loss,best_val_loss,elapsed_s,samples_per_s";
-  static constexpr int kColumns = 7;
-
-  explicit TrainingLog(std::string path) : path_(std::move(path)) {}
-
-  // A resumed run keeps the rows up to its checkpoint's step. The log is a record of the run, not its
-  // state, so a damaged one does not stop the resume: the rows before the first line that is not a row
-  // (or whose step does not follow the one before) are kept, the file as it was is saved next to it as
-  // log.csv.damaged, and a warning names the line.
-  void restore(int64_t up_to_step) {
-    if (!std::filesystem::exists(path_)) return;
-    const std::string text = read_file(path_);
-    std::istringstream in(text);
-    std::string line;
-    int64_t previous = -1;
-    for (int number = 1; std::getline(in, line); ++number) {
-      const std::string why = number == 1 ? (line == kHeader ? "" : std::string("is not the header ") + kHeader)
-                                          : row_problem(line, previous);
-      if (!why.empty()) return set_aside(text, number, line, why);
-      if (number == 1) continue;
-      if (previous > up_to_step) break;
-      lines_.push_back(line);
-    }
-  }
-
-  void add(const LogRow& r) {
-    char buf[256];
-    std::snprintf(buf, sizeof buf, "%lld,%.4f,%.9g,%.9g,%.9g,%.1f,%.1f", static_cast<long long>(r.step), r.epoch,
-                  r.train_loss, r.val_loss, r.best_val_loss, r.elapsed_s, r.samples_per_s);
-    lines_.emplace_back(buf);
-    std::string text = std::string(kHeader) + "\n";
-    for (const std::string& l : lines_) text += l + "\n";
-    write_file_atomic(path_, text);
-  }
-
- private:
-  // Why `line` is not a row that follows step `previous` ("" when it is; `previous` becomes its step).
-  static std::string row_problem(const std::string& line, int64_t& previous) {
-    std::vector<std::string> fields;
-    std::istringstream cells(line);
-    for (std::string cell; std::getline(cells, cell, ',');) fields.push_back(cell);
-    double v = 0;
-    for (const std::string& cell : fields)
-      if (!cli_detail::parse_double(cell, v)) return "is not " + std::to_string(kColumns) + " comma-separated numbers";
-    if (fields.size() != kColumns) return "has " + std::to_string(fields.size()) + " values, not " + std::to_string(kColumns);
-    char* end = nullptr;
-    const long long step = std::strtoll(fields[0].c_str(), &end, 10);
-    if (*end != '\0' || step <= previous) return "does not start with a step after " + std::to_string(previous);
-    previous = step;
-    return "";
-  }
-
-  void set_aside(const std::string& text, int number, const std::string& line, const std::string& why) {
-    const std::string copy = path_ + ".damaged";
-    write_file_atomic(copy, text);
-    std::fprintf(stderr, "mnist: warning: %s line %d %s: %s; the %zu rows before it are kept, and the file as it was "
-                 "is saved as %s (delete it once read)\n",
-                 path_.c_str(), number, why.c_str(), quoted_escaped(line).c_str(), lines_.size(), copy.c_str());
-  }
-
-  std::string path_;
-  std::vector<std::string> lines_;
 };
 
 // A resumed run must be the same run: these settings decide the data, the model and the noise.
@@ -229,197 +156,269 @@ std::shared_ptr<nn::ScoreModel> make_mnist_model(const MnistConfig& c, Generator
   throw std::invalid_argument("--model: unknown model '" + c.model + "' (known: unet-small, refinenet)");
 }
 
-int train(const MnistConfig& c, const std::string& config_toml) {
-  if (c.threads > 0) set_num_threads(c.threads);
-  const auto t_start = Clock::now();
+namespace {
+
+// One training run, train()'s steps as methods: the constructor checks the folder and loads the data
+// and the model; run() restores or starts the run, then steps, validates and saves until it ends.
+class Trainer {
+ public:
+  Trainer(const MnistConfig& c, const std::string& config_toml);
+  int run();  // the exit status
+
+ private:
+  std::optional<int> restore();  // --resume; an exit status when the run had already ended
+  void start();                  // a fresh run's step-0 checkpoint, then the replaced run's files go
+  std::optional<int> step();     // one training step; an exit status when the loss is not finite
+  std::optional<int> validate();  // validation, log row, checkpoints; a status when the run must stop
+  int interrupted();
+  void write(const std::string& path);  // a checkpoint of the state now, to `path` (last or best)
+  // write(), where a failed write stops the run with the step last.safetensors still holds.
+  void save(const std::string& path);
+  // The message and status of a run that stops without saving (a loss or weights that are not finite).
+  int stop_unsaved(const std::string& what);
+  double elapsed() const { return elapsed_before_ + std::chrono::duration<double>(Clock::now() - t_start_).count(); }
+  double samples_per_s() const;
+
+  const MnistConfig& c_;
+  const std::string& config_toml_;
+  const Clock::time_point t_start_ = Clock::now();
+  const std::string best_path_, last_path_, log_path_, config_path_;
+  std::vector<std::string> replaced_;  // an old run's checkpoints that --overwrite replaces
+  std::string data_dir_;
+  TrainValSplit data_;
+  std::vector<double> sigmas_;
+  std::shared_ptr<nn::ScoreModel> model_;
+  Device device_;
+  std::optional<ModelScore> score_;
+  std::optional<nn::Adam> adam_;
+  std::optional<nn::EMA> ema_;
+  std::optional<BatchOrder> order_;
+  Generator gen_;  // dequantization and noise of the training batches
+  std::optional<Validation> validation_;
+  int64_t last_step_ = 0;
+  TrainingLog log_;
+  TrainingProgress p_;
+  int64_t saved_step_ = 0;  // the step last.safetensors holds
+  int64_t first_step_ = 0;  // this process's first
+  bool early_stop_ = false;  // --patience evaluations without improvement
+  double elapsed_before_ = 0, last_val_ = NAN;
+  Clock::time_point loop_start_;
+  std::optional<ProgressBar> bar_;
+};
+
+Trainer::Trainer(const MnistConfig& c, const std::string& config_toml)
+    : c_(c),
+      config_toml_(config_toml),
+      best_path_(c.weights_dir + "/best.safetensors"),
+      last_path_(c.weights_dir + "/last.safetensors"),
+      log_path_(c.weights_dir + "/log.csv"),
+      config_path_(c.weights_dir + "/config.toml"),
+      gen_(derive_seed(c.seed, 3)),
+      log_(log_path_) {
   make_output_dir("--weights-dir", c.weights_dir);
   // A new run would overwrite the checkpoints of the one trained there before: refused unless --overwrite.
-  // With it, the old run's files stay until this run has written its first checkpoint (below): a typo in
+  // With it, the old run's files stay until this run has written its first checkpoint (start()): a typo in
   // --data-dir, or any other problem found while loading the data and building the model, leaves them.
-  std::vector<std::string> replaced;
   if (!c.resume)
-    for (const char* name : {"/last.safetensors", "/best.safetensors"}) {
-      const std::string path = c.weights_dir + name;
+    for (const std::string& path : {last_path_, best_path_}) {
       if (!std::filesystem::exists(path)) continue;
       if (!c.overwrite)
         throw std::runtime_error(path + " exists: continue that run with --resume, replace it with --overwrite, or train "
                                  "into another --weights-dir");
-      replaced.push_back(path);
+      replaced_.push_back(path);
     }
-  const std::string dir = c.data_dir.empty() ? default_data_dir(c.dataset) : c.data_dir;
-  const TrainValSplit data = split_digits(load_digits(dir), c.val_fraction, c.seed);
-  const std::vector<double> sigmas = noise_levels(c);
-
+  data_dir_ = c.data_dir.empty() ? default_data_dir(c.dataset) : c.data_dir;
+  data_ = split_digits(load_digits(data_dir_), c.val_fraction, c.seed);
+  sigmas_ = noise_levels(c);
   Generator init(derive_seed(c.seed, 0));
-  const std::shared_ptr<nn::ScoreModel> model = make_mnist_model(c, init);
-  const Device device = device_from_flag(c.device);
+  model_ = make_mnist_model(c, init);
+  device_ = device_from_flag(c.device);
   cuda::set_deterministic(c.deterministic);
-  model->to(device);  // before the optimizer and the EMA make their state, on the model's device
-  const ModelScore score(model);
-  nn::Adam adam(model->parameters(), {.lr = c.lr});
-  std::optional<nn::EMA> ema;
-  if (c.ema < 1) ema.emplace(*model, c.ema, c.ema_warmup);
-  BatchOrder order(data.train.count, c.batch, c.seed);
-  Generator gen(derive_seed(c.seed, 3));  // dequantization and noise of the training batches
-  const Validation validation(data.val, sigmas, c.seed, device);
-  const int64_t last_step = c.epochs > 0 ? std::min(c.steps, c.epochs * order.steps_per_epoch()) : c.steps;
-  const std::string best_path = c.weights_dir + "/best.safetensors", last_path = c.weights_dir + "/last.safetensors";
-  const std::string log_path = c.weights_dir + "/log.csv", config_path = c.weights_dir + "/config.toml";
+  model_->to(device_);  // before the optimizer and the EMA make their state, on the model's device
+  score_.emplace(model_);
+  adam_.emplace(model_->parameters(), nn::AdamOptions{.lr = c.lr});
+  if (c.ema < 1) ema_.emplace(*model_, c.ema, c.ema_warmup);
+  order_.emplace(data_.train.count, c.batch, c.seed);
+  validation_.emplace(data_.val, sigmas_, c.seed, device_);
+  last_step_ = c.epochs > 0 ? std::min(c.steps, c.epochs * order_->steps_per_epoch()) : c.steps;
   // Temporary files of a killed run's atomic writes: gone, so that repeated crashes cannot fill the disk.
-  for (const std::string& path : {best_path, last_path, log_path, config_path}) remove_stale_temp_files(path);
-  TrainingLog log(log_path);
+  for (const std::string& path : {best_path_, last_path_, log_path_, config_path_}) remove_stale_temp_files(path);
+}
 
-  TrainingProgress p;
-  if (c.resume) {
-    if (!std::filesystem::exists(last_path))
-      throw std::runtime_error(last_path + ": no checkpoint to resume from; start the run without --resume");
-    const Checkpoint ck = load_checkpoint(last_path);
-    check_resumable(c, ck);
-    model->load_state_dict(ck.model, last_path);
-    if (ema) {
-      ema->load_state_dict(ck.ema, last_path);
-      ema->set_updates(ck.progress.ema_updates);
-    }
-    adam.load_state(ck.optim, last_path);
-    p = ck.progress;
-    gen.set_offset(p.rng_offset);
-    log.restore(p.step);
-    std::fprintf(stderr, "resuming from %s at step %lld\n", last_path.c_str(), static_cast<long long>(p.step));
-    if (c.patience > 0 && p.bad_evals >= c.patience) {  // finished (perhaps killed before it could exit)
-      std::fprintf(stderr, "the run stopped early at step %lld (no validation improvement in %d evaluations); "
-                   "raise --patience to train on\n",
-                   static_cast<long long>(p.step), p.bad_evals);
-      return 0;
-    }
-  }
-  int64_t saved_step = p.step;  // the step last.safetensors holds
-  auto save = [&](const std::string& path) {
-    p.rng_offset = gen.offset();
-    p.ema_updates = ema ? ema->updates() : 0;
-    save_checkpoint(path, *model, ema ? &*ema : nullptr, adam, p, config_toml);
-    if (path == last_path) saved_step = p.step;
-  };
+int Trainer::run() {
+  if (c_.resume)
+    if (const std::optional<int> ended = restore()) return *ended;
+  saved_step_ = p_.step;
   // Before the first save: a Ctrl-C that comes once last.safetensors exists always finds the handler
   // (it used to kill the process between the two, 1 run in 12 of MnistAppRun.CtrlCSavesLastAndResumes).
   InterruptGuard interrupt;
-  // A fresh run saves its starting state before it reports its start: from then on, wherever the
-  // process is killed, last.safetensors exists and --resume continues the run. Only then do the files of
-  // the run it replaces go (its last.safetensors is already replaced), and config.toml follows, so that
-  // the folder never pairs this run's checkpoint with the old run's best one or settings for long.
-  if (!c.resume) {
-    save(last_path);
-    for (const std::string& path : replaced)
-      if (path != last_path) std::filesystem::remove(path);
-    if (!replaced.empty()) std::filesystem::remove(log_path);  // its rows are the old run's
-  }
-  write_file_atomic(config_path, config_toml);
+  if (!c_.resume) start();
+  write_file_atomic(config_path_, config_toml_);
   std::fprintf(stderr, "mnist: %s (%lld parameters) on %lld training / %lld validation images from %s, %s, %d threads\n",
-               c.model.c_str(), static_cast<long long>(model->num_parameters()), static_cast<long long>(data.train.count),
-               static_cast<long long>(data.val.count), dir.c_str(), device.str().c_str(), num_threads());
-  const double elapsed_before = p.elapsed_s;
-  auto elapsed = [&] { return elapsed_before + std::chrono::duration<double>(Clock::now() - t_start).count(); };
-  ProgressBar bar("train", last_step, p.step);
-  const auto loop_start = Clock::now();
-  const int64_t first_step = p.step;
-  double last_val = NAN;
-  while (p.step < last_step) {
-    std::optional<scorch::ProfileRange> step_range(std::in_place, "train_step");  // --profile; closed before validation
-    const Tensor x = dequantize(data.train, order.indices(p.step), gen).to(device);
-    Tensor loss = c.noise == "levels" ? annealed_dsm_loss(score, x, sigmas, gen)
-                                      : log_uniform_dsm_loss(score, x, c.sigma_min, c.sigma_max, gen);
-    if (p.step == first_step && !c.dump_graph.empty()) {
-      dump_graph(loss, c.dump_graph, model->named_parameters());
-      std::fprintf(stderr, "mnist: wrote the graph of step %lld's loss to %s\n", static_cast<long long>(p.step + 1),
-                   c.dump_graph.c_str());
-    }
-    adam.zero_grad();
-    loss.backward();
-    const double l = loss.item();
-    const double norm = c.clip > 0 ? nn::clip_grad_norm(adam.parameters(), c.clip) : 0.0;
-    if (!std::isfinite(l) || !std::isfinite(norm)) {
-      bar.stop();
-      std::fprintf(stderr, "mnist: training stopped at step %lld: the loss is %s and the gradient norm %s (not finite). "
-                   "Nothing was saved: %s; try a lower --lr or --clip.\n", static_cast<long long>(p.step + 1),
-                   format_number(l).c_str(), format_number(norm).c_str(),
-                   kept_checkpoints(last_path, saved_step, best_path, p).c_str());
-      return 1;
-    }
-    adam.step();
-    if (ema) ema->update(*model);
-    step_range.reset();
-    ++p.step;
-    p.loss_sum += l;
-    ++p.loss_count;
-
-    if (p.step % c.val_interval == 0 || p.step == last_step) {
-      scorch::ProfileRange range("validation_and_checkpoints");
-      double val;
-      {
-        std::optional<nn::EMA::Swap> averaged;
-        if (ema) averaged.emplace(ema->scoped(*model));
-        val = validation.loss(score, 256);
-      }
-      last_val = val;
-      const std::string bad = !std::isfinite(val) ? "the validation loss is " + format_number(val) + " (not finite)"
-                              : nonfinite_message(first_nonfinite(*model, ema));
-      if (!bad.empty()) {
-        bar.stop();
-        std::fprintf(stderr, "mnist: training stopped at step %lld: %s. Nothing was saved: %s; try a lower --lr or --clip.\n",
-                     static_cast<long long>(p.step), bad.c_str(), kept_checkpoints(last_path, saved_step, best_path, p).c_str());
-        return 1;
-      }
-      const bool better = val < p.best_val_loss - c.min_delta;
-      if (better) p.best_val_loss = val, p.best_step = p.step, p.bad_evals = 0;
-      else ++p.bad_evals;
-      p.elapsed_s = elapsed();
-      const double seconds = std::chrono::duration<double>(Clock::now() - loop_start).count();
-      try {
-        log.add({p.step, static_cast<double>(p.step) / order.steps_per_epoch(), p.loss_sum / p.loss_count, val,
-                 p.best_val_loss, p.elapsed_s, (p.step - first_step) * c.batch / std::max(seconds, 1e-9)});
-        p.loss_sum = 0, p.loss_count = 0;
-        if (better) save(best_path);
-        save(last_path);
-      } catch (const std::runtime_error& e) {
-        bar.stop();
-        throw save_failed(e, p.step, last_path, saved_step);
-      }
-      if (c.patience > 0 && p.bad_evals >= c.patience) {
-        bar.finish();
-        std::fprintf(stderr, "early stop at step %lld: no validation improvement in %d evaluations (best %.5f at step %lld)\n",
-                     static_cast<long long>(p.step), p.bad_evals, p.best_val_loss, static_cast<long long>(p.best_step));
-        break;
-      }
-    }
-    const double seconds = std::chrono::duration<double>(Clock::now() - loop_start).count();
-    char info[128];
-    std::snprintf(info, sizeof info, "loss %.4f  val %s  %.0f samples/s", l, format_loss(last_val).c_str(),
-                  (p.step - first_step) * c.batch / std::max(seconds, 1e-9));
-    bar.update(p.step, info);
-    if (g_interrupted) {
-      p.elapsed_s = elapsed();
-      if (const std::string bad = nonfinite_message(first_nonfinite(*model, ema)); !bad.empty()) {
-        bar.stop();
-        std::fprintf(stderr, "interrupted at step %lld: not saved, %s; %s\n", static_cast<long long>(p.step), bad.c_str(),
-                     kept_checkpoints(last_path, saved_step, best_path, p).c_str());
-        return 130;
-      }
-      try {
-        save(last_path);
-      } catch (const std::runtime_error& e) {
-        bar.stop();
-        throw save_failed(e, p.step, last_path, saved_step);
-      }
-      bar.finish();
-      std::fprintf(stderr, "interrupted at step %lld: saved %s; continue with --resume\n", static_cast<long long>(p.step),
-                   last_path.c_str());
-      return 130;
-    }
+               c_.model.c_str(), static_cast<long long>(model_->num_parameters()),
+               static_cast<long long>(data_.train.count), static_cast<long long>(data_.val.count), data_dir_.c_str(),
+               device_.str().c_str(), num_threads());
+  elapsed_before_ = p_.elapsed_s;
+  bar_.emplace("train", last_step_, p_.step);
+  loop_start_ = Clock::now();
+  first_step_ = p_.step;
+  while (p_.step < last_step_ && !early_stop_) {
+    if (const std::optional<int> stop = step()) return *stop;
+    if (g_interrupted) return interrupted();
   }
-  if (p.step >= last_step) bar.finish();
+  if (!early_stop_) bar_->finish();
   std::fprintf(stderr, "trained %lld steps in %.1fs (this run %.1fs); best validation loss %.5f at step %lld -> %s\n",
-               static_cast<long long>(p.step), elapsed(), std::chrono::duration<double>(Clock::now() - t_start).count(),
-               p.best_val_loss, static_cast<long long>(p.best_step), best_path.c_str());
+               static_cast<long long>(p_.step), elapsed(), std::chrono::duration<double>(Clock::now() - t_start_).count(),
+               p_.best_val_loss, static_cast<long long>(p_.best_step), best_path_.c_str());
   return 0;
+}
+
+std::optional<int> Trainer::restore() {
+  if (!std::filesystem::exists(last_path_))
+    throw std::runtime_error(last_path_ + ": no checkpoint to resume from; start the run without --resume");
+  const Checkpoint ck = load_checkpoint(last_path_);
+  check_resumable(c_, ck);
+  model_->load_state_dict(ck.model, last_path_);
+  if (ema_) {
+    ema_->load_state_dict(ck.ema, last_path_);
+    ema_->set_updates(ck.progress.ema_updates);
+  }
+  adam_->load_state(ck.optim, last_path_);
+  p_ = ck.progress;
+  gen_.set_offset(p_.rng_offset);
+  log_.restore(p_.step);
+  std::fprintf(stderr, "resuming from %s at step %lld\n", last_path_.c_str(), static_cast<long long>(p_.step));
+  if (c_.patience > 0 && p_.bad_evals >= c_.patience) {  // finished (perhaps killed before it could exit)
+    std::fprintf(stderr, "the run stopped early at step %lld (no validation improvement in %d evaluations); "
+                 "raise --patience to train on\n", static_cast<long long>(p_.step), p_.bad_evals);
+    return 0;
+  }
+  return std::nullopt;
+}
+
+// A fresh run saves its starting state before it reports its start: from then on, wherever the process
+// is killed, last.safetensors exists and --resume continues the run. Only then do the files of the run
+// it replaces go (its last.safetensors is already replaced), and config.toml follows, so that the
+// folder never pairs this run's checkpoint with the old run's best one or settings for long.
+void Trainer::start() {
+  write(last_path_);
+  for (const std::string& path : replaced_)
+    if (path != last_path_) std::filesystem::remove(path);
+  if (!replaced_.empty()) std::filesystem::remove(log_path_);  // its rows are the old run's
+}
+
+std::optional<int> Trainer::step() {
+  std::optional<scorch::ProfileRange> step_range(std::in_place, "train_step");  // --profile; closed before validation
+  const Tensor x = dequantize(data_.train, order_->indices(p_.step), gen_).to(device_);
+  Tensor loss = c_.noise == "levels" ? annealed_dsm_loss(*score_, x, sigmas_, gen_)
+                                     : log_uniform_dsm_loss(*score_, x, c_.sigma_min, c_.sigma_max, gen_);
+  if (p_.step == first_step_ && !c_.dump_graph.empty()) {
+    dump_graph(loss, c_.dump_graph, model_->named_parameters());
+    std::fprintf(stderr, "mnist: wrote the graph of step %lld's loss to %s\n", static_cast<long long>(p_.step + 1),
+                 c_.dump_graph.c_str());
+  }
+  adam_->zero_grad();
+  loss.backward();
+  const double l = loss.item();
+  const double norm = c_.clip > 0 ? nn::clip_grad_norm(adam_->parameters(), c_.clip) : 0.0;
+  if (!std::isfinite(l) || !std::isfinite(norm))
+    return stop_unsaved("training stopped at step " + std::to_string(p_.step + 1) + ": the loss is " + format_number(l) +
+                        " and the gradient norm " + format_number(norm) + " (not finite)");
+  adam_->step();
+  if (ema_) ema_->update(*model_);
+  step_range.reset();
+  ++p_.step;
+  p_.loss_sum += l;
+  ++p_.loss_count;
+  if (p_.step % c_.val_interval == 0 || p_.step == last_step_)
+    if (const std::optional<int> stop = validate(); stop || early_stop_) return stop;
+  char info[128];
+  std::snprintf(info, sizeof info, "loss %.4f  val %s  %.0f samples/s", l, format_loss(last_val_).c_str(), samples_per_s());
+  bar_->update(p_.step, info);
+  return std::nullopt;
+}
+
+std::optional<int> Trainer::validate() {
+  scorch::ProfileRange range("validation_and_checkpoints");
+  double val;
+  {
+    std::optional<nn::EMA::Swap> averaged;
+    if (ema_) averaged.emplace(ema_->scoped(*model_));
+    val = validation_->loss(*score_, 256);
+  }
+  last_val_ = val;
+  const std::string bad = !std::isfinite(val) ? "the validation loss is " + format_number(val) + " (not finite)"
+                                              : nonfinite_message(first_nonfinite(*model_, ema_));
+  if (!bad.empty()) return stop_unsaved("training stopped at step " + std::to_string(p_.step) + ": " + bad);
+  const bool better = val < p_.best_val_loss - c_.min_delta;
+  if (better) p_.best_val_loss = val, p_.best_step = p_.step, p_.bad_evals = 0;
+  else ++p_.bad_evals;
+  p_.elapsed_s = elapsed();
+  try {
+    log_.add({p_.step, static_cast<double>(p_.step) / order_->steps_per_epoch(), p_.loss_sum / p_.loss_count, val,
+              p_.best_val_loss, p_.elapsed_s, samples_per_s()});
+  } catch (const std::runtime_error& e) {
+    bar_->stop();
+    throw save_failed(e, p_.step, last_path_, saved_step_);
+  }
+  p_.loss_sum = 0, p_.loss_count = 0;
+  if (better) save(best_path_);
+  save(last_path_);
+  if (c_.patience > 0 && p_.bad_evals >= c_.patience) {
+    early_stop_ = true;
+    bar_->stop();
+    std::fprintf(stderr, "early stop at step %lld: no validation improvement in %d evaluations (best %.5f at step %lld)\n",
+                 static_cast<long long>(p_.step), p_.bad_evals, p_.best_val_loss, static_cast<long long>(p_.best_step));
+  }
+  return std::nullopt;
+}
+
+int Trainer::interrupted() {
+  p_.elapsed_s = elapsed();
+  if (const std::string bad = nonfinite_message(first_nonfinite(*model_, ema_)); !bad.empty()) {
+    stop_unsaved("interrupted at step " + std::to_string(p_.step) + ": " + bad);
+    return 130;
+  }
+  save(last_path_);
+  bar_->finish();
+  std::fprintf(stderr, "interrupted at step %lld: saved %s; continue with --resume\n", static_cast<long long>(p_.step),
+               last_path_.c_str());
+  return 130;
+}
+
+void Trainer::write(const std::string& path) {
+  p_.rng_offset = gen_.offset();
+  p_.ema_updates = ema_ ? ema_->updates() : 0;
+  save_checkpoint(path, *model_, ema_ ? &*ema_ : nullptr, *adam_, p_, config_toml_);
+  if (path == last_path_) saved_step_ = p_.step;
+}
+
+void Trainer::save(const std::string& path) {
+  try {
+    write(path);
+  } catch (const std::runtime_error& e) {
+    bar_->stop();
+    throw save_failed(e, p_.step, last_path_, saved_step_);
+  }
+}
+
+int Trainer::stop_unsaved(const std::string& what) {
+  bar_->stop();
+  std::fprintf(stderr, "mnist: %s. Nothing was saved: %s; try a lower --lr or --clip.\n", what.c_str(),
+               kept_checkpoints(last_path_, saved_step_, best_path_, p_).c_str());
+  return 1;
+}
+
+double Trainer::samples_per_s() const {
+  const double seconds = std::chrono::duration<double>(Clock::now() - loop_start_).count();
+  return static_cast<double>((p_.step - first_step_) * c_.batch) / std::max(seconds, 1e-9);
+}
+
+}  // namespace
+
+int train(const MnistConfig& c, const std::string& config_toml) {
+  if (c.threads > 0) set_num_threads(c.threads);
+  return Trainer(c, config_toml).run();
 }
 
 }  // namespace scorch::app
