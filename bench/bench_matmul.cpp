@@ -1,4 +1,4 @@
-// bench_matmul.cpp: linear layers of the GMM mlp (below), and square float32 matmul y [n, n] = a [n, n] @ b [n, n], n = 512 and 1024 (2 n^3 FLOP
+// bench_matmul.cpp: linear layers of the GMM mlp (below), the gemm libraries on one thread, and square float32 matmul y [n, n] = a [n, n] @ b [n, n], n = 512 and 1024 (2 n^3 FLOP
 // each), next to a raw cblas_sgemm of the same shapes: the difference is what scorch adds (checks,
 // allocating y, dispatch). matmul/bT reads b through a transpose view (x @ w^T, as a linear layer),
 // which goes to BLAS with the transpose flag instead of a copy.
@@ -9,8 +9,16 @@
 // matmul 4 (M K + K N + M N) bytes; linear 4 (rows in + out in + out + rows out) bytes.
 #include <benchmark/benchmark.h>
 #include <cblas.h>
+#if SCORCH_HAS_DNNL
+#include <oneapi/dnnl/dnnl.h>
+#endif
+
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "autograd/ops.h"
+#include "tensor/parallel.h"
 #include "tensor/random.h"
 
 namespace scorch {
@@ -69,6 +77,55 @@ BENCHMARK_CAPTURE(matmul_f32, b, false)->Name("matmul")->Arg(512)->Arg(1024)->Un
 BENCHMARK_CAPTURE(matmul_f32, bT, true)->Name("matmul/bT")->Arg(512)->Arg(1024)->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(cblas_sgemm_f32)->Name("cblas_sgemm")->Arg(512)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The gemm libraries side by side on one thread, on one tile of the shapes scorch runs (tensor/blas.h
+// cuts every gemm into tiles, each one single-threaded call): the mlp's 128-wide layers at B4's 10,000
+// rows (a tile of 1,264 rows; forward, and the weight gradient over the rows), and unet-small's im2col
+// convolutions (C_out x pixels x 9 C_in). What the build calls is blas_gemm's choice (bench context
+// "sgemm"); this shows what each library does with the same call.
+enum class GemmLibrary { openblas, dnnl };
+
+void sgemm_one_thread(benchmark::State& state, GemmLibrary library, bool ta, bool tb) {
+  const int64_t m = state.range(0), n = state.range(1), k = state.range(2);
+  Generator gen(0);
+  const Tensor a = randn({ta ? k : m, ta ? m : k}, gen), b = randn({tb ? n : k, tb ? k : n}, gen), c = empty({m, n});
+  const int64_t lda = a.shape()[1], ldb = b.shape()[1];
+  for (auto _ : state) {
+    if (library == GemmLibrary::openblas) {
+      cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, int(m), int(n), int(k),
+                  1.0f, a.data<float>(), int(lda), b.data<float>(), int(ldb), 0.0f, c.data<float>(), int(n));
+    } else {
+#if SCORCH_HAS_DNNL
+      dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, 1.0f, a.data<float>(), lda, b.data<float>(), ldb, 0.0f,
+                 c.data<float>(), n);
+#endif
+    }
+    benchmark::ClobberMemory();
+  }
+  set_rates(state, 2.0 * m * n * k, m * k + k * n + m * n);
+}
+
+void register_sgemm_one_thread() {
+  struct Case { const char* name; bool ta, tb; std::vector<int64_t> mnk; };
+  const Case cases[] = {{"NT", false, true, {1264, 128, 128}},  {"TN", true, false, {128, 128, 1264}},
+                        {"NN", false, false, {64, 1024, 288}},  {"NN", false, false, {128, 256, 576}},
+                        {"NN", false, false, {32, 4096, 288}},  {"NN", false, false, {512, 512, 512}}};
+  std::vector<std::pair<const char*, GemmLibrary>> libraries = {{"openblas", GemmLibrary::openblas}};
+#if SCORCH_HAS_DNNL
+  libraries.emplace_back("dnnl", GemmLibrary::dnnl);
+#endif
+  for (const auto& [library_name, library] : libraries)
+    for (const Case& c : cases)
+      benchmark::RegisterBenchmark((std::string("sgemm_1thread/") + library_name + "/" + c.name).c_str(),
+                                   [=](benchmark::State& state) {
+                                     const int saved = num_threads();
+                                     set_num_threads(1);
+                                     sgemm_one_thread(state, library, c.ta, c.tb);
+                                     set_num_threads(saved);
+                                   })
+          ->Args(c.mnk)->ArgNames({"M", "N", "K"})->Unit(benchmark::kMicrosecond);
+}
+const bool kRegistered = (register_sgemm_one_thread(), true);
 
 }  // namespace
 }  // namespace scorch

@@ -1,4 +1,4 @@
-// blas.h: the one way scorch calls OpenBLAS's gemm, for float and double, row-major.
+// blas.h: the one way scorch calls a gemm, for float and double, row-major.
 //   c [M, N] = alpha op(a) op(b) + beta c,   op(a) [M, K], op(b) [K, N]   (op: as is or transposed)
 // BLAS takes int sizes: a dim over 2^31 - 1 throws naming `op_name`.
 //
@@ -9,12 +9,22 @@
 // one single-threaded OpenBLAS call; our threads split the tiles. Inside a parallel region the tiles
 // run one after another on the calling thread, with the same bits. Every element of c is summed over
 // all of K by one call: no K split.
+//
+// Which gemm. float goes to oneDNN's dnnl_sgemm when the build found it (SCORCH_HAS_DNNL, Debian's
+// libdnnl-dev), double always to OpenBLAS. oneDNN picks its kernels from the CPU's features at run
+// time, whatever OPENBLAS_CORETYPE says: on a 2-core Zen 5, one thread, it ran unet-small's and the mlp's
+// shapes at 178-196 GFLOP/s (about 90% of the core's AVX-512 FMA peak), 1.9-2.1x OpenBLAS under
+// OPENBLAS_CORETYPE=Haswell and 1.0-2.0x under its own AVX-512 choice (bench/results/gemm-2026-12-07.md).
 #pragma once
 #include <cblas.h>
+#if SCORCH_HAS_DNNL
+#include <oneapi/dnnl/dnnl.h>
+#endif
 
 #include <algorithm>
 #include <climits>
 #include <cstdint>
+#include <cstdio>
 #include <initializer_list>
 #include <stdexcept>
 #include <string>
@@ -24,6 +34,18 @@
 #include "tensor/parallel.h"
 
 namespace scorch {
+
+// What computes float gemms, for reports: "oneDNN 2.6.3" or "OpenBLAS Haswell" (its kernel set).
+inline std::string sgemm_library() {
+#if SCORCH_HAS_DNNL
+  const dnnl_version_t* v = dnnl_version();
+  char text[48];
+  std::snprintf(text, sizeof text, "oneDNN %d.%d.%d", v->major, v->minor, v->patch);
+  return text;
+#else
+  return std::string("OpenBLAS ") + openblas_get_corename();
+#endif
+}
 
 inline void check_blas_dims(std::string_view op_name, std::initializer_list<int64_t> dims) {
   if (std::max(dims) > INT_MAX)
@@ -55,9 +77,9 @@ inline GemmTiling gemm_tiling(int64_t M, int64_t N, int64_t K) {
 
 namespace detail {
 
-// One OpenBLAS call on the calling thread only. OpenBLAS's OpenMP build runs single-threaded inside an
-// active parallel region; outside one it takes omp_get_max_threads() threads, so that is set to 1 for
-// the call.
+// One gemm call on the calling thread only. OpenBLAS's OpenMP build and oneDNN's run single-threaded
+// inside an active parallel region; outside one they take omp_get_max_threads() threads, so that is set
+// to 1 for the call.
 template <typename T>
 void blas_gemm_one_thread(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, T alpha, const T* a,
                           int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
@@ -66,10 +88,15 @@ void blas_gemm_one_thread(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int
   const int saved = omp_in_parallel() ? 0 : omp_get_max_threads();
   if (saved > 1) omp_set_num_threads(1);
 #endif
-  if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb), beta, c,
-                static_cast<int>(ldc));
-  else
+  if constexpr (std::is_same_v<T, float>) {
+#if SCORCH_HAS_DNNL
+    // Fails only on arguments BLAS would refuse too (the dims are checked before): then OpenBLAS says so.
+    if (dnnl_sgemm(ta == CblasNoTrans ? 'N' : 'T', tb == CblasNoTrans ? 'N' : 'T', M, N, K, alpha, a, lda, b, ldb, beta,
+                   c, ldc) != dnnl_success)
+#endif
+      cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb), beta, c,
+                  static_cast<int>(ldc));
+  } else
     cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, static_cast<int>(lda), b, static_cast<int>(ldb), beta, c,
                 static_cast<int>(ldc));
 #ifdef _OPENMP

@@ -1,6 +1,8 @@
 // peak.cpp: the roof measurements of peak.h.
 #include "tensor/peak.h"
 
+#include "tensor/blas.h"
+
 #include <cblas.h>
 // NOTE: GCC 12's avx512fintrin.h trips -Wuninitialized in _mm512_reduce_add_ps (GCC bug 105593).
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -11,6 +13,7 @@
 #include <chrono>
 #include <vector>
 
+#include "tensor/blas.h"
 #include "tensor/parallel.h"
 #include "tensor/random.h"
 #include "tensor/tensor.h"
@@ -86,8 +89,8 @@ double measure_sgemm_gflops(int n, int repeats) {
   double best = 0;
   for (int r = 0; r < repeats; ++r) {
     const auto t0 = Clock::now();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data<float>(), n, b.data<float>(), n, 0.0f,
-                c.data<float>(), n);
+    blas_gemm<float>(CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data<float>(), n, b.data<float>(), n, 0.0f,
+                     c.data<float>(), n);
     best = std::max(best, 2.0 * n * n * n / seconds_since(t0) * 1e-9);
   }
   return best;

@@ -3,7 +3,8 @@
 // whatever machine it runs on (not a figure copied from a spec sheet).
 //   fma    independent chains of 512-bit (or 256-bit without AVX-512) fused multiply-adds in registers:
 //          the compute roof, 2 FLOP per lane per FMA
-//   sgemm  OpenBLAS cblas_sgemm on 2048^3, best of three: the roof a BLAS-lowered conv can approach
+//   sgemm  scorch's float gemm (blas_gemm: oneDNN or OpenBLAS, sgemm_library()) on 2048^3, best of
+//          three: the roof a BLAS-lowered conv can approach
 //   stream a + s b into c over 3 x 64 MiB (STREAM triad; 12 bytes per element): the memory roof
 #pragma once
 
