@@ -51,7 +51,8 @@ namespace detail {
 template <typename Op>
 void check_inputs(const Op&, const TensorList& in) {
   for (size_t i = 0; i < in.size(); ++i) {
-    if (!in[i].defined()) throw std::invalid_argument(std::string(Op::name) + ": input " + std::to_string(i) + " is undefined");
+    if (!in[i].defined())
+      throw std::invalid_argument(std::string(Op::name) + ": input " + std::to_string(i) + " is undefined");
     if (in[i].device() != in[0].device()) throw_mismatch(Op::name, "device", in);
     if constexpr (!requires { Op::mixed_dtypes; })
       if (in[i].dtype() != in[0].dtype()) throw_mismatch(Op::name, "dtype", in);
@@ -123,7 +124,8 @@ Tensor apply(const Op& op, const In&... in) {
       detail::run_kernel(op, out.device(), in..., out);
     }
   }
-  if (timer.active()) [[unlikely]] detail::profile(timer, op, inputs, out);
+  if (timer.active()) [[unlikely]]
+    detail::profile(timer, op, inputs, out);
   record(op, std::move(inputs), out);
   return out;
 }
@@ -145,7 +147,8 @@ Tensor apply_list(const Op& op, const TensorList& inputs) {
       detail::run_kernel(op, out.device(), inputs, out);
     }
   }
-  if (timer.active()) [[unlikely]] detail::profile(timer, op, inputs, out);
+  if (timer.active()) [[unlikely]]
+    detail::profile(timer, op, inputs, out);
   record(op, inputs, out);
   return out;
 }

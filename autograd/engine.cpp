@@ -24,8 +24,10 @@ class GraphTask {
       if (!targets[i].requires_grad())
         throw std::invalid_argument("grad: input " + std::to_string(i) + " " + describe(targets[i]) +
                                     " does not require grad");
-      if (targets[i].grad_fn()) node_target_.emplace(targets[i].grad_fn().get(), i);
-      else leaf_target_.emplace(targets[i].impl(), i);
+      if (targets[i].grad_fn())
+        node_target_.emplace(targets[i].grad_fn().get(), i);
+      else
+        leaf_target_.emplace(targets[i].impl(), i);
     }
     results_.resize(targets.size());
   }
@@ -122,7 +124,8 @@ class GraphTask {
   void visit(Node* node, std::vector<std::shared_ptr<Node>>& ready) {
     Tensor g = std::move(buffer_[node]);
     buffer_.erase(node);
-    if (auto t = node_target_.find(node); t != node_target_.end()) results_[t->second] = accumulate(results_[t->second], g);
+    if (auto t = node_target_.find(node); t != node_target_.end())
+      results_[t->second] = accumulate(results_[t->second], g);
     const TensorList inputs = node->inputs();  // a copy: release() below clears the node's list
     TensorList grads;
     if (g.defined() && (targets_.empty() || has_needed_input(node))) grads = node->backward(g);

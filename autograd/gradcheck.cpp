@@ -70,7 +70,8 @@ GradcheckResult gradcheck(const DifferentiableFn& f, const TensorList& inputs, c
       for (int64_t i = 0; i < out.numel(); ++i) {
         const double numeric = (plus[i] - minus[i]) / (2 * o.eps), analytic = jac[i][k];
         const double excess = std::abs(analytic - numeric) - (o.atol + o.rtol * std::abs(numeric));
-        if (!(excess <= worst.excess) || std::isnan(excess)) worst = {std::isnan(excess) ? INFINITY : excess, j, i, k, analytic, numeric};
+        if (!(excess <= worst.excess) || std::isnan(excess))
+          worst = {std::isnan(excess) ? INFINITY : excess, j, i, k, analytic, numeric};
       }
     }
   }

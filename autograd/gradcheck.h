@@ -31,6 +31,7 @@ using DifferentiableFn = std::function<Tensor(const TensorList&)>;
 
 // Every input that requires grad is checked; inputs must be float64.
 GradcheckResult gradcheck(const DifferentiableFn& f, const TensorList& inputs, const GradcheckOptions& options = {});
-GradcheckResult gradgradcheck(const DifferentiableFn& f, const TensorList& inputs, const GradcheckOptions& options = {});
+GradcheckResult gradgradcheck(const DifferentiableFn& f, const TensorList& inputs,
+                              const GradcheckOptions& options = {});
 
 }  // namespace scorch

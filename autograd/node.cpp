@@ -13,14 +13,16 @@ namespace scorch {
 TensorList Node::backward(const Tensor& grad) {
   if (released_)
     throw std::runtime_error("backward: trying to backward through the graph a second time (the saved tensors of '" +
-                             std::string(name()) + "' were freed after the first backward); pass retain_graph = true "
+                             std::string(name()) +
+                             "' were freed after the first backward); pass retain_graph = true "
                              "to the first backward if you need to go through it again");
   char trace_name[96];
   std::snprintf(trace_name, sizeof trace_name, "%.*s_backward", static_cast<int>(name().size()), name().data());
   const detail::TraceRange trace(trace_name);
   const detail::OpTimer timer;  // the ops the formula runs nest under this "<name>_backward" event
   TensorList grads = compute_backward(grad, inputs_, output());
-  if (timer.active()) [[unlikely]] timer.finish(name(), ProfilePhase::backward, inputs_, Tensor(), 0.0, &grad);
+  if (timer.active()) [[unlikely]]
+    timer.finish(name(), ProfilePhase::backward, inputs_, Tensor(), 0.0, &grad);
   if (grads.size() != inputs_.size())
     throw std::logic_error(std::string(name()) + ": backward returned " + std::to_string(grads.size()) +
                            " gradients for " + std::to_string(inputs_.size()) + " inputs");

@@ -44,7 +44,8 @@ int this_thread() {
 }  // namespace
 
 int64_t profiler_now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 int profiler_enter() { return open_depth++; }
@@ -152,9 +153,13 @@ void Profiler::write_chrome_trace(const std::string& path) const {
       args["flops"] = e.flops;
       args["bytes"] = e.bytes;
     }
-    list.push_back({{"name", e.name}, {"cat", phase_name(e.phase)}, {"ph", "X"},
+    list.push_back({{"name", e.name},
+                    {"cat", phase_name(e.phase)},
+                    {"ph", "X"},
                     {"ts", static_cast<double>(e.start_ns - origin) / 1e3},
-                    {"dur", static_cast<double>(e.end_ns - e.start_ns) / 1e3}, {"pid", 0}, {"tid", e.thread},
+                    {"dur", static_cast<double>(e.end_ns - e.start_ns) / 1e3},
+                    {"pid", 0},
+                    {"tid", e.thread},
                     {"args", args}});
   }
   const nlohmann::json trace = {{"traceEvents", list}, {"displayTimeUnit", "ms"}};
@@ -182,7 +187,8 @@ std::string Profiler::summary(const MachinePeak* peak) const {
     r.calls += 1, r.total_ns += dur, r.self_ns += self, r.flops += e.flops, r.bytes += e.bytes;
   }
   std::vector<std::pair<std::string, Row>> rows(ops.begin(), ops.end());
-  std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.self_ns > b.second.self_ns; });
+  std::stable_sort(rows.begin(), rows.end(),
+                   [](const auto& a, const auto& b) { return a.second.self_ns > b.second.self_ns; });
   std::string out;
   char line[256];
   std::snprintf(line, sizeof line, "%-28s %8s %11s %11s %10s %9s %8s%s\n", "op", "calls", "total ms", "self ms",
@@ -198,8 +204,10 @@ std::string Profiler::summary(const MachinePeak* peak) const {
     char share[16] = "";
     if (peak) {
       const double f = roof_share(r.flops / s, r.bytes / s, *peak);
-      if (f <= 1 && r.self_ns >= 0.5 * r.total_ns) std::snprintf(share, sizeof share, "  %6.1f", 100 * f);
-      else std::snprintf(share, sizeof share, "  %6s", "-");
+      if (f <= 1 && r.self_ns >= 0.5 * r.total_ns)
+        std::snprintf(share, sizeof share, "  %6.1f", 100 * f);
+      else
+        std::snprintf(share, sizeof share, "  %6s", "-");
     }
     std::snprintf(line, sizeof line, "%-28s %8lld %11.3f %11.3f %10.2f %9s %8.2f%s\n", name.c_str(),
                   static_cast<long long>(r.calls), r.total_ns / 1e6, r.self_ns / 1e6, r.self_ns / 1e3 / r.calls, gflops,

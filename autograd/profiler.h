@@ -46,9 +46,9 @@ enum class ProfilePhase : uint8_t { forward, backward, range };
 struct ProfileEvent {
   std::string name;  // op name, "<op>_backward", or the range's name
   ProfilePhase phase = ProfilePhase::forward;
-  std::vector<Shape> shapes;  // inputs (backward: the grad first, then the node's inputs)
-  DType dtype = kFloat32;     // of the first input
-  std::string device;         // "cpu", "cuda:0"; empty for ranges
+  std::vector<Shape> shapes;         // inputs (backward: the grad first, then the node's inputs)
+  DType dtype = kFloat32;            // of the first input
+  std::string device;                // "cpu", "cuda:0"; empty for ranges
   int64_t start_ns = 0, end_ns = 0;  // steady_clock
   int thread = 0;                    // a small per-thread index, in order of first use
   int depth = 0;                     // open ranges and ops enclosing this event on its thread
@@ -129,7 +129,8 @@ class OpTimer {
     }
   }
   ~OpTimer() {
-    if (active_) [[unlikely]] profiler_leave();
+    if (active_) [[unlikely]]
+      profiler_leave();
   }
   OpTimer(const OpTimer&) = delete;
   OpTimer& operator=(const OpTimer&) = delete;

@@ -10,7 +10,9 @@ Tensor Tensor::transpose(int64_t d0, int64_t d1) const { return scorch::transpos
 Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const {
   return scorch::slice(*this, d, start, end, step);
 }
-Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const { return scorch::narrow(*this, d, start, length); }
+Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
+  return scorch::narrow(*this, d, start, length);
+}
 Tensor Tensor::expand(const Shape& s) const { return scorch::expand(*this, s); }
 Tensor Tensor::unsqueeze(int64_t d) const { return scorch::unsqueeze(*this, d); }
 Tensor Tensor::squeeze(int64_t d) const { return scorch::squeeze(*this, d); }

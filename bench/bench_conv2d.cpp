@@ -124,8 +124,11 @@ int register_benchmarks() {
     for (const auto& [pass, pass_name] : passes)
       benchmark::RegisterBenchmark(("conv2d/" + std::string(l.name) + "/" + pass_name).c_str(),
                                    [&l, pass = pass](benchmark::State& s) { conv2d_layer(s, l, pass); })
-          ->Unit(benchmark::kMillisecond)->UseRealTime();
-  benchmark::RegisterBenchmark("conv2d/unet_small_convs/fwd_bwd", unet_small_convs)->Unit(benchmark::kMillisecond)->UseRealTime();
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
+  benchmark::RegisterBenchmark("conv2d/unet_small_convs/fwd_bwd", unet_small_convs)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
   return 0;
 }
 const int registered = register_benchmarks();

@@ -48,7 +48,8 @@ void add_out_f32(benchmark::State& state) {
   Generator gen(0);
   const Tensor a = randn({kN}, gen), b = randn({kN}, gen), out = empty({kN});
   for (auto _ : state) {
-    map_cpu<float, float, float>(out, [](float x, float y) { return x + y; }, a, b);
+    map_cpu<float, float, float>(
+        out, [](float x, float y) { return x + y; }, a, b);
     benchmark::ClobberMemory();
   }
   set_rates(state, kN * 3 * int64_t{sizeof(float)}, 1.0 * kN);
@@ -101,10 +102,7 @@ BENCHMARK(add_scaled_as_ops_f32)->Name("add_scaled_as_ops/16M")->Unit(benchmark:
 BENCHMARK(add_f32)->Name("add/16M")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(add_out_f32)->Name("add_out/16M")->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(silu_f32)->Name("silu/16M")->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(add_broadcast_f32)
-    ->Name("add_broadcast/4096x4096+4096")
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+BENCHMARK(add_broadcast_f32)->Name("add_broadcast/4096x4096+4096")->Unit(benchmark::kMillisecond)->UseRealTime();
 
 constexpr int64_t kTableN = int64_t{1} << 20;  // 1M
 
@@ -123,18 +121,25 @@ void register_table(const std::string& name, std::function<Tensor(const TensorLi
       Tensor out = op(in);
       benchmark::DoNotOptimize(out.raw_data());
     }
-    state.SetBytesProcessed(state.iterations() * kTableN * static_cast<int64_t>(in.size() + 1) * int64_t{sizeof(float)});
+    state.SetBytesProcessed(state.iterations() * kTableN * static_cast<int64_t>(in.size() + 1) *
+                            int64_t{sizeof(float)});
   };
-  benchmark::RegisterBenchmark(("elementwise/" + name + "/1M").c_str(), run)->Unit(benchmark::kMicrosecond)->UseRealTime();
+  benchmark::RegisterBenchmark(("elementwise/" + name + "/1M").c_str(), run)
+      ->Unit(benchmark::kMicrosecond)
+      ->UseRealTime();
 }
 
 const bool kTableRegistered = [] {
   for (const auto& c : testing::unary_cases())
-    register_table(c.name, [op = c.op](const TensorList& x) { return op(x[0]); },
-                   [lo = c.lo, hi = c.hi] { return TensorList{table_input(1, lo, hi)}; });
+    register_table(
+        c.name, [op = c.op](const TensorList& x) { return op(x[0]); },
+        [lo = c.lo, hi = c.hi] { return TensorList{table_input(1, lo, hi)}; });
   for (const auto& c : testing::binary_cases())
-    register_table(c.name, [op = c.op](const TensorList& x) { return op(x[0], x[1]); },
-                   [lo = c.lo, hi = c.hi] { return TensorList{table_input(1, -1, 1), table_input(2, lo, hi)}; });
+    register_table(
+        c.name, [op = c.op](const TensorList& x) { return op(x[0], x[1]); },
+        [lo = c.lo, hi = c.hi] {
+          return TensorList{table_input(1, -1, 1), table_input(2, lo, hi)};
+        });
   for (const auto& c : testing::ternary_cases())
     register_table(c.name, c.op, [mask = c.first_is_condition] {
       const Tensor first = table_input(1, -1, 1);

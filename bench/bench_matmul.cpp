@@ -1,12 +1,11 @@
-// bench_matmul.cpp: linear layers of the GMM mlp (below), the gemm libraries on one thread, and square float32 matmul y [n, n] = a [n, n] @ b [n, n], n = 512 and 1024 (2 n^3 FLOP
-// each), next to a raw cblas_sgemm of the same shapes: the difference is what scorch adds (checks,
-// allocating y, dispatch). matmul/bT reads b through a transpose view (x @ w^T, as a linear layer),
-// which goes to BLAS with the transpose flag instead of a copy.
-// Compare with the FMA roof, 230-250 GFLOP/s on 2 threads, and with OpenBLAS at 2048^3, about
-// 208 GFLOP/s with the Haswell kernels (perf-notes.md; bench_main prints the kernels in use).
-// Counters per call: FLOP/s from 2 M N K FLOP (linear: 2 rows in out, the bias add not counted), and
-// bytes_per_second from the compulsory traffic, every operand read and the output written once, float32:
-// matmul 4 (M K + K N + M N) bytes; linear 4 (rows in + out in + out + rows out) bytes.
+// bench_matmul.cpp: linear layers of the GMM mlp (below), the gemm libraries on one thread, and square float32 matmul y
+// [n, n] = a [n, n] @ b [n, n], n = 512 and 1024 (2 n^3 FLOP each), next to a raw cblas_sgemm of the same shapes: the
+// difference is what scorch adds (checks, allocating y, dispatch). matmul/bT reads b through a transpose view (x @ w^T,
+// as a linear layer), which goes to BLAS with the transpose flag instead of a copy. Compare with the FMA roof, 230-250
+// GFLOP/s on 2 threads, and with OpenBLAS at 2048^3, about 208 GFLOP/s with the Haswell kernels (perf-notes.md;
+// bench_main prints the kernels in use). Counters per call: FLOP/s from 2 M N K FLOP (linear: 2 rows in out, the bias
+// add not counted), and bytes_per_second from the compulsory traffic, every operand read and the output written once,
+// float32: matmul 4 (M K + K N + M N) bytes; linear 4 (rows in + out in + out + rows out) bytes.
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 #if SCORCH_HAS_DNNL
@@ -47,8 +46,8 @@ void cblas_sgemm_f32(benchmark::State& state) {
   Generator gen(0);
   const Tensor a = randn({n, n}, gen), b = randn({n, n}, gen), c = empty({n, n});
   for (auto _ : state) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data<float>(), n, b.data<float>(), n,
-                0.0f, c.data<float>(), n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data<float>(), n, b.data<float>(), n, 0.0f,
+                c.data<float>(), n);
     benchmark::ClobberMemory();
   }
   set_rates(state, 2.0 * n * n * n, int64_t{3} * n * n);
@@ -67,14 +66,29 @@ void linear_f32(benchmark::State& state) {
   set_rates(state, 2.0 * rows * in * out, rows * in + out * in + out + rows * out);
 }
 
-BENCHMARK(linear_f32)->Name("linear")->ArgNames({"rows", "in", "out"})
-    ->Args({512, 3, 128})->Args({512, 128, 128})->Args({512, 128, 2})
-    ->Args({10000, 3, 128})->Args({10000, 128, 128})->Args({10000, 128, 2})
-    ->Unit(benchmark::kMicrosecond)->UseRealTime();
-
-BENCHMARK_CAPTURE(matmul_f32, b, false)->Name("matmul")->Arg(512)->Arg(1024)->Unit(benchmark::kMillisecond)
+BENCHMARK(linear_f32)
+    ->Name("linear")
+    ->ArgNames({"rows", "in", "out"})
+    ->Args({512, 3, 128})
+    ->Args({512, 128, 128})
+    ->Args({512, 128, 2})
+    ->Args({10000, 3, 128})
+    ->Args({10000, 128, 128})
+    ->Args({10000, 128, 2})
+    ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
-BENCHMARK_CAPTURE(matmul_f32, bT, true)->Name("matmul/bT")->Arg(512)->Arg(1024)->Unit(benchmark::kMillisecond)
+
+BENCHMARK_CAPTURE(matmul_f32, b, false)
+    ->Name("matmul")
+    ->Arg(512)
+    ->Arg(1024)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(matmul_f32, bT, true)
+    ->Name("matmul/bT")
+    ->Arg(512)
+    ->Arg(1024)
+    ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(cblas_sgemm_f32)->Name("cblas_sgemm")->Arg(512)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
 
@@ -106,10 +120,14 @@ void sgemm_one_thread(benchmark::State& state, GemmLibrary library, bool ta, boo
 }
 
 void register_sgemm_one_thread() {
-  struct Case { const char* name; bool ta, tb; std::vector<int64_t> mnk; };
-  const Case cases[] = {{"NT", false, true, {1264, 128, 128}},  {"TN", true, false, {128, 128, 1264}},
-                        {"NN", false, false, {64, 1024, 288}},  {"NN", false, false, {128, 256, 576}},
-                        {"NN", false, false, {32, 4096, 288}},  {"NN", false, false, {512, 512, 512}}};
+  struct Case {
+    const char* name;
+    bool ta, tb;
+    std::vector<int64_t> mnk;
+  };
+  const Case cases[] = {{"NT", false, true, {1264, 128, 128}}, {"TN", true, false, {128, 128, 1264}},
+                        {"NN", false, false, {64, 1024, 288}}, {"NN", false, false, {128, 256, 576}},
+                        {"NN", false, false, {32, 4096, 288}}, {"NN", false, false, {512, 512, 512}}};
   std::vector<std::pair<const char*, GemmLibrary>> libraries = {{"openblas", GemmLibrary::openblas}};
 #if SCORCH_HAS_DNNL
   libraries.emplace_back("dnnl", GemmLibrary::dnnl);
@@ -123,7 +141,9 @@ void register_sgemm_one_thread() {
                                      sgemm_one_thread(state, library, c.ta, c.tb);
                                      set_num_threads(saved);
                                    })
-          ->Args(c.mnk)->ArgNames({"M", "N", "K"})->Unit(benchmark::kMicrosecond);
+          ->Args(c.mnk)
+          ->ArgNames({"M", "N", "K"})
+          ->Unit(benchmark::kMicrosecond);
 }
 const bool kRegistered = (register_sgemm_one_thread(), true);
 

@@ -50,27 +50,47 @@ const Shape kPoolIn{64, 32, 14, 14}, kMeanOut{64, 32, 7, 7};
 const Shape kNearestIn{64, 128, 7, 7}, kNearestOut{64, 128, 14, 14};
 const Shape kBilinearIn{64, 32, 7, 7}, kBilinearOut{64, 32, 14, 14};
 
-BENCHMARK_CAPTURE(run, avg5, kPoolIn, [](const Tensor& x) { return avg_pool2d(x, 5, 1, 2); }, 0.0, 25.0)
-    ->Name("avg_pool2d/5x5_s1_p2/64x32x14x14")->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(run, avg5_backward, kPoolIn, [](const Tensor& g) { return avg_pool2d_backward(g, kPoolIn, 5, 1, 2); },
-                  0.0, 25.0)
-    ->Name("avg_pool2d_backward/5x5_s1_p2/64x32x14x14")->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(run, mean2, kPoolIn, [](const Tensor& x) { return avg_pool2d(x, 2); }, 0.0, 4.0)
-    ->Name("avg_pool2d/2x2_s2/64x32x14x14")->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(run, mean2_backward, kMeanOut, [](const Tensor& g) { return avg_pool2d_backward(g, kPoolIn, 2, 2, 0); },
-                  0.0, 1.0)
-    ->Name("avg_pool2d_backward/2x2_s2/64x32x14x14")->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(run, nearest, kNearestIn, [](const Tensor& x) { return upsample_nearest2d(x, 2); }, 0.0, 0.0)
-    ->Name("upsample_nearest2d/x2/64x128x7x7")->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(run, nearest_backward, kNearestOut, [](const Tensor& g) { return upsample_nearest2d_backward(g, 2); },
-                  0.0, 3.0)
-    ->Name("upsample_nearest2d_backward/x2/64x128x7x7")->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(run, bilinear, kBilinearIn, [](const Tensor& x) { return interpolate_bilinear(x, 14, 14, true); },
-                  0.0, 8.0)
-    ->Name("interpolate_bilinear/7to14_align/64x32x7x7")->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(run, bilinear_backward, kBilinearOut,
-                  [](const Tensor& g) { return interpolate_bilinear_backward(g, 7, 7, true); }, 8.0, 0.0)
-    ->Name("interpolate_bilinear_backward/7to14_align/64x32x7x7")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(
+    run, avg5, kPoolIn, [](const Tensor& x) { return avg_pool2d(x, 5, 1, 2); }, 0.0, 25.0)
+    ->Name("avg_pool2d/5x5_s1_p2/64x32x14x14")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(
+    run, avg5_backward, kPoolIn, [](const Tensor& g) { return avg_pool2d_backward(g, kPoolIn, 5, 1, 2); }, 0.0, 25.0)
+    ->Name("avg_pool2d_backward/5x5_s1_p2/64x32x14x14")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(
+    run, mean2, kPoolIn, [](const Tensor& x) { return avg_pool2d(x, 2); }, 0.0, 4.0)
+    ->Name("avg_pool2d/2x2_s2/64x32x14x14")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(
+    run, mean2_backward, kMeanOut, [](const Tensor& g) { return avg_pool2d_backward(g, kPoolIn, 2, 2, 0); }, 0.0, 1.0)
+    ->Name("avg_pool2d_backward/2x2_s2/64x32x14x14")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(
+    run, nearest, kNearestIn, [](const Tensor& x) { return upsample_nearest2d(x, 2); }, 0.0, 0.0)
+    ->Name("upsample_nearest2d/x2/64x128x7x7")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(
+    run, nearest_backward, kNearestOut, [](const Tensor& g) { return upsample_nearest2d_backward(g, 2); }, 0.0, 3.0)
+    ->Name("upsample_nearest2d_backward/x2/64x128x7x7")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(
+    run, bilinear, kBilinearIn, [](const Tensor& x) { return interpolate_bilinear(x, 14, 14, true); }, 0.0, 8.0)
+    ->Name("interpolate_bilinear/7to14_align/64x32x7x7")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(
+    run, bilinear_backward, kBilinearOut, [](const Tensor& g) { return interpolate_bilinear_backward(g, 7, 7, true); },
+    8.0, 0.0)
+    ->Name("interpolate_bilinear_backward/7to14_align/64x32x7x7")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace scorch

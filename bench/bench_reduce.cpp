@@ -28,13 +28,21 @@ void sum_f32(benchmark::State& state, Shape shape, std::vector<int64_t> dims) {
 }
 
 BENCHMARK_CAPTURE(sum_f32, all, Shape{int64_t{1} << 24}, std::vector<int64_t>{})
-    ->Name("sum/16M")->Unit(benchmark::kMillisecond)->UseRealTime();
+    ->Name("sum/16M")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(sum_f32, rows, Shape{4096, 1024}, std::vector<int64_t>{1})
-    ->Name("sum_rows/4096x1024")->Unit(benchmark::kMillisecond)->UseRealTime();
+    ->Name("sum_rows/4096x1024")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(sum_f32, cols, Shape{4096, 1024}, std::vector<int64_t>{0})
-    ->Name("sum_cols/4096x1024")->Unit(benchmark::kMillisecond)->UseRealTime();
+    ->Name("sum_cols/4096x1024")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK_CAPTURE(sum_f32, small_cols, Shape{512, 128}, std::vector<int64_t>{0})
-    ->Name("sum_cols/512x128")->Unit(benchmark::kMicrosecond)->UseRealTime();
+    ->Name("sum_cols/512x128")
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace scorch

@@ -33,7 +33,10 @@ void concat_columns(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * kN * kN * 2 * int64_t{sizeof(float)});
 }
 
-BENCHMARK(contiguous_of_transpose)->Name("contiguous/transposed_4096x4096")->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(contiguous_of_transpose)
+    ->Name("contiguous/transposed_4096x4096")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(concat_columns)->Name("concat/2x4096x2048")->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace

@@ -38,15 +38,13 @@ void sync(Device device) {
 }
 
 // Registers name (on the CPU) and name_cuda.
-#define SCORCH_WORKLOAD(fn)                                                          \
-  void fn(benchmark::State& state) { fn##_on(state, Device::cpu()); }               \
-  void fn##_cuda(benchmark::State& state) {                                         \
-    if (usable(state, Device::cuda())) fn##_on(state, Device::cuda());              \
+#define SCORCH_WORKLOAD(fn)                                            \
+  void fn(benchmark::State& state) { fn##_on(state, Device::cpu()); }  \
+  void fn##_cuda(benchmark::State& state) {                            \
+    if (usable(state, Device::cuda())) fn##_on(state, Device::cuda()); \
   }
 
-GaussianMixture reference_gmm() {
-  return GaussianMixture::diagonal({0.8, 0.2}, {{5, 5}, {-5, -5}}, {{1, 1}, {1, 1}});
-}
+GaussianMixture reference_gmm() { return GaussianMixture::diagonal({0.8, 0.2}, {{5, 5}, {-5, -5}}, {{1, 1}, {1, 1}}); }
 
 void B1_mlp_train_step_on(benchmark::State& state, Device device) {
   Generator gen(0);
@@ -129,7 +127,8 @@ void B4_annealed_langevin_on(benchmark::State& state, Device device) {
   const std::vector<double> sigmas = geometric_sigmas(10, 0.01, 10);
   for (auto _ : state) {
     const Tensor x0 = randn({10000, 2}, gen, {.device = device}) * sigmas.front();
-    const SampleResult r = annealed_langevin(score, x0, {.sigmas = sigmas, .steps_per_level = 100, .step_lr = 5e-5}, gen);
+    const SampleResult r =
+        annealed_langevin(score, x0, {.sigmas = sigmas, .steps_per_level = 100, .step_lr = 5e-5}, gen);
     sync(device);
     benchmark::DoNotOptimize(r.x.raw_data());
   }

@@ -86,7 +86,7 @@ class CachingAllocator final : public Allocator {
   };
   struct DeviceState {
     std::map<std::pair<void*, size_t>, std::vector<void*>> free;  // (stream, size class) -> free blocks
-    std::unordered_map<void*, Block> live;                          // blocks handed out
+    std::unordered_map<void*, Block> live;                        // blocks handed out
     AllocatorStats stats;
   };
 

@@ -10,8 +10,10 @@ void throw_error(const char* library, const char* call, const char* file, int li
                  const char* description) {
   std::string msg = std::string(library) + " error: " + call + " failed at " + file + ":" + std::to_string(line) + ": ";
   const std::string what = description ? description : "unknown error";
-  if (name) msg += std::string(name) + " (" + what + ")";
-  else msg += what + " (status " + std::to_string(code) + ")";
+  if (name)
+    msg += std::string(name) + " (" + what + ")";
+  else
+    msg += what + " (status " + std::to_string(code) + ")";
   throw std::runtime_error(msg);
 }
 

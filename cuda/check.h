@@ -1,7 +1,8 @@
 // check.h: every CUDA runtime, cuBLAS and cuDNN call goes through one of these macros. A failed call
 // throws std::runtime_error naming the library, the call as written, file:line and the library's own
 // name and description of the status:
-//   CUDA error: cudaMalloc(&ptr, nbytes) failed at /src/cuda/allocator.cpp:41: cudaErrorMemoryAllocation (out of memory)
+//   CUDA error: cudaMalloc(&ptr, nbytes) failed at /src/cuda/allocator.cpp:41: cudaErrorMemoryAllocation (out of
+//   memory)
 // Kernel launches report through cudaGetLastError() right after the launch:
 //   kernel<<<grid, block, 0, stream>>>(...);  SCORCH_CUDA_CHECK(cudaGetLastError());
 // SCORCH_CUBLAS_CHECK and SCORCH_CUDNN_CHECK need <cublas_v2.h> and <cudnn.h> in the file that uses them.
@@ -30,19 +31,18 @@ inline void check_cuda(cudaError_t status, const char* call, const char* file, i
 
 #define SCORCH_CUDA_CHECK(expr) ::scorch::cuda::detail::check_cuda((expr), #expr, __FILE__, __LINE__)
 
-#define SCORCH_CUBLAS_CHECK(expr)                                                                          \
-  do {                                                                                                     \
-    const cublasStatus_t scorch_status_ = (expr);                                                          \
-    if (scorch_status_ != CUBLAS_STATUS_SUCCESS)                                                           \
-      ::scorch::cuda::detail::throw_error("cuBLAS", #expr, __FILE__, __LINE__, static_cast<long>(scorch_status_), \
-                                          cublasGetStatusName(scorch_status_),                             \
-                                          cublasGetStatusString(scorch_status_));                          \
+#define SCORCH_CUBLAS_CHECK(expr)                                                                                      \
+  do {                                                                                                                 \
+    const cublasStatus_t scorch_status_ = (expr);                                                                      \
+    if (scorch_status_ != CUBLAS_STATUS_SUCCESS)                                                                       \
+      ::scorch::cuda::detail::throw_error("cuBLAS", #expr, __FILE__, __LINE__, static_cast<long>(scorch_status_),      \
+                                          cublasGetStatusName(scorch_status_), cublasGetStatusString(scorch_status_)); \
   } while (0)
 
-#define SCORCH_CUDNN_CHECK(expr)                                                                           \
-  do {                                                                                                     \
-    const cudnnStatus_t scorch_status_ = (expr);                                                           \
-    if (scorch_status_ != CUDNN_STATUS_SUCCESS)                                                            \
+#define SCORCH_CUDNN_CHECK(expr)                                                                                 \
+  do {                                                                                                           \
+    const cudnnStatus_t scorch_status_ = (expr);                                                                 \
+    if (scorch_status_ != CUDNN_STATUS_SUCCESS)                                                                  \
       ::scorch::cuda::detail::throw_error("cuDNN", #expr, __FILE__, __LINE__, static_cast<long>(scorch_status_), \
-                                          nullptr, cudnnGetErrorString(scorch_status_));                   \
+                                          nullptr, cudnnGetErrorString(scorch_status_));                         \
   } while (0)

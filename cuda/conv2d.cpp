@@ -110,8 +110,25 @@ enum class Pass : int64_t { forward, data, filter };
 // What the cached choice depends on.
 using Key = std::array<int64_t, 19>;
 Key make_key(Pass pass, int device, DType dtype, const Shape& x, const Shape& w, const ConvParams& p) {
-  return {static_cast<int64_t>(pass), device, static_cast<int64_t>(dtype), x[0], x[1], x[2], x[3], w[0], w[1], w[2],
-          w[3], p.stride, p.padding, p.dilation, allow_tf32(), deterministic(), 0, 0, 0};
+  return {static_cast<int64_t>(pass),
+          device,
+          static_cast<int64_t>(dtype),
+          x[0],
+          x[1],
+          x[2],
+          x[3],
+          w[0],
+          w[1],
+          w[2],
+          w[3],
+          p.stride,
+          p.padding,
+          p.dilation,
+          allow_tf32(),
+          deterministic(),
+          0,
+          0,
+          0};
 }
 
 struct Choice {
@@ -142,8 +159,8 @@ Choice pick(const char* op, const std::vector<Perf>& results, int count, size_t 
     return {static_cast<int>(r.algo), r.memory};
   }
   throw std::runtime_error(std::string(op) + ": cuDNN offers no algorithm for this shape" +
-                           (deterministic() ? " that is deterministic" : "") + " within " +
-                           std::to_string(cap >> 20) + " MiB of workspace");
+                           (deterministic() ? " that is deterministic" : "") + " within " + std::to_string(cap >> 20) +
+                           " MiB of workspace");
 }
 
 // The workspace to search with: the most any heuristic candidate wants, up to the cap.
@@ -188,8 +205,10 @@ void conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b, const Tenso
   if (out.numel() == 0) return;
   const int device = out.device().index;
   if (x_in.shape()[1] == 0) {  // an empty sum over channels: y = bias (or 0), as on the CPU
-    if (b.defined()) out.copy_(b.reshape({b.numel(), 1, 1}));  // copy_ broadcasts
-    else fill(out, 0.0);
+    if (b.defined())
+      out.copy_(b.reshape({b.numel(), 1, 1}));  // copy_ broadcasts
+    else
+      fill(out, 0.0);
     return;
   }
   const Tensor x = x_in.contiguous(), w = w_in.contiguous();
@@ -218,11 +237,11 @@ void conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b, const Tenso
     const Tensor bc = b.contiguous();
     cudnnTensorDescriptor_t bias = nullptr;
     SCORCH_CUDNN_CHECK(cudnnCreateTensorDescriptor(&bias));
-    const cudnnStatus_t status = cudnnSetTensor4dDescriptor(bias, CUDNN_TENSOR_NCHW, data_type(op, t), 1,
-                                                            to_int(op, bc.numel()), 1, 1);
-    const cudnnStatus_t added = status == CUDNN_STATUS_SUCCESS
-                                    ? cudnnAddTensor(h, kOne.of(t), bias, bc.raw_data(), kOne.of(t), d.y(), out.raw_data())
-                                    : status;
+    const cudnnStatus_t status =
+        cudnnSetTensor4dDescriptor(bias, CUDNN_TENSOR_NCHW, data_type(op, t), 1, to_int(op, bc.numel()), 1, 1);
+    const cudnnStatus_t added = status == CUDNN_STATUS_SUCCESS ? cudnnAddTensor(h, kOne.of(t), bias, bc.raw_data(),
+                                                                                kOne.of(t), d.y(), out.raw_data())
+                                                               : status;
     cudnnDestroyTensorDescriptor(bias);
     SCORCH_CUDNN_CHECK(added);
   }
@@ -289,8 +308,7 @@ void conv2d_backward_weight(const Tensor& x_in, const Tensor& g_in, const Tensor
   const Tensor ws = workspace(c.workspace, device);
   SCORCH_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, kOne.of(t), d.x(), x.raw_data(), d.y(), g.raw_data(), d.conv(),
                                                     static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo),
-                                                    data_or_null(ws), c.workspace, kZero.of(t), d.w(),
-                                                    out.raw_data()));
+                                                    data_or_null(ws), c.workspace, kZero.of(t), d.w(), out.raw_data()));
 }
 
 }  // namespace scorch::backend

@@ -116,8 +116,10 @@ void download(void* dst, const void* src, size_t bytes, int device) {
 Tensor as_contiguous(const Tensor& src, const Shape& shape, DType dtype) {
   if (src.is_contiguous() && src.shape() == shape && src.dtype() == dtype) return src;
   Tensor t = empty(shape, {.dtype = dtype, .device = src.device()});
-  if (src.device().is_cuda()) copy_on_device(t, src);
-  else t.copy_(src);
+  if (src.device().is_cuda())
+    copy_on_device(t, src);
+  else
+    t.copy_(src);
   return t;
 }
 
@@ -163,10 +165,14 @@ using namespace cuda;
 void copy(const Tensor& dst, const Tensor& src) {
   if (dst.numel() == 0) return;
   const Device to = dst.device(), from = src.device();
-  if (to.is_cuda() && from == to) copy_on_device(dst, src);
-  else if (to.is_cuda() && from.is_cuda()) device_to_device(dst, src);
-  else if (to.is_cuda()) host_to_device(dst, src);
-  else device_to_host(dst, src);
+  if (to.is_cuda() && from == to)
+    copy_on_device(dst, src);
+  else if (to.is_cuda() && from.is_cuda())
+    device_to_device(dst, src);
+  else if (to.is_cuda())
+    host_to_device(dst, src);
+  else
+    device_to_host(dst, src);
 }
 
 }  // namespace scorch::backend

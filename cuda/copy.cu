@@ -17,7 +17,8 @@ void copy_on_device(const Tensor& dst, const Tensor& src) {
 namespace scorch::backend {
 
 void fill(const Tensor& t, double value) {
-  dispatch_all(t.dtype(), [&]<typename T>() { cuda::map_cuda<T, T, 0>(t, cuda::FillFn<T>{static_cast<T>(value)}, {}); });
+  dispatch_all(t.dtype(),
+               [&]<typename T>() { cuda::map_cuda<T, T, 0>(t, cuda::FillFn<T>{static_cast<T>(value)}, {}); });
 }
 
 }  // namespace scorch::backend

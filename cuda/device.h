@@ -51,5 +51,4 @@ AllocatorStats memory_stats(int device = 0);
 void reset_peak_memory_stats(int device = 0);
 void empty_cache();
 
-
 }  // namespace scorch::cuda

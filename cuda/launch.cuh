@@ -7,7 +7,7 @@
 #include "tensor/tensor.h"
 
 // for (i over [0, n) split among the grid's threads)
-#define SCORCH_GRID_STRIDE(i, n)                                                          \
+#define SCORCH_GRID_STRIDE(i, n)                                                         \
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
        i += static_cast<int64_t>(blockDim.x) * gridDim.x)
 

@@ -75,9 +75,12 @@ SCORCH_HOST_DEVICE inline void map_element(int64_t i, const OffsetCalc<NIn + 1>&
                                            const InputPtrs<In, NIn>& in) {
   int64_t off[NIn + 1];
   calc.get(i, off);
-  if constexpr (NIn == 0) out[off[0]] = f();
-  else if constexpr (NIn == 1) out[off[0]] = f(in.p[0][off[1]]);
-  else if constexpr (NIn == 2) out[off[0]] = f(in.p[0][off[1]], in.p[1][off[2]]);
+  if constexpr (NIn == 0)
+    out[off[0]] = f();
+  else if constexpr (NIn == 1)
+    out[off[0]] = f(in.p[0][off[1]]);
+  else if constexpr (NIn == 2)
+    out[off[0]] = f(in.p[0][off[1]], in.p[1][off[2]]);
   else {
     static_assert(NIn == 3, "map_element: at most three inputs");
     out[off[0]] = f(in.p[0][off[1]], in.p[1][off[2]], in.p[2][off[3]]);
@@ -93,7 +96,9 @@ struct FillFn {
 template <typename Out>
 struct CastFn {
   template <typename In>
-  SCORCH_HOST_DEVICE Out operator()(In x) const { return static_cast<Out>(x); }
+  SCORCH_HOST_DEVICE Out operator()(In x) const {
+    return static_cast<Out>(x);
+  }
 };
 
 }  // namespace scorch::cuda

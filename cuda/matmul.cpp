@@ -50,7 +50,8 @@ cublasHandle_t handle(int device) {
 }
 
 int to_int(const char* op, int64_t v) {
-  if (v > INT_MAX) throw std::invalid_argument(std::string(op) + ": a matrix dim or batch over 2^31 - 1 does not fit cuBLAS's int");
+  if (v > INT_MAX)
+    throw std::invalid_argument(std::string(op) + ": a matrix dim or batch over 2^31 - 1 does not fit cuBLAS's int");
   return static_cast<int>(v);
 }
 
@@ -67,11 +68,11 @@ void gemm(int device, const ColumnMajorGemm& g, const T* a, int64_t stride_a, co
   const T alpha = 1;
   // cuBLAS's A is our b, its B our a (gemm.h).
   if constexpr (std::is_same_v<T, float>)
-    SCORCH_CUBLAS_CHECK(cublasSgemmStridedBatched(h, op(g.trans_a), op(g.trans_b), m, n, k, &alpha, b, lda, stride_b,
-                                                  a, ldb, stride_a, &beta, c, ldc, stride_c, count));
+    SCORCH_CUBLAS_CHECK(cublasSgemmStridedBatched(h, op(g.trans_a), op(g.trans_b), m, n, k, &alpha, b, lda, stride_b, a,
+                                                  ldb, stride_a, &beta, c, ldc, stride_c, count));
   else
-    SCORCH_CUBLAS_CHECK(cublasDgemmStridedBatched(h, op(g.trans_a), op(g.trans_b), m, n, k, &alpha, b, lda, stride_b,
-                                                  a, ldb, stride_a, &beta, c, ldc, stride_c, count));
+    SCORCH_CUBLAS_CHECK(cublasDgemmStridedBatched(h, op(g.trans_a), op(g.trans_b), m, n, k, &alpha, b, lda, stride_b, a,
+                                                  ldb, stride_a, &beta, c, ldc, stride_c, count));
 }
 
 // t [..., rows, cols] as a BLAS operand: itself when its last two strides allow, else a contiguous copy.

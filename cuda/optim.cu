@@ -61,8 +61,10 @@ void sgd_update(const Tensor& p, const Tensor& g, const Tensor& buf, const fns::
 template <typename T>
 void adam_update(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor& v, const fns::AdamCoefficients<T>& c,
                  bool decay) {
-  if (decay) for_each(p, p.numel(), AdamStep<T, true>{p.data<T>(), m.data<T>(), v.data<T>(), g.data<T>(), c});
-  else for_each(p, p.numel(), AdamStep<T, false>{p.data<T>(), m.data<T>(), v.data<T>(), g.data<T>(), c});
+  if (decay)
+    for_each(p, p.numel(), AdamStep<T, true>{p.data<T>(), m.data<T>(), v.data<T>(), g.data<T>(), c});
+  else
+    for_each(p, p.numel(), AdamStep<T, false>{p.data<T>(), m.data<T>(), v.data<T>(), g.data<T>(), c});
 }
 
 void ema_update(const Tensor& shadow, const Tensor& p, double decay) {

@@ -39,8 +39,10 @@ __global__ void max_pool_kernel(int64_t n, PoolGeometry g, const T* x, const T* 
   SCORCH_GRID_STRIDE(o, n) {
     const int64_t plane = o / (P * Q), p = o / Q % P, q = o % Q;
     const int64_t a = window_argmax(x + plane * HW, g, p, q);
-    if (out_index) out_index[o] = a;
-    else out[o] = src[plane * HW + a];
+    if (out_index)
+      out_index[o] = a;
+    else
+      out[o] = src[plane * HW + a];
   }
 }
 
@@ -61,9 +63,8 @@ namespace scorch::backend {
 using namespace cuda;
 
 void avg_pool2d(const Tensor& x, const Tensor& y, const PoolGeometry& g) {
-  dispatch_float("avg_pool2d", x.dtype(), [&]<typename T>() {
-    launch_elements(y, y.numel(), avg_pool_kernel<T>, g, x.data<T>(), y.data<T>());
-  });
+  dispatch_float("avg_pool2d", x.dtype(),
+                 [&]<typename T>() { launch_elements(y, y.numel(), avg_pool_kernel<T>, g, x.data<T>(), y.data<T>()); });
 }
 
 void avg_pool2d_backward(const Tensor& g, const Tensor& gx, const PoolGeometry& geo) {
@@ -76,13 +77,15 @@ void max_pool2d(MaxPass pass, const Tensor& x, const Tensor& t, const Tensor& ou
   dispatch_float("max_pool2d", x.dtype(), [&]<typename T>() {
     if (pass != MaxPass::scatter) {
       const T* src = pass == MaxPass::forward ? x.data<T>() : t.data<T>();
-      launch_elements(out, out.numel(), max_pool_kernel<T>, g, x.data<T>(), src, out.data<T>(), static_cast<int64_t*>(nullptr));
+      launch_elements(out, out.numel(), max_pool_kernel<T>, g, x.data<T>(), src, out.data<T>(),
+                      static_cast<int64_t*>(nullptr));
       return;
     }
     const Tensor argmax = empty({g.planes, g.h.out, g.w.out}, {.dtype = kInt64, .device = x.device()});
     launch_elements(argmax, argmax.numel(), max_pool_kernel<T>, g, x.data<T>(), x.data<T>(), static_cast<T*>(nullptr),
-           argmax.data<int64_t>());
-    launch_elements(out, out.numel(), max_pool_scatter_kernel<T>, g, argmax.data<int64_t>(), t.data<T>(), out.data<T>());
+                    argmax.data<int64_t>());
+    launch_elements(out, out.numel(), max_pool_scatter_kernel<T>, g, argmax.data<int64_t>(), t.data<T>(),
+                    out.data<T>());
   });
 }
 

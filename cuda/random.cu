@@ -40,10 +40,12 @@ void fill_random(const Tensor& out, const RandomDraw& draw) {
   if (out.numel() == 0) return;
   switch (draw.kind) {
     case RandomKind::uniform:
-      dispatch_float("rand", out.dtype(), [&]<typename T>() { launch<T, kRandPerBlock<T>>(out, draw, UniformBlock{}); });
+      dispatch_float("rand", out.dtype(),
+                     [&]<typename T>() { launch<T, kRandPerBlock<T>>(out, draw, UniformBlock{}); });
       break;
     case RandomKind::normal:
-      dispatch_float("randn", out.dtype(), [&]<typename T>() { launch<T, kRandPerBlock<T>>(out, draw, NormalBlock{}); });
+      dispatch_float("randn", out.dtype(),
+                     [&]<typename T>() { launch<T, kRandPerBlock<T>>(out, draw, NormalBlock{}); });
       break;
     case RandomKind::integer:
       dispatch_all(out.dtype(), [&]<typename T>() {

@@ -42,7 +42,9 @@ struct MaxFold {
 template <typename T>
 struct CastFinish {
   template <typename Acc>
-  SCORCH_HOST_DEVICE T operator()(Acc acc) const { return static_cast<T>(acc); }
+  SCORCH_HOST_DEVICE T operator()(Acc acc) const {
+    return static_cast<T>(acc);
+  }
 };
 template <typename T>
 struct MeanFinish {
@@ -91,8 +93,10 @@ __global__ void reduce_block_kernel(const T* in, ReducePlan p, int64_t chunks, i
       __syncthreads();
     }
     if (tid == 0) {
-      if (chunks == 1) out[o] = finish(shared[0]);
-      else partial[task] = shared[0];
+      if (chunks == 1)
+        out[o] = finish(shared[0]);
+      else
+        partial[task] = shared[0];
     }
     __syncthreads();  // shared[0] is read above before the next task overwrites it
   }
@@ -148,7 +152,8 @@ namespace scorch::backend {
 using namespace cuda;
 
 void reduce(ReduceKind kind, const Tensor& a, uint32_t mask, const Tensor& out) {
-  const cuda::ReducePlan p = cuda::make_reduce_plan(a, mask);  // qualified: ADL on Tensor also finds scorch::make_reduce_plan
+  const cuda::ReducePlan p =
+      cuda::make_reduce_plan(a, mask);  // qualified: ADL on Tensor also finds scorch::make_reduce_plan
   if (p.outputs == 0) return;
   const char* name = kind == ReduceKind::sum ? "sum" : kind == ReduceKind::mean ? "mean" : "max";
   dispatch_float(name, a.dtype(), [&]<typename T>() {

@@ -66,13 +66,14 @@ DeviceInverseTaps inverse_taps_on(int64_t in, int64_t out, bool align_corners, D
 }
 
 template <typename T>
-__global__ void bilinear_backward_kernel(int64_t n, int64_t H, int64_t W, int64_t P, int64_t Q, const int64_t* row_first,
-                                         const int64_t* row_out, const T* row_weight, const int64_t* col_first,
-                                         const int64_t* col_out, const T* col_weight, const T* g, T* gx) {
+__global__ void bilinear_backward_kernel(int64_t n, int64_t H, int64_t W, int64_t P, int64_t Q,
+                                         const int64_t* row_first, const int64_t* row_out, const T* row_weight,
+                                         const int64_t* col_first, const int64_t* col_out, const T* col_weight,
+                                         const T* g, T* gx) {
   SCORCH_GRID_STRIDE(i, n) {
     const int64_t plane = i / (H * W), h = i / W % H, w = i % W;
-    gx[i] = bilinear_grad_value(g + plane * P * Q, Q, row_first, row_out, row_weight, col_first, col_out, col_weight,
-                                h, w);
+    gx[i] =
+        bilinear_grad_value(g + plane * P * Q, Q, row_first, row_out, row_weight, col_first, col_out, col_weight, h, w);
   }
 }
 
@@ -91,14 +92,15 @@ void upsample_nearest2d(const Tensor& x, const Tensor& y, int64_t scale) {
 
 void upsample_nearest2d_backward(const Tensor& g, const Tensor& gx, int64_t scale) {
   dispatch_float("upsample_nearest2d_backward", g.dtype(), [&]<typename T>() {
-    launch_elements(gx, gx.numel(), nearest_backward_kernel<T>, gx.shape()[2], gx.shape()[3], scale, g.data<T>(), gx.data<T>());
+    launch_elements(gx, gx.numel(), nearest_backward_kernel<T>, gx.shape()[2], gx.shape()[3], scale, g.data<T>(),
+                    gx.data<T>());
   });
 }
 
 void interpolate_bilinear(const Tensor& x, const Tensor& y, bool align_corners) {
   dispatch_float("interpolate_bilinear", x.dtype(), [&]<typename T>() {
-    launch_elements(y, y.numel(), bilinear_kernel<T>, x.shape()[2], x.shape()[3], y.shape()[2], y.shape()[3], align_corners,
-           x.data<T>(), y.data<T>());
+    launch_elements(y, y.numel(), bilinear_kernel<T>, x.shape()[2], x.shape()[3], y.shape()[2], y.shape()[3],
+                    align_corners, x.data<T>(), y.data<T>());
   });
 }
 
@@ -109,8 +111,8 @@ void interpolate_bilinear_backward(const Tensor& g, const Tensor& gx, bool align
     const DeviceInverseTaps rows = inverse_taps_on<T>(H, P, align_corners, g.device(), g.dtype());
     const DeviceInverseTaps cols = inverse_taps_on<T>(W, Q, align_corners, g.device(), g.dtype());
     launch_elements(gx, gx.numel(), bilinear_backward_kernel<T>, H, W, P, Q, rows.first.data<int64_t>(),
-           rows.out.data<int64_t>(), rows.weight.data<T>(), cols.first.data<int64_t>(), cols.out.data<int64_t>(),
-           cols.weight.data<T>(), g.data<T>(), gx.data<T>());
+                    rows.out.data<int64_t>(), rows.weight.data<T>(), cols.first.data<int64_t>(),
+                    cols.out.data<int64_t>(), cols.weight.data<T>(), g.data<T>(), gx.data<T>());
   });
 }
 

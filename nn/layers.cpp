@@ -77,10 +77,18 @@ Tensor one_hot(const Tensor& labels, int64_t num_classes, TensorOptions options)
   return from_vector(hot, shape, options);
 }
 
-std::shared_ptr<Activation> SiLU() { return std::make_shared<Activation>([](const Tensor& x) { return silu(x); }); }
-std::shared_ptr<Activation> Softplus() { return std::make_shared<Activation>([](const Tensor& x) { return softplus(x); }); }
-std::shared_ptr<Activation> ReLU() { return std::make_shared<Activation>([](const Tensor& x) { return relu(x); }); }
-std::shared_ptr<Activation> Tanh() { return std::make_shared<Activation>([](const Tensor& x) { return tanh(x); }); }
+std::shared_ptr<Activation> SiLU() {
+  return std::make_shared<Activation>([](const Tensor& x) { return silu(x); });
+}
+std::shared_ptr<Activation> Softplus() {
+  return std::make_shared<Activation>([](const Tensor& x) { return softplus(x); });
+}
+std::shared_ptr<Activation> ReLU() {
+  return std::make_shared<Activation>([](const Tensor& x) { return relu(x); });
+}
+std::shared_ptr<Activation> Tanh() {
+  return std::make_shared<Activation>([](const Tensor& x) { return tanh(x); });
+}
 
 Sequential::Sequential(std::initializer_list<std::shared_ptr<UnaryModule>> modules) {
   for (const auto& m : modules) push_back(m);

@@ -50,11 +50,13 @@ void load_named(const std::map<std::string, Tensor>& target, const std::map<std:
   std::string problems;
   for (const auto& [name, t] : target) {
     auto it = state.find(name);
-    if (it == state.end()) problems += "\n  missing " + name + " " + to_string(t.shape());
-    else if (!it->second.defined()) problems += "\n  " + name + " is undefined in " + there;
+    if (it == state.end())
+      problems += "\n  missing " + name + " " + to_string(t.shape());
+    else if (!it->second.defined())
+      problems += "\n  " + name + " is undefined in " + there;
     else if (it->second.shape() != t.shape())
-      problems += "\n  " + name + " is " + to_string(it->second.shape()) + " in " + there + ", " + to_string(t.shape()) +
-                  " in " + what;
+      problems += "\n  " + name + " is " + to_string(it->second.shape()) + " in " + there + ", " +
+                  to_string(t.shape()) + " in " + what;
   }
   for (const auto& [name, t] : state)
     if (!target.count(name)) problems += "\n  unexpected " + name + (t.defined() ? " " + to_string(t.shape()) : "");

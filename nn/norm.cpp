@@ -21,9 +21,10 @@ ConditionalInstanceNorm2dPlus::ConditionalInstanceNorm2dPlus(int64_t num_feature
                                                              bool bias)
     : bias_(bias) {
   if (num_features < 2 || num_classes <= 0)
-    throw std::invalid_argument("ConditionalInstanceNorm2dPlus: needs num_features >= 2 (an unbiased variance over "
-                                "channels) and num_classes >= 1, got " + std::to_string(num_features) + " and " +
-                                std::to_string(num_classes));
+    throw std::invalid_argument(
+        "ConditionalInstanceNorm2dPlus: needs num_features >= 2 (an unbiased variance over "
+        "channels) and num_classes >= 1, got " +
+        std::to_string(num_features) + " and " + std::to_string(num_classes));
   embed = register_module("embed", std::make_shared<Embedding>(num_classes, (bias ? 3 : 2) * num_features, gen));
   // gamma and alpha start near 1 (N(1, 0.02)), beta at 0, as NCSN's embed.weight.data[...].normal_(1, 0.02).
   NoGradGuard no_grad;

@@ -209,8 +209,10 @@ void Optimizer::load_state(const std::map<std::string, Tensor>& state, const std
   for (size_t i = 0; i < params_.size(); ++i) {
     steps_[i] = steps[i];
     for (size_t k = 0; k < slot_names_.size(); ++k) {
-      if (steps[i] == 0) slots_[k][i].fill_(0);
-      else slots_[k][i].copy_(state.at(state_name(prefix_, slot_names_[k], i)));
+      if (steps[i] == 0)
+        slots_[k][i].fill_(0);
+      else
+        slots_[k][i].copy_(state.at(state_name(prefix_, slot_names_[k], i)));
     }
   }
 }
@@ -231,8 +233,9 @@ const SGDOptions& checked(const SGDOptions& o) {
 }  // namespace
 
 SGD::SGD(TensorList params, SGDOptions options)
-    : Optimizer("SGD", std::move(params), checked(options).momentum != 0 ? std::vector<std::string>{"momentum_buffer"}
-                                                                          : std::vector<std::string>{}),
+    : Optimizer(
+          "SGD", std::move(params),
+          checked(options).momentum != 0 ? std::vector<std::string>{"momentum_buffer"} : std::vector<std::string>{}),
       options_(options) {}
 
 void SGD::set_lr(double lr) {
@@ -244,9 +247,13 @@ void SGD::update(size_t i, const Tensor& grad) {
   const Tensor& p = parameters()[i];
   const bool momentum = options_.momentum != 0;
   dispatch_float("SGD", p.dtype(), [&]<typename T>() {
-    const fns::SgdCoefficients<T> c{static_cast<T>(options_.weight_decay), static_cast<T>(options_.momentum),
-                               static_cast<T>(1 - options_.dampening), static_cast<T>(-options_.lr),
-                               options_.weight_decay != 0, step_count(i) == 1, options_.nesterov};
+    const fns::SgdCoefficients<T> c{static_cast<T>(options_.weight_decay),
+                                    static_cast<T>(options_.momentum),
+                                    static_cast<T>(1 - options_.dampening),
+                                    static_cast<T>(-options_.lr),
+                                    options_.weight_decay != 0,
+                                    step_count(i) == 1,
+                                    options_.nesterov};
     if (!p.device().is_cpu()) return backend::sgd_update(p, grad, momentum ? slot(0, i) : Tensor(), c);
     T* pp = p.data<T>();
     const T* g = grad.data<T>();
@@ -288,9 +295,9 @@ void Adam::update(size_t i, const Tensor& grad) {
   const double step_size = o.lr / bias_correction1;
   dispatch_float("Adam", p.dtype(), [&]<typename T>() {
     const fns::AdamCoefficients<T> c{static_cast<T>(o.beta1),        static_cast<T>(1 - o.beta1),
-                                static_cast<T>(o.beta2),        static_cast<T>(1 - o.beta2),
-                                static_cast<T>(o.weight_decay), static_cast<T>(std::sqrt(bias_correction2)),
-                                static_cast<T>(o.eps),          static_cast<T>(-step_size)};
+                                     static_cast<T>(o.beta2),        static_cast<T>(1 - o.beta2),
+                                     static_cast<T>(o.weight_decay), static_cast<T>(std::sqrt(bias_correction2)),
+                                     static_cast<T>(o.eps),          static_cast<T>(-step_size)};
     const bool decay = o.weight_decay != 0;  // as PyTorch: no p term at all when 0 (0 * inf would be NaN)
     if (!p.device().is_cpu()) return backend::adam_update(p, grad, slot(0, i), slot(1, i), c, decay);
     T* pp = p.data<T>();
@@ -298,8 +305,10 @@ void Adam::update(size_t i, const Tensor& grad) {
     T* m = slot(0, i).data<T>();
     T* v = slot(1, i).data<T>();
     parallel_for(p.numel(), kGrainElementwise, [&](int64_t b, int64_t e) {
-      if (decay) adam_update_range<T, true>(pp + b, g + b, m + b, v + b, e - b, c);
-      else adam_update_range<T, false>(pp + b, g + b, m + b, v + b, e - b, c);
+      if (decay)
+        adam_update_range<T, true>(pp + b, g + b, m + b, v + b, e - b, c);
+      else
+        adam_update_range<T, false>(pp + b, g + b, m + b, v + b, e - b, c);
     });
   });
 }
@@ -367,7 +376,8 @@ EMA::EMA(const Module& module, double decay, bool warmup)
       warmup_(warmup) {
   check_option(decay > 0 && decay <= 1, "EMA", "decay", "in (0, 1]", decay);
   for (const auto& [name, t] : params_) {
-    if (!is_floating(t.dtype())) throw std::invalid_argument("EMA: parameter " + name + " " + describe(t) + " is not float");
+    if (!is_floating(t.dtype()))
+      throw std::invalid_argument("EMA: parameter " + name + " " + describe(t) + " is not float");
   }
 }
 
@@ -383,7 +393,8 @@ void EMA::update(const Module& module) {
     const Tensor p = params[i].second.contiguous();
     if (p.device() != shadow.device())
       throw std::invalid_argument("EMA::update: parameter " + params_[i].first + " is on " + p.device().str() +
-                                  ", its average on " + shadow.device().str() + " (build the EMA after moving the model)");
+                                  ", its average on " + shadow.device().str() +
+                                  " (build the EMA after moving the model)");
     if (!p.device().is_cpu()) {
       backend::ema_update(shadow, p, decay);
       continue;

@@ -30,7 +30,8 @@
 // EMA (as in score_sde_pytorch's models/ema.py): shadow <- decay shadow + (1 - decay) param after each
 // update(); buffers are copied as they are. With warm-up (ema.py's use_num_updates, its default) the n-th
 // update uses min(decay, (1 + n) / (10 + n)) instead, so that the random initial weights fade within a
-// few hundred steps rather than weighing decay^n (5% after 3,000 steps at 0.999). Sampling uses the shadow weights, swapped in with scoped().
+// few hundred steps rather than weighing decay^n (5% after 3,000 steps at 0.999). Sampling uses the shadow weights,
+// swapped in with scoped().
 //
 // Optimizer state for checkpoints: state() names every tensor "<optimizer>.<field>.<i>", i the index of
 // the parameter in the list given at construction: "adam.step.3" (int64 scalar: t), "adam.exp_avg.3",

@@ -23,8 +23,8 @@ std::shared_ptr<Conv2d> conv3x3(int64_t in, int64_t out, Generator& gen, bool bi
 }  // namespace
 
 ConvMeanPool::ConvMeanPool(int64_t in_channels, int64_t out_channels, int64_t kernel, Generator& gen) {
-  conv = register_module("conv", std::make_shared<Conv2d>(in_channels, out_channels, kernel, gen,
-                                                          Conv2dOptions{.padding = kernel / 2}));
+  conv = register_module(
+      "conv", std::make_shared<Conv2d>(in_channels, out_channels, kernel, gen, Conv2dOptions{.padding = kernel / 2}));
 }
 
 Tensor ConvMeanPool::forward(const Tensor& x) {
@@ -52,8 +52,8 @@ ConditionalResidualBlock::ConditionalResidualBlock(int64_t in, int64_t out, int6
     normalize2_ = register_module("normalize2", cin(out, num_classes, gen));
     conv2_ = register_module("conv2", conv3x3(out, out, gen, true, d));
     if (in != out)  // never in NCSN's 28x28 net; kept so the block is NCSN's whole block
-      shortcut_ = register_module("shortcut", dilation ? conv3x3(in, out, gen, true, d)
-                                                       : std::make_shared<Conv2d>(in, out, 1, gen));
+      shortcut_ = register_module(
+          "shortcut", dilation ? conv3x3(in, out, gen, true, d) : std::make_shared<Conv2d>(in, out, 1, gen));
   }
   normalize1_ = register_module("normalize1", cin(in, num_classes, gen));  // registered last, as NCSN
 }
@@ -150,9 +150,10 @@ namespace {
 
 void check_options(const RefineNet::Options& o) {
   if (o.channels < 1 || o.ngf < 2 || o.num_classes < 1)
-    throw std::invalid_argument("refinenet: need channels >= 1, ngf >= 2 (CIN++ takes an unbiased variance over "
-                                "channels) and num_classes >= 1, got " + std::to_string(o.channels) + ", " +
-                                std::to_string(o.ngf) + ", " + std::to_string(o.num_classes));
+    throw std::invalid_argument(
+        "refinenet: need channels >= 1, ngf >= 2 (CIN++ takes an unbiased variance over "
+        "channels) and num_classes >= 1, got " +
+        std::to_string(o.channels) + ", " + std::to_string(o.ngf) + ", " + std::to_string(o.num_classes));
   if (!o.sigmas.empty() && static_cast<int64_t>(o.sigmas.size()) != o.num_classes)
     throw std::invalid_argument("refinenet: " + std::to_string(o.sigmas.size()) + " sigmas for " +
                                 std::to_string(o.num_classes) + " classes (one sigma per noise level index)");
@@ -210,9 +211,9 @@ void RefineNet::check_input(const Tensor& x, const Tensor& labels) const {
       x.shape()[2] % 2 != 0 || x.shape()[3] % 2 != 0)
     throw std::invalid_argument("refinenet: x " + describe(x) + " must be " + expected);
   if (!labels.defined() || labels.dtype() != kInt64 || labels.shape() != Shape{x.shape()[0]})
-    throw std::invalid_argument("refinenet: labels " + described(labels) +
-                                " must be int64 [" + std::to_string(x.shape()[0]) +
-                                "] (one noise level index per sample of x " + to_string(x.shape()) + ")");
+    throw std::invalid_argument("refinenet: labels " + described(labels) + " must be int64 [" +
+                                std::to_string(x.shape()[0]) + "] (one noise level index per sample of x " +
+                                to_string(x.shape()) + ")");
   const std::vector<double> values = labels.values();
   for (size_t i = 0; i < values.size(); ++i)
     if (!(values[i] >= 0 && values[i] < static_cast<double>(options_.num_classes)))
@@ -227,10 +228,10 @@ Tensor RefineNet::forward_labels(const Tensor& x, const Tensor& labels) {
     return h;
   };
   const Tensor h = begin_conv_->forward(x * 2.0 - 1.0);  // NCSN's rescale of [0, 1] images to [-1, 1]
-  const Tensor layer1 = chain(*res1_, h);       // F  x H x W
-  const Tensor layer2 = chain(*res2_, layer1);  // 2F x H/2 x W/2
-  const Tensor layer3 = chain(*res3_, layer2);  // 2F x H/2 x W/2 (dilation 2)
-  const Tensor layer4 = chain(*res4_, layer3);  // 2F x H/2 x W/2 (dilation 4)
+  const Tensor layer1 = chain(*res1_, h);                // F  x H x W
+  const Tensor layer2 = chain(*res2_, layer1);           // 2F x H/2 x W/2
+  const Tensor layer3 = chain(*res3_, layer2);           // 2F x H/2 x W/2 (dilation 2)
+  const Tensor layer4 = chain(*res4_, layer3);           // 2F x H/2 x W/2 (dilation 4)
   const Tensor ref1 = refine1_->forward({layer4}, labels);
   const Tensor ref2 = refine2_->forward({layer3, ref1}, labels);
   const Tensor ref3 = refine3_->forward({layer2, ref2}, labels);  // F x H/2 x W/2
@@ -241,11 +242,12 @@ Tensor RefineNet::forward_labels(const Tensor& x, const Tensor& labels) {
 Tensor RefineNet::labels_for(const Tensor& sigma, int64_t n) const {
   const auto& levels = options_.sigmas;
   if (levels.empty())
-    throw std::invalid_argument("refinenet: no sigma schedule (Options::sigmas is empty); call forward_labels with "
-                                "noise level indices instead");
+    throw std::invalid_argument(
+        "refinenet: no sigma schedule (Options::sigmas is empty); call forward_labels with "
+        "noise level indices instead");
   if (!sigma.defined() || (sigma.numel() != 1 && (sigma.dim() != 1 || sigma.shape()[0] != n)))
-    throw std::invalid_argument("refinenet: sigma " + described(sigma) +
-                                " must be [" + std::to_string(n) + "] or a single value");
+    throw std::invalid_argument("refinenet: sigma " + described(sigma) + " must be [" + std::to_string(n) +
+                                "] or a single value");
   const std::vector<double> values = sigma.values();
   std::vector<double> labels(n);
   for (int64_t row = 0; row < n; ++row) {
@@ -264,8 +266,8 @@ Tensor RefineNet::labels_for(const Tensor& sigma, int64_t n) const {
 
 Tensor RefineNet::forward(const Tensor& x, const Tensor& sigma) {
   if (!x.defined() || x.dim() == 0)
-    throw std::invalid_argument("refinenet: x " + described(x) +
-                                " must be [N, " + std::to_string(options_.channels) + ", H, W]");
+    throw std::invalid_argument("refinenet: x " + described(x) + " must be [N, " + std::to_string(options_.channels) +
+                                ", H, W]");
   return forward_labels(x, labels_for(sigma, x.shape()[0]));
 }
 

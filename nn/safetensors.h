@@ -13,10 +13,10 @@
 //
 // load_safetensors checks what the reference implementation checks (safetensors/src/tensor.rs,
 // SafeTensors::read_metadata and Metadata::validate): the header length lies within the file and
-// below 100 MB; the header is a JSON object nested at most 64 levels deep; every entry has a known dtype, a shape of non-negative
-// integers and data_offsets with end - begin = numel * dtype size; and the entries, sorted by
-// offset, tile the data section exactly: no overlap, no gap, no trailing bytes. Anything else throws
-// std::runtime_error naming the file and, where there is one, the tensor.
+// below 100 MB; the header is a JSON object nested at most 64 levels deep; every entry has a known dtype, a shape of
+// non-negative integers and data_offsets with end - begin = numel * dtype size; and the entries, sorted by offset, tile
+// the data section exactly: no overlap, no gap, no trailing bytes. Anything else throws std::runtime_error naming the
+// file and, where there is one, the tensor.
 #pragma once
 #include <map>
 #include <string>

@@ -27,8 +27,8 @@ MlpScore::MlpScore(Generator& gen, Options options) : options_(options) {
   const int64_t in = options.dim + (options.conditional ? 1 : 0), h = options.hidden;
   auto act = [&] { return options.conditional ? SiLU() : Softplus(); };
   net_ = register_module("net", std::make_shared<Sequential>(std::initializer_list<std::shared_ptr<UnaryModule>>{
-                                    std::make_shared<Linear>(in, h, gen), act(), std::make_shared<Linear>(h, h, gen), act(),
-                                    std::make_shared<Linear>(h, options.dim, gen)}));
+                                    std::make_shared<Linear>(in, h, gen), act(), std::make_shared<Linear>(h, h, gen),
+                                    act(), std::make_shared<Linear>(h, options.dim, gen)}));
 }
 
 Tensor MlpScore::forward(const Tensor& x, const Tensor& sigma) {
@@ -43,9 +43,10 @@ std::shared_ptr<ScoreModel> make_score_model(std::string_view name, Generator& g
   if (name == "mlp-uncond") return std::make_shared<MlpScore>(gen, MlpScore::Options{.conditional = false});
   if (name == "unet-small") return std::make_shared<UNetSmall>(gen, UNetSmall::Options{});
   if (name == "refinenet") {
-    if (sigmas.empty()) throw std::invalid_argument("make_score_model: refinenet needs the noise levels it is conditioned on");
-    return std::make_shared<RefineNet>(gen, RefineNet::Options{.ngf = 16, .num_classes = static_cast<int64_t>(sigmas.size()),
-                                                               .sigmas = sigmas});
+    if (sigmas.empty())
+      throw std::invalid_argument("make_score_model: refinenet needs the noise levels it is conditioned on");
+    return std::make_shared<RefineNet>(
+        gen, RefineNet::Options{.ngf = 16, .num_classes = static_cast<int64_t>(sigmas.size()), .sigmas = sigmas});
   }
   throw std::invalid_argument("unknown score model '" + std::string(name) +
                               "' (known: mlp, mlp-uncond, unet-small, refinenet)");

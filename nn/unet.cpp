@@ -20,10 +20,12 @@ Tensor noise_embedding(const Tensor& sigma, int64_t half) {
 
 ResBlock::ResBlock(int64_t in_channels, int64_t out_channels, int64_t emb_dim, int64_t groups, Generator& gen) {
   norm1_ = register_module("norm1", std::make_shared<GroupNorm>(groups, in_channels));
-  conv1_ = register_module("conv1", std::make_shared<Conv2d>(in_channels, out_channels, 3, gen, Conv2dOptions{.padding = 1}));
+  conv1_ = register_module("conv1",
+                           std::make_shared<Conv2d>(in_channels, out_channels, 3, gen, Conv2dOptions{.padding = 1}));
   emb_ = register_module("emb", std::make_shared<Linear>(emb_dim, out_channels, gen));
   norm2_ = register_module("norm2", std::make_shared<GroupNorm>(groups, out_channels));
-  conv2_ = register_module("conv2", std::make_shared<Conv2d>(out_channels, out_channels, 3, gen, Conv2dOptions{.padding = 1}));
+  conv2_ = register_module("conv2",
+                           std::make_shared<Conv2d>(out_channels, out_channels, 3, gen, Conv2dOptions{.padding = 1}));
   if (in_channels != out_channels)
     skip_ = register_module("skip", std::make_shared<Conv2d>(in_channels, out_channels, 1, gen));
 }
@@ -40,10 +42,12 @@ UNetSmall::UNetSmall(Generator& gen, Options options) : options_(options) {
   const int64_t c = options.width, g = options.groups, emb = 128;
   if (c <= 0 || g <= 0 || c % g != 0 || options.channels <= 0)
     throw std::invalid_argument("unet-small: width " + std::to_string(c) + " must be a positive multiple of groups " +
-                                std::to_string(g) + ", channels positive (got " + std::to_string(options.channels) + ")");
+                                std::to_string(g) + ", channels positive (got " + std::to_string(options.channels) +
+                                ")");
   const Conv2dOptions same{.padding = 1}, down{.stride = 2, .padding = 1};
-  embed_ = register_module("embed", std::make_shared<Sequential>(std::initializer_list<std::shared_ptr<UnaryModule>>{
-                                        std::make_shared<Linear>(64, emb, gen), SiLU(), std::make_shared<Linear>(emb, emb, gen)}));
+  embed_ = register_module(
+      "embed", std::make_shared<Sequential>(std::initializer_list<std::shared_ptr<UnaryModule>>{
+                   std::make_shared<Linear>(64, emb, gen), SiLU(), std::make_shared<Linear>(emb, emb, gen)}));
   auto conv = [&](const char* name, int64_t cin, int64_t cout, Conv2dOptions o) {
     return register_module(name, std::make_shared<Conv2d>(cin, cout, 3, gen, o));
   };
@@ -68,7 +72,8 @@ UNetSmall::UNetSmall(Generator& gen, Options options) : options_(options) {
 }
 
 Tensor UNetSmall::forward(const Tensor& x, const Tensor& sigma) {
-  if (!x.defined() || x.dim() != 4 || x.shape()[1] != options_.channels || x.shape()[2] % 4 != 0 || x.shape()[3] % 4 != 0)
+  if (!x.defined() || x.dim() != 4 || x.shape()[1] != options_.channels || x.shape()[2] % 4 != 0 ||
+      x.shape()[3] % 4 != 0)
     throw std::invalid_argument("unet-small: x " + describe(x) + " must be [N, " + std::to_string(options_.channels) +
                                 ", H, W] with H and W multiples of 4");
   const int64_t n = x.shape()[0];

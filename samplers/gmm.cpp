@@ -57,8 +57,8 @@ GaussianMixture::GaussianMixture(std::vector<double> weights, std::vector<std::v
     : weights_(std::move(weights)), means_(std::move(means)) {
   const size_t k = weights_.size();
   if (k == 0 || means_.size() != k || covariances.size() != k)
-    throw std::invalid_argument("GaussianMixture: need as many means and covariances as weights (" +
-                                std::to_string(k) + ")");
+    throw std::invalid_argument("GaussianMixture: need as many means and covariances as weights (" + std::to_string(k) +
+                                ")");
   const int d = static_cast<int>(means_[0].size());
   double total = 0;
   for (double w : weights_) {
@@ -68,7 +68,8 @@ GaussianMixture::GaussianMixture(std::vector<double> weights, std::vector<std::v
   for (double& w : weights_) w /= total;
   for (size_t c = 0; c < k; ++c) {
     if (static_cast<int>(means_[c].size()) != d || static_cast<int>(covariances[c].size()) != d)
-      throw std::invalid_argument("GaussianMixture: component " + std::to_string(c) + " is not " + std::to_string(d) + "-d");
+      throw std::invalid_argument("GaussianMixture: component " + std::to_string(c) + " is not " + std::to_string(d) +
+                                  "-d");
     Matrix cov;
     for (const auto& row : covariances[c]) {
       if (static_cast<int>(row.size()) != d)
@@ -105,7 +106,8 @@ std::vector<GaussianMixture::Component> GaussianMixture::components_at(double si
     const Matrix l = cholesky(cov, d, c);
     double log_det = 0;
     for (int i = 0; i < d; ++i) log_det += 2 * std::log(l[i * d + i]);
-    comps.push_back({inverse_from_cholesky(l, d), std::log(weights_[c]) - 0.5 * (d * std::log(2 * std::numbers::pi) + log_det)});
+    comps.push_back(
+        {inverse_from_cholesky(l, d), std::log(weights_[c]) - 0.5 * (d * std::log(2 * std::numbers::pi) + log_det)});
   }
   return comps;
 }
@@ -144,8 +146,8 @@ Tensor GaussianMixture::score(const Tensor& x, const Tensor& sigma) const {
     throw std::invalid_argument("GaussianMixture::score: x must be [N, " + std::to_string(d) + "], got " + describe(x));
   const int64_t n = x.shape()[0];
   if (sigma.numel() != 1 && sigma.numel() != n)
-    throw std::invalid_argument("GaussianMixture::score: sigma " + describe(sigma) + " needs 1 or " + std::to_string(n) +
-                                " values");
+    throw std::invalid_argument("GaussianMixture::score: sigma " + describe(sigma) + " needs 1 or " +
+                                std::to_string(n) + " values");
   const std::vector<double> xs = x.values(), ss = sigma.values();
   for (double s : ss)  // checked here: the loop below runs on OpenMP threads, which must not throw
     if (!(s >= 0) || !std::isfinite(s))
@@ -166,7 +168,8 @@ Tensor GaussianMixture::score(const Tensor& x, const Tensor& sigma) const {
 
 Tensor GaussianMixture::log_prob(const Tensor& x) const {
   if (x.dim() != 2 || x.shape()[1] != dim())
-    throw std::invalid_argument("GaussianMixture::log_prob: x must be [N, " + std::to_string(dim()) + "], got " + describe(x));
+    throw std::invalid_argument("GaussianMixture::log_prob: x must be [N, " + std::to_string(dim()) + "], got " +
+                                describe(x));
   const std::vector<Component> comps = components_at(0.0);
   const int64_t d = dim();
   TensorList terms;
@@ -176,8 +179,8 @@ Tensor GaussianMixture::log_prob(const Tensor& x) const {
     const Tensor maha = sum(matmul(diff, precision) * diff, {1});
     terms.push_back(maha * -0.5 + comps[c].log_norm);
   }
-  const Tensor logits = stack(terms, 1);                    // [N, K]
-  const Tensor top = max(logits, {1}, true).detach();       // log-sum-exp shift
+  const Tensor logits = stack(terms, 1);               // [N, K]
+  const Tensor top = max(logits, {1}, true).detach();  // log-sum-exp shift
   return log(sum(exp(logits - top), {1})) + top.squeeze(1);
 }
 
@@ -195,8 +198,7 @@ Tensor GaussianMixture::sample(int64_t n, Generator& gen, DType dtype) const {
   std::vector<double> out(n * d);
   for (int64_t r = 0; r < n; ++r) {
     int c = 0;
-    for (double cum = weights_[0]; c + 1 < components() && u[r] >= cum; cum += weights_[++c]) {
-    }
+    for (double cum = weights_[0]; c + 1 < components() && u[r] >= cum; cum += weights_[++c]) {}
     for (int i = 0; i < d; ++i) {
       double s = means_[c][i];
       for (int j = 0; j <= i; ++j) s += cholesky_[c][i * d + j] * z[r * d + j];

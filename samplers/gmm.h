@@ -31,15 +31,15 @@ class GaussianMixture : public ScoreFn {
   const std::vector<std::vector<double>>& covariances() const { return covariances_; }  // K x (D*D), row-major
 
   Tensor sample(int64_t n, Generator& gen, DType dtype = kFloat32) const;  // [n, D]
-  Tensor log_prob(const Tensor& x) const;                                 // [N], differentiable in x
-  Tensor score(const Tensor& x) const;                                    // [N, D], exact, sigma = 0
+  Tensor log_prob(const Tensor& x) const;                                  // [N], differentiable in x
+  Tensor score(const Tensor& x) const;                                     // [N, D], exact, sigma = 0
   // Score of the mixture convolved with N(0, sigma_i^2 I), row by row (sigma [N] or 0-d).
   Tensor score(const Tensor& x, const Tensor& sigma) const override;
   // Density up to no constant, for plots and the "high-density region" mask.
   std::vector<double> density(const Tensor& x) const;
 
  private:
-  struct Component {  // the Gaussian of one mode at one noise level
+  struct Component {                // the Gaussian of one mode at one noise level
     std::vector<double> precision;  // D x D, row-major
     double log_norm;                // log w_k - (D log 2 pi + log det Sigma_k) / 2
   };

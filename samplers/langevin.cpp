@@ -30,12 +30,14 @@ SampleResult langevin(const ScoreFn& score, const Tensor& x0, const LangevinOpti
   return r;
 }
 
-SampleResult annealed_langevin(const ScoreFn& score, const Tensor& x0, const AnnealedLangevinOptions& o, Generator& gen) {
+SampleResult annealed_langevin(const ScoreFn& score, const Tensor& x0, const AnnealedLangevinOptions& o,
+                               Generator& gen) {
   detail::check_particles("annealed_langevin", x0);
   if (o.sigmas.empty() || !(o.step_lr > 0) || o.steps_per_level < 0)
-    throw std::invalid_argument("annealed_langevin: need a non-empty schedule, step_lr > 0 and steps_per_level >= 0, got " +
-                                std::to_string(o.sigmas.size()) + " levels, step_lr " + format_number(o.step_lr) + ", " +
-                                std::to_string(o.steps_per_level) + " steps per level");
+    throw std::invalid_argument(
+        "annealed_langevin: need a non-empty schedule, step_lr > 0 and steps_per_level >= 0, got " +
+        std::to_string(o.sigmas.size()) + " levels, step_lr " + format_number(o.step_lr) + ", " +
+        std::to_string(o.steps_per_level) + " steps per level");
   detail::check_sigmas("annealed_langevin", o.sigmas);
   NoGradGuard no_grad;
   const int64_t n = x0.shape()[0];

@@ -75,8 +75,8 @@ ModeFractions mode_fractions(const Tensor& x, const std::vector<std::vector<doub
   const int64_t d = x.shape()[1], n = x.shape()[0];
   for (const auto& m : means)
     if (static_cast<int64_t>(m.size()) != d)
-      throw std::invalid_argument("mode_fractions: a mean has " + std::to_string(m.size()) + " coordinates, particles " +
-                                  std::to_string(d));
+      throw std::invalid_argument("mode_fractions: a mean has " + std::to_string(m.size()) +
+                                  " coordinates, particles " + std::to_string(d));
   const std::vector<double> v = x.values();
   std::vector<int64_t> count(means.size(), 0);
   int64_t nonfinite = 0;
@@ -103,14 +103,15 @@ double field_error(const Tensor& score, const Tensor& exact, const std::vector<b
   const std::vector<double> s = score.values(), e = exact.values();
   const size_t d = s.size() / mask.size();
   if (s.size() != e.size() || s.size() != mask.size() * d)
-    throw std::invalid_argument("field_error: fields " + describe(score) + " and " + describe(exact) + " and a mask of " +
-                                std::to_string(mask.size()) + " points do not match");
+    throw std::invalid_argument("field_error: fields " + describe(score) + " and " + describe(exact) +
+                                " and a mask of " + std::to_string(mask.size()) + " points do not match");
   if (std::find(mask.begin(), mask.end(), true) == mask.end())
     throw std::invalid_argument("field_error: the mask selects no point");
   double num = 0, den = 0;
   for (size_t i = 0; i < mask.size(); ++i)
     if (mask[i])
-      for (size_t j = 0; j < d; ++j) num += (s[i * d + j] - e[i * d + j]) * (s[i * d + j] - e[i * d + j]), den += e[i * d + j] * e[i * d + j];
+      for (size_t j = 0; j < d; ++j)
+        num += (s[i * d + j] - e[i * d + j]) * (s[i * d + j] - e[i * d + j]), den += e[i * d + j] * e[i * d + j];
   return std::sqrt(num / den);
 }
 

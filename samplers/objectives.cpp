@@ -62,8 +62,8 @@ Tensor annealed_dsm_loss(const ScoreFn& score, const Tensor& x, const std::vecto
 Tensor log_uniform_dsm_loss(const ScoreFn& score, const Tensor& x, double sigma_min, double sigma_max, Generator& gen) {
   check_samples("log_uniform_dsm_loss", x);
   if (!(sigma_min > 0) || !(sigma_max > sigma_min))
-    throw std::invalid_argument("log_uniform_dsm_loss: need 0 < sigma_min < sigma_max, got " + format_number(sigma_min) +
-                                " and " + format_number(sigma_max));
+    throw std::invalid_argument("log_uniform_dsm_loss: need 0 < sigma_min < sigma_max, got " +
+                                format_number(sigma_min) + " and " + format_number(sigma_max));
   const std::vector<double> u = rand({x.shape()[0]}, gen, {.dtype = kFloat64}).values();
   std::vector<double> sigma(u.size());
   for (size_t i = 0; i < u.size(); ++i) sigma[i] = sigma_min * std::pow(sigma_max / sigma_min, u[i]);
@@ -74,18 +74,22 @@ Tensor log_uniform_dsm_loss(const ScoreFn& score, const Tensor& x, double sigma_
 Tensor denoising_score_loss(const ScoreFn& score, const Tensor& x, const Tensor& sigma, const Tensor& z) {
   check_samples("denoising_score_loss", x);
   if (sigma.dim() != 1 || sigma.shape()[0] != x.shape()[0] || z.shape() != x.shape())
-    throw std::invalid_argument("denoising_score_loss: need sigma [N] and z shaped as x " + describe(x) + ", got sigma " +
-                                describe(sigma) + " and z " + describe(z));
+    throw std::invalid_argument("denoising_score_loss: need sigma [N] and z shaped as x " + describe(x) +
+                                ", got sigma " + describe(sigma) + " and z " + describe(z));
   const Tensor sigma_col = per_sample(sigma, x);
   return weighted_denoising_error(score(x + sigma_col * z, sigma), sigma_col, z);
 }
 
-Tensor sliced_score_matching_loss(const ScoreFn& score, const Tensor& x, double sigma, Generator& gen, int projections) {
+Tensor sliced_score_matching_loss(const ScoreFn& score, const Tensor& x, double sigma, Generator& gen,
+                                  int projections) {
   check_batch("sliced_score_matching_loss", x);
   if (projections < 1) throw std::invalid_argument("sliced_score_matching_loss: projections must be >= 1");
   // Each sample repeated once per projection, with its own direction v.
-  const Tensor xr = reshape(expand(unsqueeze(x.detach(), 0), {projections, x.shape()[0], x.shape()[1]}),
-                            {-1, x.shape()[1]}).contiguous().detach().requires_grad_();
+  const Tensor xr =
+      reshape(expand(unsqueeze(x.detach(), 0), {projections, x.shape()[0], x.shape()[1]}), {-1, x.shape()[1]})
+          .contiguous()
+          .detach()
+          .requires_grad_();
   const Tensor v = randn(xr.shape(), gen, x.options());
   const Tensor s = score(xr, sigma_rows(xr, sigma));
   const Tensor hv = grad({sum(s * v)}, {xr}, {}, {.create_graph = true})[0];  // grad_x (v . s) = J^T v

@@ -130,9 +130,9 @@ class Rk45 {
     for (;;) {
       const double min_step = 10 * (sigma_ - std::nextafter(sigma_, 0.0));
       if (h_abs < min_step)
-        throw std::runtime_error("ode_sampler: rk45 step fell below " + format_number(min_step) + " at sigma = " +
-                                 format_number(sigma_) + " (rtol " + format_number(o_.rtol) + ", atol " +
-                                 format_number(o_.atol) + ")");
+        throw std::runtime_error("ode_sampler: rk45 step fell below " + format_number(min_step) +
+                                 " at sigma = " + format_number(sigma_) + " (rtol " + format_number(o_.rtol) +
+                                 ", atol " + format_number(o_.atol) + ")");
       const double next = std::max(sigma_ - h_abs, sigma_min), h = next - sigma_;
       Tensor k[7];
       k[0] = fx;
@@ -142,8 +142,8 @@ class Rk45 {
       const Tensor scale = maximum(abs(r_.x), abs(x_new)) * o_.rtol + o_.atol;
       const double err = rms(combine(k, kE, 7, h) / scale);
       if (!std::isfinite(err))
-        throw std::runtime_error("ode_sampler: rk45 error estimate is " + format_number(err) + " at sigma = " +
-                                 format_number(sigma_) + " (the score returned inf or NaN?)");
+        throw std::runtime_error("ode_sampler: rk45 error estimate is " + format_number(err) +
+                                 " at sigma = " + format_number(sigma_) + " (the score returned inf or NaN?)");
       const double factor = 0.9 * std::pow(err, -0.2);  // inf when err = 0: capped at 10 below
       if (err < 1) {
         r_.x = x_new;
@@ -170,10 +170,12 @@ SampleResult edm(const ScoreFn& score, const Tensor& x0, const EdmSamplerOptions
                                 format_number(o.s_churn) + ", s_noise " + format_number(o.s_noise) + ", s_tmin " +
                                 format_number(o.s_tmin) + ", s_tmax " + format_number(o.s_tmax));
   if (o.s_churn > 0 && gen == nullptr)
-    throw std::invalid_argument("edm_sampler: s_churn " + format_number(o.s_churn) + " > 0 adds noise: pass a Generator");
+    throw std::invalid_argument("edm_sampler: s_churn " + format_number(o.s_churn) +
+                                " > 0 adds noise: pass a Generator");
   const std::vector<double> sigmas = edm_sigmas(o.sigma_max, o.sigma_min, o.steps, o.rho);
   return solve_on_grid(score, x0, sigmas,
-                       {true, {o.s_churn, o.s_tmin, o.s_tmax, o.s_noise}, o.denoise, o.trajectory_every, o.on_step}, gen);
+                       {true, {o.s_churn, o.s_tmin, o.s_tmax, o.s_noise}, o.denoise, o.trajectory_every, o.on_step},
+                       gen);
 }
 
 }  // namespace
@@ -184,7 +186,8 @@ SampleResult ode_sampler(const ScoreFn& score, const Tensor& x0, const OdeSample
     throw std::invalid_argument("ode_sampler: method must be euler, heun or rk45, got '" + o.method + "'");
   const std::vector<double> sigmas = detail::sigma_grid("ode_sampler", o.sigmas, o.sigma_max, o.sigma_min, o.steps);
   if (o.method != "rk45")
-    return solve_on_grid(score, x0, sigmas, {o.method == "heun", {}, o.denoise, o.trajectory_every, o.on_step}, nullptr);
+    return solve_on_grid(score, x0, sigmas, {o.method == "heun", {}, o.denoise, o.trajectory_every, o.on_step},
+                         nullptr);
 
   if (!(o.rtol > 0) || !(o.atol > 0) || o.max_evals < 1)
     throw std::invalid_argument("ode_sampler: rk45 needs rtol > 0, atol > 0 and max_evals >= 1, got rtol " +

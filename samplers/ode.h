@@ -58,7 +58,7 @@ struct OdeSamplerOptions {
   std::vector<double> sigmas = {};
   double sigma_max = 1.0;
   double sigma_min = 0.01;
-  int steps = 100;  // grid points, >= 2
+  int steps = 100;                  // grid points, >= 2
   double rtol = 1e-5, atol = 1e-5;  // rk45
   int64_t max_evals = 10000;        // rk45
   bool denoise = true;

@@ -44,7 +44,7 @@ struct PcSamplerOptions {
   double snr = 0.16;
   int corrector_steps = 1;
   bool denoise = true;
-  int trajectory_every = 0;  // x0, then x after every k levels
+  int trajectory_every = 0;   // x0, then x after every k levels
   StepCallback on_step = {};  // (levels done, N)
 };
 SampleResult pc_sampler(const ScoreFn& score, const Tensor& x0, const PcSamplerOptions& options, Generator& gen);

@@ -29,9 +29,9 @@ void check_sigmas(const char* sampler, const std::vector<double>& sigmas) {
 
 void check_schedule(const char* sampler, double sigma_max, double sigma_min, int steps) {
   if (!(sigma_min > 0) || !(sigma_max > sigma_min) || !std::isfinite(sigma_max) || steps < 2)
-    throw std::invalid_argument(std::string(sampler) + ": need sigma_max > sigma_min > 0 and steps >= 2, got sigma_max " +
-                                format_number(sigma_max) + ", sigma_min " + format_number(sigma_min) + ", steps " +
-                                std::to_string(steps));
+    throw std::invalid_argument(
+        std::string(sampler) + ": need sigma_max > sigma_min > 0 and steps >= 2, got sigma_max " +
+        format_number(sigma_max) + ", sigma_min " + format_number(sigma_min) + ", steps " + std::to_string(steps));
 }
 
 std::vector<double> sigma_grid(const char* sampler, const std::vector<double>& sigmas, double sigma_max,

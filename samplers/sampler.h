@@ -21,7 +21,7 @@ struct SampleResult {
 
 // Shared by the samplers of this folder.
 namespace detail {
-void check_particles(const char* sampler, const Tensor& x0);  // x0 [N, ...] with N >= 1 and dim >= 2
+void check_particles(const char* sampler, const Tensor& x0);                // x0 [N, ...] with N >= 1 and dim >= 2
 void check_sigmas(const char* sampler, const std::vector<double>& sigmas);  // finite, > 0, decreasing
 void check_schedule(const char* sampler, double sigma_max, double sigma_min, int steps);  // max > min > 0, steps >= 2
 // `sigmas` when given (checked, at least 2), else geometric_sigmas(sigma_max, sigma_min, steps).

@@ -12,7 +12,8 @@ namespace {
 void check(const char* name, double sigma_max, double sigma_min, int levels) {
   if (!(sigma_min > 0) || !(sigma_max > sigma_min) || levels < 2)
     throw std::invalid_argument(std::string(name) + ": need sigma_max > sigma_min > 0 and at least 2 levels, got " +
-                                format_number(sigma_max) + ", " + format_number(sigma_min) + ", " + std::to_string(levels));
+                                format_number(sigma_max) + ", " + format_number(sigma_min) + ", " +
+                                std::to_string(levels));
 }
 
 }  // namespace

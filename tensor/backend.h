@@ -79,7 +79,7 @@ struct RandomDraw {
   RandomKind kind = RandomKind::uniform;
   uint64_t seed = 0;
   uint64_t first_block = 0;
-  int64_t low = 0;     // integer: values in [low, low + range)
+  int64_t low = 0;  // integer: values in [low, low + range)
   uint64_t range = 0;
 };
 void fill_random(const Tensor& out, const RandomDraw& draw);
@@ -166,7 +166,6 @@ void adam_update(const Tensor& p, const Tensor& g, const Tensor& m, const Tensor
 // shadow = decay shadow + (1 - decay) p, in shadow's dtype.
 void ema_update(const Tensor& shadow, const Tensor& p, double decay);
 
-
 // The explicit instantiations of the templated entries above, one per functor of
 // tensor/elementwise_fns.h's lists and per float type: the file of a backend that defines the
 // templates (and the stub) expands these inside namespace scorch::backend.
@@ -178,13 +177,14 @@ void ema_update(const Tensor& shadow, const Tensor& p, double decay);
   template void ternary<fns::Fn>(std::string_view, const fns::Fn&, const Tensor&, const Tensor&, const Tensor&, \
                                  const Tensor&);
 #define SCORCH_BACKEND_INSTANTIATE_ELEMENTWISE() \
-  SCORCH_UNARY_FNS(SCORCH_BACKEND_UNARY) SCORCH_BINARY_FNS(SCORCH_BACKEND_BINARY) SCORCH_TERNARY_FNS(SCORCH_BACKEND_TERNARY)
-#define SCORCH_BACKEND_INSTANTIATE_OPTIM()                                                                           \
+  SCORCH_UNARY_FNS(SCORCH_BACKEND_UNARY)         \
+  SCORCH_BINARY_FNS(SCORCH_BACKEND_BINARY) SCORCH_TERNARY_FNS(SCORCH_BACKEND_TERNARY)
+#define SCORCH_BACKEND_INSTANTIATE_OPTIM()                                                                            \
   template void sgd_update<float>(const Tensor&, const Tensor&, const Tensor&, const fns::SgdCoefficients<float>&);   \
   template void sgd_update<double>(const Tensor&, const Tensor&, const Tensor&, const fns::SgdCoefficients<double>&); \
-  template void adam_update<float>(const Tensor&, const Tensor&, const Tensor&, const Tensor&,                         \
-                                   const fns::AdamCoefficients<float>&, bool);                                         \
-  template void adam_update<double>(const Tensor&, const Tensor&, const Tensor&, const Tensor&,                        \
+  template void adam_update<float>(const Tensor&, const Tensor&, const Tensor&, const Tensor&,                        \
+                                   const fns::AdamCoefficients<float>&, bool);                                        \
+  template void adam_update<double>(const Tensor&, const Tensor&, const Tensor&, const Tensor&,                       \
                                     const fns::AdamCoefficients<double>&, bool);
 
 }  // namespace scorch::backend

@@ -68,9 +68,12 @@ inline GemmTiling gemm_tiling(int64_t M, int64_t N, int64_t K) {
   GemmTiling t{std::max<int64_t>(M, 1), std::max<int64_t>(N, 1)};
   while (t.count(M, N) < want) {
     const bool rows_splittable = t.rows >= 2 * kMinSide, cols_splittable = t.cols >= 2 * kMinSide;
-    if (rows_splittable && (t.rows >= t.cols || !cols_splittable)) t.rows = half(t.rows);
-    else if (cols_splittable) t.cols = half(t.cols);
-    else break;
+    if (rows_splittable && (t.rows >= t.cols || !cols_splittable))
+      t.rows = half(t.rows);
+    else if (cols_splittable)
+      t.cols = half(t.cols);
+    else
+      break;
   }
   return t;
 }

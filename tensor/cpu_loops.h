@@ -69,7 +69,8 @@ void map_tiled_cpu(const LoopPlan<2>& p, Out* o, const In* in, F f) {
   constexpr int64_t kTile = 32;
   const int nd = p.shape.size();
   const int64_t rows = p.shape[nd - 2], cols = p.shape[nd - 1], row_tiles = (rows + kTile - 1) / kTile;
-  const int64_t ro = p.strides[0][nd - 2], co = p.strides[0][nd - 1], ri = p.strides[1][nd - 2], ci = p.strides[1][nd - 1];
+  const int64_t ro = p.strides[0][nd - 2], co = p.strides[0][nd - 1], ri = p.strides[1][nd - 2],
+                ci = p.strides[1][nd - 1];
   int64_t outer = 1;
   for (int d = 0; d < nd - 2; ++d) outer *= p.shape[d];
   parallel_for(outer * row_tiles, grain_for(kTile * cols), [&](int64_t begin, int64_t end) {
@@ -101,8 +102,7 @@ using TensorOf = std::conditional_t<true, const Tensor&, In>;
 template <typename Out, typename... In, typename F>
 void map_cpu(const Tensor& out, F f, TensorOf<In>... in) {
   constexpr int N = 1 + sizeof...(In);
-  const LoopPlan<N> p =
-      make_loop_plan<N>(out.shape(), {out.strides(), broadcast_strides(in, out.shape())...});
+  const LoopPlan<N> p = make_loop_plan<N>(out.shape(), {out.strides(), broadcast_strides(in, out.shape())...});
   Out* o = out.data<Out>();
   const std::tuple<const In*...> ptrs{in.template data<In>()...};
   if constexpr (N == 2) {
@@ -113,18 +113,21 @@ void map_cpu(const Tensor& out, F f, TensorOf<In>... in) {
   }
   parallel_for(out.numel(), kGrainElementwise, [&](int64_t begin, int64_t end) {
     for_each_row<N>(p, begin, end, [&](const std::array<int64_t, N>& off, const std::array<int64_t, N>& st, int64_t n) {
-      std::apply([&](const In*... ip) {
-        [&]<size_t... K>(std::index_sequence<K...>) {
-          Out* op = o + off[0];
-          const std::tuple<const In*...> base{(ip + off[K + 1])...};
-          const bool unit = ((st[K + 1] == 1) && ...) && st[0] == 1;
-          if (unit) {  // the fast path: every operand contiguous along the run
-            map_contiguous<Out>(f, op, n, std::get<K>(base)...);
-          } else {
-            for (int64_t j = 0; j < n; ++j) op[j * st[0]] = f(std::get<K>(base)[j * st[K + 1]]...);
-          }
-        }(std::index_sequence_for<In...>{});
-      }, ptrs);
+      std::apply(
+          [&](const In*... ip) {
+            [&]<size_t... K>(std::index_sequence<K...>) {
+              Out* op = o + off[0];
+              const std::tuple<const In*...> base{(ip + off[K + 1])...};
+              const bool unit = ((st[K + 1] == 1) && ...) && st[0] == 1;
+              if (unit) {  // the fast path: every operand contiguous along the run
+                map_contiguous<Out>(f, op, n, std::get<K>(base)...);
+              } else {
+                for (int64_t j = 0; j < n; ++j) op[j * st[0]] = f(std::get<K>(base)[j * st[K + 1]]...);
+              }
+            }
+            (std::index_sequence_for<In...>{});
+          },
+          ptrs);
     });
   });
 }

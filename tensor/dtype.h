@@ -33,11 +33,24 @@ constexpr std::string_view dtype_name(DType t) {
 }
 constexpr bool is_floating(DType t) { return t == DType::float32 || t == DType::float64; }
 
-template <typename T> constexpr DType dtype_of();
-template <> constexpr DType dtype_of<float>() { return DType::float32; }
-template <> constexpr DType dtype_of<double>() { return DType::float64; }
-template <> constexpr DType dtype_of<int64_t>() { return DType::int64; }
-template <> constexpr DType dtype_of<uint8_t>() { return DType::uint8; }
+template <typename T>
+constexpr DType dtype_of();
+template <>
+constexpr DType dtype_of<float>() {
+  return DType::float32;
+}
+template <>
+constexpr DType dtype_of<double>() {
+  return DType::float64;
+}
+template <>
+constexpr DType dtype_of<int64_t>() {
+  return DType::int64;
+}
+template <>
+constexpr DType dtype_of<uint8_t>() {
+  return DType::uint8;
+}
 
 // Calls f.template operator()<T>() with T the C++ type of a floating dtype:
 //   dispatch_float("exp", x.dtype(), [&]<typename T>() { ... });

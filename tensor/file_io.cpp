@@ -127,7 +127,9 @@ std::vector<std::string> remove_stale_temp_files(const std::string& path) {
     // The rest must be exactly "<pid>.<n>", as TempFile names it (a Linux pid has at most 7 digits).
     const std::string rest = name.substr(prefix.size());
     const size_t dot = rest.find('.');
-    auto digits = [](const std::string& s) { return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos; };
+    auto digits = [](const std::string& s) {
+      return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+    };
     if (dot == std::string::npos || dot > 9 || !digits(rest.substr(0, dot)) || !digits(rest.substr(dot + 1))) continue;
     const pid_t pid = static_cast<pid_t>(std::stol(rest.substr(0, dot)));
     const bool alive = pid != ::getpid() && (::kill(pid, 0) == 0 || errno == EPERM);
@@ -148,7 +150,8 @@ std::string read_file(const std::string& path) {
   struct stat st {};
   if (int err = errno_of(::fstat(fd, &st))) throw_errno(path, "cannot stat", err);
   if (!S_ISREG(st.st_mode)) throw std::runtime_error(path + ": not a regular file (" + file_kind(st.st_mode) + ")");
-  if (int err = errno_of(::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK))) throw_errno(path, "cannot read", err);
+  if (int err = errno_of(::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK)))
+    throw_errno(path, "cannot read", err);
   std::string bytes;
   char buffer[1 << 16];
   try {

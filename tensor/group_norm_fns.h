@@ -16,14 +16,18 @@ namespace scorch::fns {
 template <bool kSilu, typename T>
 SCORCH_HOST_DEVICE inline T group_norm_value(T x, T m, T scale, T shift) {
   const T a = (x - m) * scale + shift;
-  if constexpr (kSilu) return SiluFn{}(a);
-  else return a;
+  if constexpr (kSilu)
+    return SiluFn{}(a);
+  else
+    return a;
 }
 
 template <bool kSilu, typename T>
 SCORCH_HOST_DEVICE inline T group_norm_grad_of_affine(T g, T x, T m, T scale, T shift) {
-  if constexpr (kSilu) return SiluBackwardFn{}(g, (x - m) * scale + shift);
-  else return g;
+  if constexpr (kSilu)
+    return SiluBackwardFn{}(g, (x - m) * scale + shift);
+  else
+    return g;
 }
 
 template <typename T>
@@ -34,8 +38,8 @@ SCORCH_HOST_DEVICE inline T group_norm_grad_input(T gy, T x, T m, T alpha, T bet
 struct GroupNormInputCoefficients {
   double beta, gamma;
 };
-SCORCH_HOST_DEVICE inline GroupNormInputCoefficients group_norm_input_coefficients(double r, double dot_w,
-                                                                                  double sum_w, int64_t D) {
+SCORCH_HOST_DEVICE inline GroupNormInputCoefficients group_norm_input_coefficients(double r, double dot_w, double sum_w,
+                                                                                   int64_t D) {
   return {-r * r * r * dot_w / static_cast<double>(D), -r * sum_w / static_cast<double>(D)};
 }
 

@@ -71,14 +71,18 @@ class Gunzip {
       if (rc == Z_STREAM_END) {
         if (zs_.avail_in == 0) done_ = true;
         // Another member (`cat a.gz b.gz`), which gunzip reads as the concatenation.
-        else if (is_gzip(std::string_view(reinterpret_cast<const char*>(zs_.next_in), zs_.avail_in))) inflateReset(&zs_);
-        else throw std::runtime_error(path_ + ": " + std::to_string(zs_.avail_in) + " bytes after the end of the gzip stream");
+        else if (is_gzip(std::string_view(reinterpret_cast<const char*>(zs_.next_in), zs_.avail_in)))
+          inflateReset(&zs_);
+        else
+          throw std::runtime_error(path_ + ": " + std::to_string(zs_.avail_in) +
+                                   " bytes after the end of the gzip stream");
         continue;
       }
       if (rc == Z_BUF_ERROR && zs_.avail_in == 0)
         throw std::runtime_error(path_ + ": truncated gzip stream (the file ends after " + std::to_string(compressed_) +
                                  " compressed bytes, " + std::to_string(inflated_) + " inflated)");
-      throw std::runtime_error(path_ + ": corrupt gzip stream: " + (zs_.msg ? zs_.msg : "zlib error " + std::to_string(rc)));
+      throw std::runtime_error(path_ +
+                               ": corrupt gzip stream: " + (zs_.msg ? zs_.msg : "zlib error " + std::to_string(rc)));
     }
     return got;
   }
@@ -120,8 +124,7 @@ IdxHeader parse_header(std::string_view bytes, const std::string& what, bool inf
   const auto byte = [&](size_t i) { return static_cast<uint8_t>(bytes[i]); };
   if (byte(0) != 0 || byte(1) != 0)
     throw std::runtime_error(what + ": not an IDX file: it starts with " + hex_byte(byte(0)) + " " + hex_byte(byte(1)) +
-                             ", not two zero bytes" +
-                             (inflated ? "" : " (nor is it gzip-compressed)"));
+                             ", not two zero bytes" + (inflated ? "" : " (nor is it gzip-compressed)"));
   if (byte(2) != kTypeUnsignedByte)
     throw std::runtime_error(what + ": IDX type byte " + hex_byte(byte(2)) + " (" + type_name(byte(2)) +
                              ") is not supported: only unsigned-byte IDX (0x08) is supported");
@@ -232,7 +235,8 @@ MnistData read_mnist(const std::string& images_path, const std::string& labels_p
   const Tensor labels = read_idx(labels_path);
   const std::string both = " (images " + images_path + ", labels " + labels_path + ")";
   if (data.images.dim() != 3)
-    throw std::runtime_error(images_path + ": MNIST images must be 3-d [N, H, W], got " + to_string(data.images.shape()) + both);
+    throw std::runtime_error(images_path + ": MNIST images must be 3-d [N, H, W], got " +
+                             to_string(data.images.shape()) + both);
   if (labels.dim() != 1)
     throw std::runtime_error(labels_path + ": MNIST labels must be 1-d [N], got " + to_string(labels.shape()) + both);
   if (labels.size(0) != data.images.size(0))

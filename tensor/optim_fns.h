@@ -43,7 +43,7 @@ struct AdamCoefficients {
 template <typename T, bool kDecay>
 SCORCH_HOST_DEVICE inline void adam_element(T* p, const T* g, T* m, T* v, int64_t i, const AdamCoefficients<T>& c) {
   const T gi = kDecay ? std::fma(p[i], c.weight_decay, g[i]) : g[i];  // grad.add(p, alpha=wd)
-  const T mi = std::fma(gi, c.one_minus_beta1, m[i] * c.beta1);        // m.mul_(b1).add_(g, alpha=1-b1)
+  const T mi = std::fma(gi, c.one_minus_beta1, m[i] * c.beta1);       // m.mul_(b1).add_(g, alpha=1-b1)
   const T vi = std::fma(c.one_minus_beta2 * gi, gi, v[i] * c.beta2);  // v.mul_(b2).addcmul_(g, g, 1-b2)
   m[i] = mi;
   v[i] = vi;

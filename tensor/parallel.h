@@ -41,11 +41,12 @@ inline int64_t grain_for(int64_t elements_per_item) {
 }
 
 // Calls f(begin, end) on disjoint chunks covering [0, n). NOTE: f must not throw (an exception cannot
-// leave an OpenMP region: the program would terminate); check arguments before the loop. Chunk boundaries are multiples of `align`
-// so that results never depend on the thread count (the RNG relies on this).
+// leave an OpenMP region: the program would terminate); check arguments before the loop. Chunk boundaries are multiples
+// of `align` so that results never depend on the thread count (the RNG relies on this).
 template <typename F>
 void parallel_for(int64_t n, int64_t grain, F&& f, int64_t align = 1) {
-  const int threads = static_cast<int>(std::min<int64_t>(num_threads(), std::max<int64_t>(n / std::max<int64_t>(grain, 1), 1)));
+  const int threads =
+      static_cast<int>(std::min<int64_t>(num_threads(), std::max<int64_t>(n / std::max<int64_t>(grain, 1), 1)));
   if (threads <= 1) {
     if (n > 0) f(int64_t{0}, n);
     return;

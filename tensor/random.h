@@ -41,7 +41,6 @@
 #include "tensor/host_device.h"
 #include "tensor/tensor.h"
 
-
 namespace scorch {
 
 // ---- Philox-4x32-10 --------------------------------------------------------------------------------
@@ -131,17 +130,23 @@ SCORCH_HOST_DEVICE inline void randint_block(const PhiloxBlock& r, int64_t low, 
 // The three draws as functors over one block (what the CPU loop and the CUDA kernel both call).
 struct UniformBlock {
   template <typename T>
-  SCORCH_HOST_DEVICE void operator()(const PhiloxBlock& r, T* out) const { rand_block(r, out); }
+  SCORCH_HOST_DEVICE void operator()(const PhiloxBlock& r, T* out) const {
+    rand_block(r, out);
+  }
 };
 struct NormalBlock {
   template <typename T>
-  SCORCH_HOST_DEVICE void operator()(const PhiloxBlock& r, T* out) const { randn_block(r, out); }
+  SCORCH_HOST_DEVICE void operator()(const PhiloxBlock& r, T* out) const {
+    randn_block(r, out);
+  }
 };
 struct IntegerBlock {
   int64_t low;
   uint64_t range;
   template <typename T>
-  SCORCH_HOST_DEVICE void operator()(const PhiloxBlock& r, T* out) const { randint_block(r, low, range, out); }
+  SCORCH_HOST_DEVICE void operator()(const PhiloxBlock& r, T* out) const {
+    randint_block(r, low, range, out);
+  }
 };
 
 // Block b of a draw of n values (P per block) from counter block `first` on: writes

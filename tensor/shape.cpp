@@ -70,9 +70,9 @@ Shape broadcast_shapes(std::string_view op, const Shape& a, const Shape& b) {
     const int ia = i - (n - a.size()), ib = i - (n - b.size());
     const int64_t da = ia >= 0 ? a[ia] : 1, db = ib >= 0 ? b[ib] : 1;
     if (da != db && da != 1 && db != 1)
-      throw std::invalid_argument(std::string(op) + ": cannot broadcast a " + to_string(a) + " with b " +
-                                  to_string(b) + " (dim " + std::to_string(i) + ": " + std::to_string(da) +
-                                  " vs " + std::to_string(db) + ")");
+      throw std::invalid_argument(std::string(op) + ": cannot broadcast a " + to_string(a) + " with b " + to_string(b) +
+                                  " (dim " + std::to_string(i) + ": " + std::to_string(da) + " vs " +
+                                  std::to_string(db) + ")");
     out[i] = da == 1 ? db : da;
   }
   return out;

@@ -40,7 +40,8 @@ class Shape {
   }
 
  private:
-  template <typename It> void assign(It first, It last);
+  template <typename It>
+  void assign(It first, It last);
   std::array<int64_t, kMaxDims> d_{};
   int n_ = 0;
 };

@@ -59,8 +59,7 @@ std::vector<double> Tensor::values() const {
 }
 
 double Tensor::item() const {
-  if (numel() != 1)
-    throw std::invalid_argument("item: expected a tensor with one element, got " + describe(*this));
+  if (numel() != 1) throw std::invalid_argument("item: expected a tensor with one element, got " + describe(*this));
   return values()[0];
 }
 
@@ -98,7 +97,10 @@ const Tensor& Tensor::copy_(const Tensor& src) const {
     return *this;
   }
   dispatch_all(dtype(), [&]<typename T>() {
-    dispatch_all(src.dtype(), [&]<typename S>() { map_cpu<T, S>(*this, [](S s) { return static_cast<T>(s); }, src); });
+    dispatch_all(src.dtype(), [&]<typename S>() {
+      map_cpu<T, S>(
+          *this, [](S s) { return static_cast<T>(s); }, src);
+    });
   });
   return *this;
 }

@@ -49,7 +49,8 @@ class Tensor {
 
   // Pointer to the first element (storage data + offset). The typed form checks the dtype.
   void* raw_data() const;
-  template <typename T> T* data() const {
+  template <typename T>
+  T* data() const {
     if (dtype_of<T>() != dtype())
       throw std::invalid_argument("Tensor::data: tensor is " + std::string(dtype_name(dtype())) + ", asked for " +
                                   std::string(dtype_name(dtype_of<T>())));
@@ -91,7 +92,7 @@ class Tensor {
   Tensor contiguous() const;
   Tensor clone() const;
   Tensor to(DType dtype) const;
-  Tensor to(Device device) const;        // differentiable; *this when already there
+  Tensor to(Device device) const;  // differentiable; *this when already there
   Tensor cuda(int index = 0) const { return to(Device::cuda(index)); }
   Tensor cpu() const { return to(Device::cpu()); }
   Tensor sum() const;
@@ -112,7 +113,7 @@ struct TensorImpl {
   Shape strides;
   int64_t offset = 0;
   DType dtype = kFloat32;
-  bool requires_grad = false;   // true on leaves that want .grad and on every op output that needs one
+  bool requires_grad = false;     // true on leaves that want .grad and on every op output that needs one
   std::shared_ptr<Node> grad_fn;  // the op that made this tensor; null on leaves
   Tensor grad;
 };

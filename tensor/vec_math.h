@@ -43,7 +43,7 @@ inline double exp_vec(double x) { return std::exp(x); }
 inline float log1p_vec(float t) {
   const float u = 1.0f + t;
   const int32_t bits = std::bit_cast<int32_t>(u);
-  int32_t e = ((bits >> 23) & 0xff) - 126;                                  // u = m 2^e, m in [0.5, 1)
+  int32_t e = ((bits >> 23) & 0xff) - 126;  // u = m 2^e, m in [0.5, 1)
   float m = std::bit_cast<float>((bits & 0x007fffff) | 0x3f000000);
   const bool small = m < 0.707106781186547524f;
   e = small ? e - 1 : e;

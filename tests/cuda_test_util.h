@@ -39,7 +39,8 @@ inline ::testing::AssertionResult cuda_matches_cpu(const std::function<Tensor(co
   const Tensor y_cpu = f(inputs), y_dev = f(device_inputs);
   if (y_dev.device() != Device::cuda())
     return ::testing::AssertionFailure() << "the output is on " << y_dev.device().str() << ", not cuda:0";
-  if (auto r = all_close(y_dev, y_cpu, tol.forward); !r) return ::testing::AssertionFailure() << "forward: " << r.message();
+  if (auto r = all_close(y_dev, y_cpu, tol.forward); !r)
+    return ::testing::AssertionFailure() << "forward: " << r.message();
   if (cpu_wants.empty() || !y_cpu.requires_grad()) return ::testing::AssertionSuccess();
   const Tensor g = make_input(y_cpu.shape(), y_cpu.dtype(), /*seed=*/99);
   const TensorList g_cpu = grad({y_cpu}, cpu_wants, {g}), g_dev = grad({y_dev}, device_wants, {g.cuda()});

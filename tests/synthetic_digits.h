@@ -16,7 +16,8 @@ inline void write_digits(const std::filesystem::path& dir, int64_t n, int64_t si
   std::vector<double> pixels(n * size * size), labels(n);
   for (int64_t i = 0; i < n; ++i) {
     labels[i] = static_cast<double>(i % classes);
-    for (int64_t k = 0; k < size * size; ++k) pixels[i * size * size + k] = (k / size + i % 10) % 8 < 3 ? 220 : (i + k) % 13;
+    for (int64_t k = 0; k < size * size; ++k)
+      pixels[i * size * size + k] = (k / size + i % 10) % 8 < 3 ? 220 : (i + k) % 13;
   }
   write_idx((dir / "train-images-idx3-ubyte.gz").string(), from_vector(pixels, {n, size, size}, {.dtype = kUInt8}));
   write_idx((dir / "train-labels-idx1-ubyte.gz").string(), from_vector(labels, {n}, {.dtype = kUInt8}));

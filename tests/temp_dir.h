@@ -34,7 +34,8 @@ class TempDir {
   const std::filesystem::path& path() const { return path_; }
   std::vector<std::string> listing() const {
     std::vector<std::string> names;
-    for (const auto& entry : std::filesystem::directory_iterator(path_)) names.push_back(entry.path().filename().string());
+    for (const auto& entry : std::filesystem::directory_iterator(path_))
+      names.push_back(entry.path().filename().string());
     return names;
   }
 

@@ -7,8 +7,8 @@
 namespace scorch {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::error_of;
+using ::testing::HasSubstr;
 
 Tensor leaf(std::vector<double> v, Shape shape = {}) {
   if (shape.empty() && v.size() != 1) shape = Shape{static_cast<int64_t>(v.size())};
@@ -24,7 +24,7 @@ TEST(Autograd, ChainRuleOnScalar) {
 
 TEST(Autograd, GradientsAccumulateAcrossBackwardCalls) {
   Tensor x = leaf({1.0, 2.0});
-  sum(x * x).backward();  // 2x
+  sum(x * x).backward();    // 2x
   sum(x * 3.0).backward();  // + 3
   EXPECT_EQ(x.grad().values(), (std::vector<double>{5.0, 7.0}));
   x.zero_grad();
@@ -155,11 +155,14 @@ TEST(Autograd, InPlaceOnLeafRequiringGradThrowsOutsideNoGrad) {
 
 TEST(Autograd, MismatchedDtypesNameOpAndShapes) {
   Tensor a = zeros({2, 3}), b = zeros({3}, {.dtype = kFloat64});
-  EXPECT_THAT(error_of([&] { mul(a, b); }), HasSubstr("mul: inputs must have the same dtype, got a [2, 3] float32 cpu, b [3] float64 cpu"));
+  EXPECT_THAT(error_of([&] { mul(a, b); }),
+              HasSubstr("mul: inputs must have the same dtype, got a [2, 3] float32 cpu, b [3] float64 cpu"));
 }
 
 TEST(Autograd, BroadcastMismatchNamesShapes) {
-  EXPECT_THAT(error_of([&] { mul(zeros({2, 3}), zeros({4, 3})); }),
+  EXPECT_THAT(error_of([&] {
+                mul(zeros({2, 3}), zeros({4, 3}));
+              }),
               HasSubstr("mul: cannot broadcast a [2, 3] with b [4, 3] (dim 0: 2 vs 4)"));
 }
 

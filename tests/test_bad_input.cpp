@@ -106,7 +106,8 @@ const BadInput kCases[] = {
     {"profile name too long for its temporary file", "gmm", "--profile $(printf %0250d 0)", 2,
      "--profile: the file name is 250 bytes; it must be at most 219"},
     {"graph into a folder", "gmm", "--dump-graph .", 2, "--dump-graph: '.' is a folder"},
-    {"graph under a file", "gmm", "--dump-graph a_file/g.dot", 1, "--dump-graph a_file/g.dot: cannot create its folder"},
+    {"graph under a file", "gmm", "--dump-graph a_file/g.dot", 1,
+     "--dump-graph a_file/g.dot: cannot create its folder"},
     {"value for a switch", "gmm", "--quick=abc", 2, "--quick"},
     {"unknown flag", "gmm", "--bogus", 2, "not expected: --bogus"},
     {"stray argument", "gmm", "extra", 2, "not expected: extra"},
@@ -114,21 +115,26 @@ const BadInput kCases[] = {
 
     // mnist: the settings (training and sampling flags are checked together, before any work).
     {"missing config file", "mnist", "--config missing.toml", 2, "--config missing.toml: cannot read it: No such file"},
-    {"config with an unknown key", "mnist", "--config extra.toml", 2, "--config extra.toml, line 2: unknown key 'bogus'"},
+    {"config with an unknown key", "mnist", "--config extra.toml", 2,
+     "--config extra.toml, line 2: unknown key 'bogus'"},
     {"config that is not TOML", "mnist", "--config notes.txt", 2, "--config notes.txt, line 1: not TOML"},
-    {"config of 2 MiB", "mnist", "--config big.toml", 2, "--config big.toml: 2097152 bytes; a config file is at most 1 MiB"},
+    {"config of 2 MiB", "mnist", "--config big.toml", 2,
+     "--config big.toml: 2097152 bytes; a config file is at most 1 MiB"},
     {"config with binary bytes", "mnist", "--config binary.toml", 2, "--config binary.toml, line 2: not TOML"},
-    {"config with a bad value", "mnist", "--config bad_value.toml", 2, "--config bad_value.toml, line 1: --lr: must be"},
+    {"config with a bad value", "mnist", "--config bad_value.toml", 2,
+     "--config bad_value.toml, line 1: --lr: must be"},
     {"config with an unclosed string", "mnist", "--config unclosed.toml", 2,
      "--config unclosed.toml, line 2: key 'samples-dir': the string is not closed"},
-    {"config setting a key twice", "mnist", "--config twice.toml", 2, "--config twice.toml, line 3: key 'lr': set a second time"},
+    {"config setting a key twice", "mnist", "--config twice.toml", 2,
+     "--config twice.toml, line 3: key 'lr': set a second time"},
     {"config with two names of one flag", "mnist", "--config aliases.toml", 2,
      "line 2: key 'inference-only' sets --inference_only again (line 1 set it)"},
     {"config with an array for a number", "mnist", "--config array.toml", 2, "line 1: key 'lr' holds an array"},
     {"config with a table for a string", "mnist", "--config table.toml", 2, "line 1: key 'model' holds a table"},
     {"config setting a command-line flag", "mnist", "--config profile.toml", 2,
      "line 1: key 'profile': --profile is a flag of the command line only"},
-    {"config is /dev/zero", "mnist", "--config /dev/zero", 2, "--config /dev/zero: not a regular file (a character device)"},
+    {"config is /dev/zero", "mnist", "--config /dev/zero", 2,
+     "--config /dev/zero: not a regular file (a character device)"},
     {"config is a FIFO", "mnist", "--config fifo.toml", 2, "--config fifo.toml: not a regular file (a FIFO)"},
     {"config is a folder", "mnist", "--config digits", 2, "--config digits: not a regular file (a folder)"},
     {"empty config name", "mnist", "--config ''", 2, "--config: must not be empty"},
@@ -136,7 +142,8 @@ const BadInput kCases[] = {
      "config_is_a_folder/config.toml: not a regular file (a folder)"},
     {"unknown dataset", "mnist", "--dataset kmnist", 2, "--dataset"},
     {"empty dataset", "mnist", "--dataset ''", 2, "--dataset"},
-    {"validation share too large", "mnist", "--val-fraction 0.9", 2, "--val-fraction: must be a number in [0.001, 0.5]"},
+    {"validation share too large", "mnist", "--val-fraction 0.9", 2,
+     "--val-fraction: must be a number in [0.001, 0.5]"},
     {"NaN validation share", "mnist", "--val-fraction nan", 2, "--val-fraction"},
     {"unknown model", "mnist", "--model resnet", 2, "--model"},
     {"width not a multiple of 8", "mnist", "--width 12", 2, "--width: unet-small's width must be a multiple of 8"},
@@ -182,7 +189,8 @@ const BadInput kCases[] = {
     {"threads not a number", "mnist", "--threads x", 2, "--threads"},
     {"empty weights folder", "mnist", "--weights-dir ''", 2, "--weights-dir: must not be empty"},
     {"value for a switch", "mnist", "--resume=maybe", 2, "--resume"},
-    {"--overwrite with --resume", "mnist", "--overwrite --resume", 2, "--overwrite: starts a new training run; it does not go with --resume"},
+    {"--overwrite with --resume", "mnist", "--overwrite --resume", 2,
+     "--overwrite: starts a new training run; it does not go with --resume"},
     {"unknown sampler", "mnist", "--sampler magic", 2, "--sampler"},
     {"zero images", "mnist", "--n-samples 0", 2, "--n-samples"},
     {"fractional image count", "mnist", "--n-samples 2.5", 2, "--n-samples"},
@@ -223,7 +231,8 @@ const BadInput kCases[] = {
     // mnist training: the data and the folders.
     {"missing data folder (default data/mnist)", "mnist", "", 1, "data/mnist/train-images-idx3-ubyte.gz: not found"},
     {"missing data folder", "mnist", "--data-dir nowhere", 1, "nowhere/train-images-idx3-ubyte.gz: not found"},
-    {"empty data folder (the default)", "mnist", "--data-dir ''", 1, "data/mnist/train-images-idx3-ubyte.gz: not found"},
+    {"empty data folder (the default)", "mnist", "--data-dir ''", 1,
+     "data/mnist/train-images-idx3-ubyte.gz: not found"},
     {"data folder is a file", "mnist", "--data-dir a_file", 1, "a_file/train-images-idx3-ubyte.gz: not found"},
     {"images not 28 x 28", "mnist", "--data-dir digits30", 1, "images are 30 x 30"},
     {"label outside 0..9", "mnist", "--data-dir labels13", 1, "is outside 0..9"},
@@ -250,7 +259,8 @@ const BadInput kCases[] = {
     {"gmm model as checkpoint", "mnist", "--inference_only --weights gmm.safetensors", 1, "not an mnist checkpoint"},
     {"checkpoint of another width", "mnist", "--inference_only --weights width16.safetensors", 1,
      "not those of the model its settings name (unet-small, width 16)"},
-    {"checkpoint of another model", "mnist", "--inference_only --weights refinenet.safetensors", 1, "(refinenet, width 8)"},
+    {"checkpoint of another model", "mnist", "--inference_only --weights refinenet.safetensors", 1,
+     "(refinenet, width 8)"},
     {"checkpoint with broken settings", "mnist", "--inference_only --weights bad_config.safetensors", 1, "(config)"},
     {"NaN weights", "mnist", "--inference_only --weights nan.safetensors", 1, "holds 8 NaN or infinite values"},
     {"infinite weights", "mnist", "--inference_only --weights inf.safetensors", 1, "NaN or infinite"},
@@ -311,8 +321,9 @@ void make_scratch(const fs::path& dir) {
   write_text(dir / "empty.safetensors", "");
 
   // A one-step unet-small of width 8, and checkpoints derived from it.
-  const auto [code, log] = scorch::testing::run_command("cd '" + dir.string() + "' && " + scorch::testing::app_binary("mnist") +
-                                                        " --data-dir digits --weights-dir w --width 8 --batch 8 --steps 1 --threads 1");
+  const auto [code, log] =
+      scorch::testing::run_command("cd '" + dir.string() + "' && " + scorch::testing::app_binary("mnist") +
+                                   " --data-dir digits --weights-dir w --width 8 --batch 8 --steps 1 --threads 1");
   ASSERT_EQ(code, 0) << log;
   const fs::path best = dir / "w" / "best.safetensors";
   const std::string bytes = scorch::read_file(best.string());
@@ -324,7 +335,8 @@ void make_scratch(const fs::path& dir) {
   write_edited(best, dir / "bad_config.safetensors", "", 0, "\nlr=", "\nlearning_rate=");
   // What the gmm app writes: the mlp's weights, with no mnist metadata.
   scorch::Generator gen(0);
-  scorch::nn::save_module((dir / "gmm.safetensors").string(), *scorch::nn::make_score_model("mlp", gen), {{"model", "mlp"}});
+  scorch::nn::save_module((dir / "gmm.safetensors").string(), *scorch::nn::make_score_model("mlp", gen),
+                          {{"model", "mlp"}});
   fs::create_directories(dir / "resume_gmm");
   fs::copy_file(dir / "gmm.safetensors", dir / "resume_gmm" / "last.safetensors");
 }
@@ -337,8 +349,9 @@ struct Outcome {
 // Runs `app args` in `dir` with stdout and stderr apart; a run past 60 s is killed (exit code 124).
 Outcome run_in(const fs::path& dir, const std::string& app, const std::string& args) {
   const fs::path err = dir / "stderr.txt";
-  const auto [code, out] = scorch::testing::run_command_stdout(
-      "cd '" + dir.string() + "' && timeout 60 " + scorch::testing::app_binary(app) + " " + args + " 2>'" + err.string() + "'");
+  const auto [code, out] =
+      scorch::testing::run_command_stdout("cd '" + dir.string() + "' && timeout 60 " +
+                                          scorch::testing::app_binary(app) + " " + args + " 2>'" + err.string() + "'");
   return {code, out, scorch::read_file(err.string())};
 }
 
@@ -350,8 +363,8 @@ std::string markdown_row(size_t i, const BadInput& c, const Outcome& o) {
   };
   std::string line = o.err.substr(0, o.err.find('\n'));
   std::ostringstream row;
-  row << "| " << i + 1 << " | " << c.what << " | `" << cell(std::string(c.app) + (*c.args ? " " : "") + c.args) << "` | "
-      << o.code << " | `" << cell(line) << "` |\n";
+  row << "| " << i + 1 << " | " << c.what << " | `" << cell(std::string(c.app) + (*c.args ? " " : "") + c.args)
+      << "` | " << o.code << " | `" << cell(line) << "` |\n";
   return row.str();
 }
 
@@ -397,7 +410,8 @@ TEST_F(BadInputTest, EveryCaseExitsWithItsCodeAndOneLine) {
     EXPECT_EQ(o.out, "");
     const std::string prefix = std::string(c.app) + ": ";
     EXPECT_TRUE(o.err.starts_with(prefix) && o.err.ends_with("\n") && o.err.find('\n') == o.err.size() - 1)
-        << "stderr must be one line starting with '" << prefix << "':\n" << o.err;
+        << "stderr must be one line starting with '" << prefix << "':\n"
+        << o.err;
     EXPECT_NE(o.err.find(c.expect), std::string::npos) << "expected '" << c.expect << "' in: " << o.err;
   }
 }

@@ -53,9 +53,15 @@ int env_int(const char* name, int fallback) { return std::stoi(env_or(name, std:
 
 // The flags of one training run; the same for the reference and every killed or resumed run.
 std::vector<std::string> run_flags(const fs::path& data, const fs::path& weights, int steps) {
-  return {"--data-dir", data.string(), "--weights-dir", weights.string(), "--width", env_or("SCORCH_KILL_WIDTH", "8"),
-          "--batch", env_or("SCORCH_KILL_BATCH", "8"), "--val-interval", env_or("SCORCH_KILL_VAL_INTERVAL", "2"),
-          "--threads", env_or("SCORCH_KILL_THREADS", "1"), "--seed", "7", "--patience", "0", "--steps", std::to_string(steps)};
+  return {"--data-dir",     data.string(),
+          "--weights-dir",  weights.string(),
+          "--width",        env_or("SCORCH_KILL_WIDTH", "8"),
+          "--batch",        env_or("SCORCH_KILL_BATCH", "8"),
+          "--val-interval", env_or("SCORCH_KILL_VAL_INTERVAL", "2"),
+          "--threads",      env_or("SCORCH_KILL_THREADS", "1"),
+          "--seed",         "7",
+          "--patience",     "0",
+          "--steps",        std::to_string(steps)};
 }
 
 std::vector<std::string> plus(std::vector<std::string> a, const std::vector<std::string>& b) {
@@ -94,8 +100,10 @@ std::pair<int, std::string> run_mnist(const std::vector<std::string>& flags, rli
   std::string out;
   char buf[4096];
   for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) != 0;)
-    if (n > 0) out.append(buf, static_cast<size_t>(n));
-    else if (errno != EINTR) break;
+    if (n > 0)
+      out.append(buf, static_cast<size_t>(n));
+    else if (errno != EINTR)
+      break;
   close(fds[0]);
   int status = 0;
   waitpid(pid, &status, 0);
@@ -135,13 +143,15 @@ void expect_same_state(const Checkpoint& a, const Checkpoint& b) {
   EXPECT_EQ(a.progress.best_val_loss, b.progress.best_val_loss);
   for (auto group : {&Checkpoint::model, &Checkpoint::ema, &Checkpoint::optim}) {
     ASSERT_EQ((a.*group).size(), (b.*group).size());
-    for (const auto& [name, t] : a.*group) EXPECT_EQ(t.values(), (b.*group).at(name).values()) << a.path << ": " << name;
+    for (const auto& [name, t] : a.*group)
+      EXPECT_EQ(t.values(), (b.*group).at(name).values()) << a.path << ": " << name;
   }
 }
 
 std::map<std::string, std::string> files_in(const fs::path& dir) {
   std::map<std::string, std::string> files;
-  for (const auto& e : fs::directory_iterator(dir)) files[e.path().filename().string()] = scorch::read_file(e.path().string());
+  for (const auto& e : fs::directory_iterator(dir))
+    files[e.path().filename().string()] = scorch::read_file(e.path().string());
   return files;
 }
 
@@ -151,7 +161,9 @@ std::string last_line(const std::string& out) {
 }
 
 // Whether the app's output has its startup line ("mnist: unet-small (N parameters) on ..., 1 threads").
-bool started(const fs::path& output) { return scorch::read_file(output.string()).find(" threads\n") != std::string::npos; }
+bool started(const fs::path& output) {
+  return scorch::read_file(output.string()).find(" threads\n") != std::string::npos;
+}
 
 // Waits (polling every millisecond, at most 2 minutes) until `ready` holds; false if the child exited first.
 template <class Ready>
@@ -239,7 +251,8 @@ TEST_F(CrashSafety, KilledAndResumedRunEqualsAnUninterruptedOne) {
     int status = 0;
     waitpid(pid, &status, 0);
     ASSERT_TRUE(armed && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
-        << "kill " << k + 1 << " did not land: the run ended first (or took over 2 minutes)\n" << scorch::read_file(log.string());
+        << "kill " << k + 1 << " did not land: the run ended first (or took over 2 minutes)\n"
+        << scorch::read_file(log.string());
 
     // A loadable checkpoint; best too where there is one; a log with no row lost or repeated.
     const std::vector<std::string> left = temp_files(w);
@@ -248,27 +261,33 @@ TEST_F(CrashSafety, KilledAndResumedRunEqualsAnUninterruptedOne) {
     if (fs::exists(w / "best.safetensors")) {
       EXPECT_NO_THROW(load_checkpoint((w / "best.safetensors").string()));
     }
-    const std::vector<std::string> rows = fs::exists(w / "log.csv") ? log_rows(w / "log.csv") : std::vector<std::string>{};
+    const std::vector<std::string> rows =
+        fs::exists(w / "log.csv") ? log_rows(w / "log.csv") : std::vector<std::string>{};
     ASSERT_LE(rows.size(), ref_rows.size());
     EXPECT_TRUE(std::equal(rows.begin(), rows.end(), ref_rows.begin())) << "log.csv is not a prefix of the reference's";
-    const auto covered = std::count_if(ref_rows.begin(), ref_rows.end(), [&](auto& r) { return row_step(r) <= ck.progress.step; });
+    const auto covered =
+        std::count_if(ref_rows.begin(), ref_rows.end(), [&](auto& r) { return row_step(r) <= ck.progress.step; });
     EXPECT_GE(static_cast<int64_t>(rows.size()), covered) << "log.csv lost rows before step " << ck.progress.step;
     // Where it landed, as far as the files tell.
     const std::vector<std::string> writing = temp_files(w, ".tmp." + std::to_string(pid) + ".");
-    const std::string where = !writing.empty() ? "while writing " + writing.front().substr(0, writing.front().find(".tmp."))
-                              : !started(log)  ? "while starting up"
+    const std::string where = !writing.empty()
+                                  ? "while writing " + writing.front().substr(0, writing.front().find(".tmp."))
+                              : !started(log) ? "while starting up"
                               : rows.size() > rows_before && row_step(rows.back()) > ck.progress.step
                                   ? "after log.csv, before last.safetensors"
                                   : "in a training step or validation";
     std::printf("kill %d (at row %2zu, %s): last.safetensors at step %2lld, %2zu log rows, %zu temp files: %s\n", k + 1,
-                target[k], aim.c_str(), static_cast<long long>(ck.progress.step), rows.size(), left.size(), where.c_str());
+                target[k], aim.c_str(), static_cast<long long>(ck.progress.step), rows.size(), left.size(),
+                where.c_str());
   }
   const auto [code2, out2] = run_mnist(plus(run_flags(data, w, steps), {"--resume"}));
   ASSERT_EQ(code2, 0) << out2;
   std::printf("the whole test: %.2f s\n", std::chrono::duration<double>(Clock::now() - t0).count());
 
-  expect_same_state(load_checkpoint((w / "last.safetensors").string()), load_checkpoint((ref / "last.safetensors").string()));
-  expect_same_state(load_checkpoint((w / "best.safetensors").string()), load_checkpoint((ref / "best.safetensors").string()));
+  expect_same_state(load_checkpoint((w / "last.safetensors").string()),
+                    load_checkpoint((ref / "last.safetensors").string()));
+  expect_same_state(load_checkpoint((w / "best.safetensors").string()),
+                    load_checkpoint((ref / "best.safetensors").string()));
   EXPECT_EQ(log_rows(w / "log.csv"), ref_rows);
   EXPECT_EQ(temp_files(w), std::vector<std::string>{});  // the resumed runs removed what the kills left
 }
@@ -284,7 +303,8 @@ TEST_F(CrashSafety, FileSizeLimitWhileSavingKeepsThePreviousCheckpoint) {
   const auto [code, out] = run_mnist(plus(run_flags(data, w, 4), {"--resume"}), limit);
   EXPECT_EQ(code, 1) << out;
   const std::string error = last_line(out);  // the checkpoint of step 4 (best first, as it improved)
-  EXPECT_THAT(error, HasSubstr("mnist: training stopped at step 4: " + (w / "best.safetensors").string() + ": cannot write"));
+  EXPECT_THAT(error,
+              HasSubstr("mnist: training stopped at step 4: " + (w / "best.safetensors").string() + ": cannot write"));
   EXPECT_THAT(error, HasSubstr("File too large"));
   EXPECT_THAT(error, HasSubstr("last.safetensors still holds step 2"));
   const auto after = files_in(w);  // config.toml holds the new --steps: it was written at startup
@@ -303,13 +323,15 @@ TEST_F(CrashSafety, FileSizeLimitWhileSavingKeepsThePreviousCheckpoint) {
   ASSERT_EQ(code3, 0) << out3;
   ASSERT_EQ(run_mnist(run_flags(data, ref, 4)).first, 0);
   EXPECT_EQ(log_rows(w / "log.csv"), log_rows(ref / "log.csv"));
-  expect_same_state(load_checkpoint((w / "last.safetensors").string()), load_checkpoint((ref / "last.safetensors").string()));
+  expect_same_state(load_checkpoint((w / "last.safetensors").string()),
+                    load_checkpoint((ref / "last.safetensors").string()));
 }
 
 // The same with a real full disk (ENOSPC): a tmpfs with room for the run's files but not for another
 // checkpoint, mounted in a private mount namespace (unshare -rm), where the system allows one.
 TEST_F(CrashSafety, FullDiskWhileSavingKeepsThePreviousCheckpoint) {
-  if (scorch::testing::run_command("unshare -rm true").first != 0) GTEST_SKIP() << "no private mount namespace (unshare -rm) here";
+  if (scorch::testing::run_command("unshare -rm true").first != 0)
+    GTEST_SKIP() << "no private mount namespace (unshare -rm) here";
   const fs::path src = tmp.path() / "src", full = tmp.path() / "full", after = tmp.path() / "after";
   ASSERT_EQ(run_mnist(run_flags(data, src, 2)).first, 0);
   fs::create_directories(full);
@@ -326,7 +348,8 @@ TEST_F(CrashSafety, FullDiskWhileSavingKeepsThePreviousCheckpoint) {
   const auto [code, out] = scorch::testing::run_command("unshare -rm sh -c " + shell_quote(script));
   EXPECT_THAT(out, HasSubstr("exit code 1\n")) << out;
   const std::string error = out.substr(0, out.find("exit code"));
-  EXPECT_THAT(last_line(error), HasSubstr("mnist: training stopped at step 4: " + (full / "best.safetensors").string()));
+  EXPECT_THAT(last_line(error),
+              HasSubstr("mnist: training stopped at step 4: " + (full / "best.safetensors").string()));
   EXPECT_THAT(last_line(error), HasSubstr("No space left on device"));
   EXPECT_THAT(last_line(error), HasSubstr("last.safetensors still holds step 2"));
   const auto before = files_in(src), now = files_in(after);
@@ -356,8 +379,9 @@ TEST_F(CrashSafety, ANewRunLeavesASavedOneAlone) {
   const auto before = files_in(w);
   const auto [code, out] = run_mnist(run_flags(data, w, 4));
   EXPECT_EQ(code, 1) << out;
-  EXPECT_EQ(last_line(out), "mnist: " + (w / "last.safetensors").string() + " exists: continue that run with --resume, replace "
-                            "it with --overwrite, or train into another --weights-dir");
+  EXPECT_EQ(last_line(out), "mnist: " + (w / "last.safetensors").string() +
+                                " exists: continue that run with --resume, replace "
+                                "it with --overwrite, or train into another --weights-dir");
   EXPECT_EQ(files_in(w), before);
   // --overwrite: the new run's checkpoints replace the old ones.
   const auto [code2, out2] = run_mnist(plus(run_flags(data, w, 4), {"--overwrite"}));
@@ -376,8 +400,8 @@ TEST(StaleTempFiles, RemovedWhenTheirProcessIsGone) {
   const std::vector<std::string> removed = {"last.safetensors.tmp." + d + ".0", "last.safetensors.tmp." + d + ".17",
                                             "last.safetensors.tmp." + std::to_string(getpid()) + ".3"};
   const std::vector<std::string> kept = {"last.safetensors.tmp.1.0",  // pid 1 runs
-                                         "last.safetensors.tmp." + d, "last.safetensors.tmp.x.0", "best.safetensors.tmp." + d + ".0",
-                                         "last.safetensors"};
+                                         "last.safetensors.tmp." + d, "last.safetensors.tmp.x.0",
+                                         "best.safetensors.tmp." + d + ".0", "last.safetensors"};
   for (const auto& names : {removed, kept})
     for (const std::string& name : names) scorch::write_file_atomic(tmp.file(name), "x");
   EXPECT_EQ(scorch::remove_stale_temp_files(target).size(), removed.size());

@@ -179,7 +179,7 @@ TEST(CachingAllocator, OutOfMemoryEmptiesTheCacheAndRetriesOnce) {
   Fixture f;
   f.log->capacity = 8 * kMiB;
   void* a = f.alloc.allocate(6 * kMiB, f.dev);
-  f.alloc.deallocate(a, 6 * kMiB, f.dev);  // cached: 6 MiB of the 8
+  f.alloc.deallocate(a, 6 * kMiB, f.dev);       // cached: 6 MiB of the 8
   void* b = f.alloc.allocate(4 * kMiB, f.dev);  // fails, then succeeds once the cache is given back
   EXPECT_NE(b, nullptr);
   EXPECT_EQ(f.log->failed_mallocs, 1);
@@ -261,8 +261,10 @@ TEST(CudaAllocator, TensorsReuseFreedMemoryAndCountIt) {
 TEST(CudaAllocator, WithoutDeviceMakingACudaTensorThrows) {
   if (cuda::is_available()) GTEST_SKIP() << "a CUDA device is present";
   const std::string msg = testing::error_of([] { empty({3}, {.device = Device::cuda()}); });
-  if (cuda::is_built()) EXPECT_EQ(msg, "allocating on cuda:0: no CUDA device");
-  else EXPECT_NE(msg.find("scorch built without CUDA"), std::string::npos) << msg;
+  if (cuda::is_built())
+    EXPECT_EQ(msg, "allocating on cuda:0: no CUDA device");
+  else
+    EXPECT_NE(msg.find("scorch built without CUDA"), std::string::npos) << msg;
 }
 
 }  // namespace

@@ -48,13 +48,13 @@ std::ostream& operator<<(std::ostream& os, const ConvCase& c) {
 }
 
 const std::vector<ConvCase> kCases = {
-    {{8, 1, 28, 28}, {32, 1, 3, 3}, {.padding = 1}},                    // unet-small's stem
-    {{4, 32, 28, 28}, {32, 32, 3, 3}, {.padding = 1}},                  // a 28x28 block
-    {{4, 32, 28, 28}, {64, 32, 3, 3}, {.stride = 2, .padding = 1}},     // downsampling
-    {{2, 64, 14, 14}, {32, 64, 1, 1}, {}, false},                       // a 1x1 skip
-    {{2, 16, 13, 11}, {8, 16, 3, 3}, {.padding = 2, .dilation = 2}},    // refinenet's dilated conv, odd sizes
-    {{1, 8, 17, 17}, {8, 8, 3, 3}, {.padding = 4, .dilation = 4}},      // batch 1, dilation 4
-    {{3, 5, 9, 9}, {4, 5, 5, 5}, {.stride = 3}, true},                  // 5x5, stride 3, no padding
+    {{8, 1, 28, 28}, {32, 1, 3, 3}, {.padding = 1}},                        // unet-small's stem
+    {{4, 32, 28, 28}, {32, 32, 3, 3}, {.padding = 1}},                      // a 28x28 block
+    {{4, 32, 28, 28}, {64, 32, 3, 3}, {.stride = 2, .padding = 1}},         // downsampling
+    {{2, 64, 14, 14}, {32, 64, 1, 1}, {}, false},                           // a 1x1 skip
+    {{2, 16, 13, 11}, {8, 16, 3, 3}, {.padding = 2, .dilation = 2}},        // refinenet's dilated conv, odd sizes
+    {{1, 8, 17, 17}, {8, 8, 3, 3}, {.padding = 4, .dilation = 4}},          // batch 1, dilation 4
+    {{3, 5, 9, 9}, {4, 5, 5, 5}, {.stride = 3}, true},                      // 5x5, stride 3, no padding
     {{2, 6, 10, 12}, {7, 6, 3, 3}, {.padding = 1}, true, Layout::strided},  // a non-contiguous input
 };
 
@@ -79,12 +79,12 @@ TEST(CudaConv2d, BackwardMapsAsOpsMatchCpu) {
   const Shape y = conv2d_output_shape(x, w, o);
   const TensorList data_in = {make_input(y, kFloat32, 40, Layout::contiguous, -1, 1, true),
                               make_input(w, kFloat32, 41, Layout::contiguous, -1, 1, true)};
-  EXPECT_TRUE(cuda_matches_cpu([&](const TensorList& t) { return conv2d_backward_input(t[0], t[1], x, o); },
-                               data_in, kConv32));
+  EXPECT_TRUE(
+      cuda_matches_cpu([&](const TensorList& t) { return conv2d_backward_input(t[0], t[1], x, o); }, data_in, kConv32));
   const TensorList filter_in = {make_input(x, kFloat32, 42, Layout::contiguous, -1, 1, true),
                                 make_input(y, kFloat32, 43, Layout::contiguous, -1, 1, true)};
-  EXPECT_TRUE(cuda_matches_cpu([&](const TensorList& t) { return conv2d_backward_weight(t[0], t[1], w, o); },
-                               filter_in, kConv32));
+  EXPECT_TRUE(cuda_matches_cpu([&](const TensorList& t) { return conv2d_backward_weight(t[0], t[1], w, o); }, filter_in,
+                               kConv32));
 }
 
 TEST(CudaConv2d, EmptySumsGiveTheBias) {
@@ -99,10 +99,13 @@ TEST(CudaConv2d, EmptySumsGiveTheBias) {
 
 TEST(CudaConv2d, GradcheckOnTheDevice) {
   SKIP_WITHOUT_DEVICE();
-  const auto in = [](const Shape& s, uint64_t seed) { return make_input(s, kFloat64, seed, Layout::contiguous, -1, 1, true); };
+  const auto in = [](const Shape& s, uint64_t seed) {
+    return make_input(s, kFloat64, seed, Layout::contiguous, -1, 1, true);
+  };
   const Conv2dOptions o{.stride = 2, .padding = 1, .dilation = 1};
   EXPECT_TRUE(testing::grads_ok(testing::on_device([o](const TensorList& x) { return conv2d(x[0], x[1], x[2], o); }),
-                                {in({2, 3, 6, 5}, 50), in({4, 3, 3, 3}, 51), in({4}, 52)}, {.name = "conv2d stride 2"}));
+                                {in({2, 3, 6, 5}, 50), in({4, 3, 3, 3}, 51), in({4}, 52)},
+                                {.name = "conv2d stride 2"}));
   const Conv2dOptions dilated{.padding = 2, .dilation = 2};
   EXPECT_TRUE(testing::grads_ok(
       testing::on_device([dilated](const TensorList& x) { return conv2d(x[0], x[1], Tensor(), dilated); }),
@@ -130,7 +133,8 @@ TEST(CudaConv2d, DeterministicWeightGradientsRepeatBitwise) {
     ~Restore() { cuda::set_deterministic(false); }
   } restore;
   cuda::set_deterministic(true);
-  const Tensor x = make_input({32, 32, 28, 28}, kFloat32, 70).cuda(), g = make_input({32, 32, 28, 28}, kFloat32, 71).cuda();
+  const Tensor x = make_input({32, 32, 28, 28}, kFloat32, 70).cuda(),
+               g = make_input({32, 32, 28, 28}, kFloat32, 71).cuda();
   const Conv2dOptions o{.padding = 1};
   const Tensor a = conv2d_backward_weight(x, g, {32, 32, 3, 3}, o).cpu();
   const Tensor b = conv2d_backward_weight(x, g, {32, 32, 3, 3}, o).cpu();

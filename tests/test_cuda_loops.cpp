@@ -88,8 +88,9 @@ TEST(CudaLoopsOnHost, CopyIntoNonContiguousOutputsWithConversion) {
       const Tensor src = make_input(shape, kFloat32, 3, layout, -50, 50);
       // Destination: a transposed view of a fresh buffer.
       const int n = shape.size();
-      const Tensor dst = n >= 2 ? zeros(shape, {.dtype = kInt64}).transpose(n - 2, n - 1).contiguous().transpose(n - 2, n - 1)
-                                : zeros(shape, {.dtype = kInt64}).slice(0, 0, shape[0]);
+      const Tensor dst =
+          n >= 2 ? zeros(shape, {.dtype = kInt64}).transpose(n - 2, n - 1).contiguous().transpose(n - 2, n - 1)
+                 : zeros(shape, {.dtype = kInt64}).slice(0, 0, shape[0]);
       map_on_host<int64_t, float, 1>(dst, cuda::CastFn<int64_t>{}, {src});
       const Tensor expected = src.to(kInt64);
       EXPECT_EQ(dst.values(), expected.values()) << shape << " " << testing::layout_name(layout);
@@ -146,10 +147,14 @@ TEST(CudaLoopsOnHost, ReducePlanFoldsLikeTheCpu) {
     std::vector<int64_t> dims;
     Layout layout;
   };
-  const std::vector<Case> cases = {{{}, {}, Layout::contiguous},          {{5}, {0}, Layout::contiguous},
-                                   {{3, 4}, {1}, Layout::contiguous},     {{3, 4}, {0}, Layout::transposed},
-                                   {{2, 3, 4}, {0, 2}, Layout::strided},  {{2, 3, 4, 5}, {1, 3}, Layout::transposed},
-                                   {{4, 1, 6}, {0, 1}, Layout::contiguous}, {{3, 4}, {}, Layout::transposed}};
+  const std::vector<Case> cases = {{{}, {}, Layout::contiguous},
+                                   {{5}, {0}, Layout::contiguous},
+                                   {{3, 4}, {1}, Layout::contiguous},
+                                   {{3, 4}, {0}, Layout::transposed},
+                                   {{2, 3, 4}, {0, 2}, Layout::strided},
+                                   {{2, 3, 4, 5}, {1, 3}, Layout::transposed},
+                                   {{4, 1, 6}, {0, 1}, Layout::contiguous},
+                                   {{3, 4}, {}, Layout::transposed}};
   for (const Case& c : cases) {
     const Tensor a = make_input(c.shape, kFloat64, 8, c.layout);
     uint32_t mask = 0;
@@ -193,7 +198,8 @@ TEST(CudaLoopsOnHost, GemmArgumentsGiveTheRowMajorProduct) {
     v.copy_(t);
     return v;
   };
-  for (const auto& [M, N, K] : std::vector<std::array<int64_t, 3>>{{3, 5, 4}, {1, 5, 4}, {3, 1, 4}, {3, 5, 1}, {1, 1, 7}})
+  for (const auto& [M, N, K] :
+       std::vector<std::array<int64_t, 3>>{{3, 5, 4}, {1, 5, 4}, {3, 1, 4}, {3, 5, 1}, {1, 1, 7}})
     for (int la = 0; la < 3; ++la)
       for (int lb = 0; lb < 3; ++lb) {
         const Tensor a0 = make_input({M, K}, kFloat64, 10), b0 = make_input({K, N}, kFloat64, 11);

@@ -60,18 +60,19 @@ struct NormCase {
 TEST(CudaGroupNorm, ForwardAndBackwardMatchCpu) {
   SKIP_WITHOUT_DEVICE();
   const std::vector<NormCase> cases = {
-      {{16, 32, 28, 28}, 8},       // unet-small's blocks (batch 16)
-      {{4, 64, 7, 7}, 8},          // the 7x7 level
-      {{3, 6, 5, 5}, 1},           // one group
-      {{3, 6, 5, 5}, 6, false},    // one channel per group, no affine (instance_norm)
+      {{16, 32, 28, 28}, 8},     // unet-small's blocks (batch 16)
+      {{4, 64, 7, 7}, 8},        // the 7x7 level
+      {{3, 6, 5, 5}, 1},         // one group
+      {{3, 6, 5, 5}, 6, false},  // one channel per group, no affine (instance_norm)
       {{2, 4, 9, 3}, 2, true, Layout::strided},
-      {{5, 8}, 4},                 // no spatial dims
+      {{5, 8}, 4},  // no spatial dims
   };
   uint64_t seed = 1;
   for (const NormCase& c : cases)
     for (const bool silu : {false, true}) {
       TensorList in = {in32(c.x, seed++, c.layout, -2, 3)};
-      if (c.affine) in.push_back(in32({c.x[1]}, seed++, Layout::contiguous, 0.5, 1.5)), in.push_back(in32({c.x[1]}, seed++));
+      if (c.affine)
+        in.push_back(in32({c.x[1]}, seed++, Layout::contiguous, 0.5, 1.5)), in.push_back(in32({c.x[1]}, seed++));
       const int64_t groups = c.groups;
       const auto f = [groups, silu](const TensorList& t) {
         const Tensor w = t.size() > 1 ? t[1] : Tensor(), b = t.size() > 2 ? t[2] : Tensor();
@@ -99,7 +100,8 @@ TEST(CudaGroupNorm, FusedBackwardOnTheDevice) {
   SKIP_WITHOUT_DEVICE();
   // The fused backward (grad mode off inside backward: a training step) reads the saved mean and rstd,
   // which must live on the device, and finishes the weight and bias gradients there.
-  const Tensor x = make_input({4, 8, 6, 6}, kFloat32, 20), w = make_input({8}, kFloat32, 21), b = make_input({8}, kFloat32, 22);
+  const Tensor x = make_input({4, 8, 6, 6}, kFloat32, 20), w = make_input({8}, kFloat32, 21),
+               b = make_input({8}, kFloat32, 22);
   TensorList grads[2];
   for (const Device device : {Device::cpu(), Device::cuda()}) {
     const TensorList in = {x.to(device).requires_grad_(), w.to(device).requires_grad_(), b.to(device).requires_grad_()};

@@ -43,10 +43,16 @@ struct BinaryCase {
 std::ostream& operator<<(std::ostream& os, const BinaryCase& c) {
   return os << "a " << c.a << " b " << c.b << " " << testing::layout_name(c.layout);
 }
-const std::vector<BinaryCase> kBinaryCases = {
-    {{2, 3}, {2, 3}},   {{4, 1, 3}, {2, 1}}, {{}, {5}},           {{5}, {}},
-    {{0, 3}, {1, 3}},   {{3, 4}, {3, 4}, Layout::transposed},     {{2, 3, 4}, {4}, Layout::strided},
-    {{3, 1}, {1, 4}},   {{64, 33}, {33}},    {{300, 700}, {300, 1}, Layout::transposed}};
+const std::vector<BinaryCase> kBinaryCases = {{{2, 3}, {2, 3}},
+                                              {{4, 1, 3}, {2, 1}},
+                                              {{}, {5}},
+                                              {{5}, {}},
+                                              {{0, 3}, {1, 3}},
+                                              {{3, 4}, {3, 4}, Layout::transposed},
+                                              {{2, 3, 4}, {4}, Layout::strided},
+                                              {{3, 1}, {1, 4}},
+                                              {{64, 33}, {33}},
+                                              {{300, 700}, {300, 1}, Layout::transposed}};
 
 // float32 parity tolerance of an op of tests/ops/elementwise_cases.h; float64 is tight64 for all.
 ParityTolerance tolerance(testing::Accuracy accuracy, DType dtype) {
@@ -61,14 +67,15 @@ TEST(CudaElementwise, BinaryMatchesCpu) {
       for (DType dtype : {kFloat32, kFloat64}) {
         const TensorList in = {make_input(c.a, dtype, 1, c.layout, -1, 1, true),
                                make_input(c.b, dtype, 2, c.layout, op.lo, op.hi, true)};
-        EXPECT_TRUE(cuda_matches_cpu([&](const TensorList& x) { return op.op(x[0], x[1]); }, in, tolerance(op.accuracy, dtype)))
+        EXPECT_TRUE(
+            cuda_matches_cpu([&](const TensorList& x) { return op.op(x[0], x[1]); }, in, tolerance(op.accuracy, dtype)))
             << op.name << " " << c << " " << dtype_name(dtype);
       }
 }
 
 const std::vector<std::pair<Shape, Layout>> kUnaryCases = {
-    {{}, Layout::contiguous},     {{0}, Layout::contiguous},         {{7}, Layout::contiguous},
-    {{3, 5}, Layout::transposed}, {{2, 3, 4}, Layout::strided},      {{1000, 1001}, Layout::contiguous}};
+    {{}, Layout::contiguous},     {{0}, Layout::contiguous},    {{7}, Layout::contiguous},
+    {{3, 5}, Layout::transposed}, {{2, 3, 4}, Layout::strided}, {{1000, 1001}, Layout::contiguous}};
 
 TEST(CudaElementwise, UnaryMatchesCpu) {
   SKIP_WITHOUT_DEVICE();
@@ -76,7 +83,8 @@ TEST(CudaElementwise, UnaryMatchesCpu) {
     for (const auto& [shape, layout] : kUnaryCases)
       for (DType dtype : {kFloat32, kFloat64}) {
         const TensorList in = {make_input(shape, dtype, 3, layout, op.lo, op.hi, true)};
-        EXPECT_TRUE(cuda_matches_cpu([&](const TensorList& x) { return op.op(x[0]); }, in, tolerance(op.accuracy, dtype)))
+        EXPECT_TRUE(
+            cuda_matches_cpu([&](const TensorList& x) { return op.op(x[0]); }, in, tolerance(op.accuracy, dtype)))
             << op.name << " " << shape << " " << testing::layout_name(layout) << " " << dtype_name(dtype);
       }
 }
@@ -90,7 +98,8 @@ TEST(CudaElementwise, TernaryMatchesCpu) {
       if (op.first_is_condition) first = gt(first, scalar_tensor(0, {.dtype = dtype}));
       const TensorList in = {first, make_input({3, 2}, dtype, 31, Layout::transposed, -1, 1, true),
                              make_input({2}, dtype, 32, Layout::contiguous, -1, 1, true)};
-      EXPECT_TRUE(cuda_matches_cpu(op.op, in, tolerance(testing::Accuracy::exact, dtype))) << op.name << " " << dtype_name(dtype);
+      EXPECT_TRUE(cuda_matches_cpu(op.op, in, tolerance(testing::Accuracy::exact, dtype)))
+          << op.name << " " << dtype_name(dtype);
     }
 }
 
@@ -99,8 +108,9 @@ TEST(CudaElementwise, ErrorsNameTheOp) {
   const Tensor i = zeros({3}, {.dtype = kInt64, .device = Device::cuda()});
   EXPECT_NE(testing::error_of([&] { exp(i); }).find("exp: expected a float32 or float64 tensor, got int64"),
             std::string::npos);
-  EXPECT_NE(testing::error_of([&] { add(zeros({3}, {.device = Device::cuda()}), zeros({3})); })
-                .find("add: inputs must have the same device"),
+  EXPECT_NE(testing::error_of([&] {
+              add(zeros({3}, {.device = Device::cuda()}), zeros({3}));
+            }).find("add: inputs must have the same device"),
             std::string::npos);
 }
 
@@ -119,20 +129,19 @@ std::ostream& operator<<(std::ostream& os, const ReduceCase& c) {
 }
 // Short folds (one thread per output), long ones (a block per output), few outputs with very long
 // folds (split in chunks), columns, all-dims, 0-d and empty.
-const std::vector<ReduceCase> kReduceCases = {
-    {{}, {}},
-    {{5}, {}},
-    {{0, 3}, {0}},
-    {{4, 0}, {1}, true},
-    {{3, 4}, {1}},
-    {{3, 4}, {0}, true, Layout::transposed},
-    {{2, 3, 4}, {0, 2}, false, Layout::strided},
-    {{128, 300}, {1}},
-    {{300, 128}, {0}},
-    {{64, 8, 7, 7}, {0, 2, 3}, true},
-    {{3, 100000}, {1}},
-    {{200000}, {}},
-    {{1000, 3}, {0}, false, Layout::transposed}};
+const std::vector<ReduceCase> kReduceCases = {{{}, {}},
+                                              {{5}, {}},
+                                              {{0, 3}, {0}},
+                                              {{4, 0}, {1}, true},
+                                              {{3, 4}, {1}},
+                                              {{3, 4}, {0}, true, Layout::transposed},
+                                              {{2, 3, 4}, {0, 2}, false, Layout::strided},
+                                              {{128, 300}, {1}},
+                                              {{300, 128}, {0}},
+                                              {{64, 8, 7, 7}, {0, 2, 3}, true},
+                                              {{3, 100000}, {1}},
+                                              {{200000}, {}},
+                                              {{1000, 3}, {0}, false, Layout::transposed}};
 
 void expect_reduce_parity(Tensor (*op)(const Tensor&, const std::vector<int64_t>&, bool), ParityTolerance tol32,
                           bool skip_empty) {
@@ -163,8 +172,11 @@ TEST(CudaReduce, SumToOfBroadcastGradients) {
   SKIP_WITHOUT_DEVICE();
   for (DType dtype : {kFloat32, kFloat64}) {
     const TensorList in = {make_input({64, 32, 14, 14}, dtype, 8, Layout::contiguous, -1, 1, true)};
-    EXPECT_TRUE(cuda_matches_cpu([](const TensorList& x) { return sum_to(x[0], {32, 1, 1}); }, in,
-                                 dtype == kFloat64 ? tight64 : ParityTolerance{{1e-6, 1e-7}, {0, 0}}));
+    EXPECT_TRUE(cuda_matches_cpu(
+        [](const TensorList& x) {
+          return sum_to(x[0], {32, 1, 1});
+        },
+        in, dtype == kFloat64 ? tight64 : ParityTolerance{{1e-6, 1e-7}, {0, 0}}));
   }
 }
 
@@ -186,18 +198,29 @@ struct MatmulCase {
 std::ostream& operator<<(std::ostream& os, const MatmulCase& c) {
   return os << "a " << c.a << " b " << c.b << " " << testing::layout_name(c.layout);
 }
-const std::vector<MatmulCase> kMatmulCases = {
-    {{3, 4}, {4, 5}},          {{4}, {4}},                {{4}, {4, 3}},          {{2, 4}, {4}},
-    {{1, 4}, {4, 1}},          {{3, 0}, {0, 5}},          {{0, 4}, {4, 5}},       {{5, 4}, {4, 3}, Layout::transposed},
-    {{5, 4}, {4, 6}, Layout::strided},                    {{2, 3, 4}, {4, 5}},    {{2, 3, 4}, {2, 4, 5}},
-    {{2, 1, 3, 4}, {5, 4, 6}}, {{3, 2, 3, 4}, {1, 4, 6}, Layout::transposed},    {{7, 1, 4}, {1, 4, 1}},
-    {{65, 129}, {129, 33}},    {{4, 96, 128}, {128, 64}, Layout::transposed}};
+const std::vector<MatmulCase> kMatmulCases = {{{3, 4}, {4, 5}},
+                                              {{4}, {4}},
+                                              {{4}, {4, 3}},
+                                              {{2, 4}, {4}},
+                                              {{1, 4}, {4, 1}},
+                                              {{3, 0}, {0, 5}},
+                                              {{0, 4}, {4, 5}},
+                                              {{5, 4}, {4, 3}, Layout::transposed},
+                                              {{5, 4}, {4, 6}, Layout::strided},
+                                              {{2, 3, 4}, {4, 5}},
+                                              {{2, 3, 4}, {2, 4, 5}},
+                                              {{2, 1, 3, 4}, {5, 4, 6}},
+                                              {{3, 2, 3, 4}, {1, 4, 6}, Layout::transposed},
+                                              {{7, 1, 4}, {1, 4, 1}},
+                                              {{65, 129}, {129, 33}},
+                                              {{4, 96, 128}, {128, 64}, Layout::transposed}};
 
 TEST(CudaMatmul, MatchesCpu) {
   SKIP_WITHOUT_DEVICE();
   for (const auto& c : kMatmulCases)
     for (DType dtype : {kFloat32, kFloat64}) {
-      const TensorList in = {make_input(c.a, dtype, 9, c.layout, -1, 1, true), make_input(c.b, dtype, 10, c.layout, -1, 1, true)};
+      const TensorList in = {make_input(c.a, dtype, 9, c.layout, -1, 1, true),
+                             make_input(c.b, dtype, 10, c.layout, -1, 1, true)};
       const ParityTolerance tol = dtype == kFloat64 ? ParityTolerance{{1e-10, 1e-12}, {1e-10, 1e-12}}
                                                     : ParityTolerance{{1e-4, 1e-5}, {1e-4, 1e-5}};
       EXPECT_TRUE(cuda_matches_cpu([](const TensorList& x) { return matmul(x[0], x[1]); }, in, tol))
@@ -209,13 +232,14 @@ TEST(CudaMatmul, ExpandedOperandsAreCopiedFirst) {
   SKIP_WITHOUT_DEVICE();
   const Tensor a = make_input({1, 4}, kFloat32, 11).expand({3, 4});  // stride 0 rows: no BLAS layout
   const Tensor b = make_input({4, 5}, kFloat32, 12);
-  EXPECT_TRUE(cuda_matches_cpu([](const TensorList& x) { return matmul(x[0], x[1]); }, {a, b},
-                               {{1e-4, 1e-5}, {1e-4, 1e-5}}));
+  EXPECT_TRUE(
+      cuda_matches_cpu([](const TensorList& x) { return matmul(x[0], x[1]); }, {a, b}, {{1e-4, 1e-5}, {1e-4, 1e-5}}));
 }
 
 TEST(CudaLinear, MatchesCpu) {
   SKIP_WITHOUT_DEVICE();
-  const std::vector<std::pair<Shape, int64_t>> cases = {{{5, 3}, 4}, {{2, 7, 16}, 8}, {{512, 128}, 128}, {{0, 4}, 3}, {{6, 0}, 2}};
+  const std::vector<std::pair<Shape, int64_t>> cases = {
+      {{5, 3}, 4}, {{2, 7, 16}, 8}, {{512, 128}, 128}, {{0, 4}, 3}, {{6, 0}, 2}};
   for (const auto& [x_shape, n] : cases)
     for (DType dtype : {kFloat32, kFloat64}) {
       const int64_t k = x_shape.back();
@@ -261,13 +285,20 @@ TEST(CudaGradcheck, RepresentativeOps) {
       {"exp", [](const TensorList& x) { return exp(x[0]); }, {in({5}, 6)}},
       {"log", [](const TensorList& x) { return log(x[0]); }, {in({5}, 7, 0.5, 2)}},
       {"tanh", [](const TensorList& x) { return tanh(x[0]); }, {in({5}, 8)}},
-      {"sum dims", [](const TensorList& x) { return sum(x[0], {0, 2}); }, {in({2, 3, 4}, 9)}},
+      {"sum dims",
+       [](const TensorList& x) {
+         return sum(x[0], {0, 2});
+       },
+       {in({2, 3, 4}, 9)}},
       {"mean keepdim", [](const TensorList& x) { return mean(x[0], {1}, true); }, {in({3, 4}, 10)}},
       {"max", [](const TensorList& x) { return max(x[0], {1}); }, {in({3, 4}, 11)}},
       {"matmul batched", [](const TensorList& x) { return matmul(x[0], x[1]); }, {in({2, 3, 4}, 12), in({4, 2}, 13)}},
-      {"linear", [](const TensorList& x) { return linear(x[0], x[1], x[2]); }, {in({3, 4}, 14), in({2, 4}, 15), in({2}, 16)}},
+      {"linear",
+       [](const TensorList& x) { return linear(x[0], x[1], x[2]); },
+       {in({3, 4}, 14), in({2, 4}, 15), in({2}, 16)}},
   };
-  for (const Check& c : checks) EXPECT_TRUE(testing::grads_ok(testing::on_device(c.f), c.inputs, {.name = c.name})) << c.name;
+  for (const Check& c : checks)
+    EXPECT_TRUE(testing::grads_ok(testing::on_device(c.f), c.inputs, {.name = c.name})) << c.name;
 }
 
 // ---- A small model ----

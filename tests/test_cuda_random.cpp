@@ -79,13 +79,16 @@ TEST(CudaRandom, SameNumbersAsTheCpuForTheSameSeedAndOffset) {
     for (DType dtype : {kFloat32, kFloat64}) {
       Generator cpu(d.seed), dev(d.seed);
       cpu.set_offset(d.offset), dev.set_offset(d.offset);
-      const Tensor u_cpu = rand({d.n}, cpu, {.dtype = dtype}), u_dev = rand({d.n}, dev, {.dtype = dtype, .device = Device::cuda()});
+      const Tensor u_cpu = rand({d.n}, cpu, {.dtype = dtype}),
+                   u_dev = rand({d.n}, dev, {.dtype = dtype, .device = Device::cuda()});
       EXPECT_EQ(u_dev.device(), Device::cuda());
       EXPECT_EQ(u_dev.values(), u_cpu.values()) << "rand " << dtype_name(dtype) << " n " << d.n;
-      const Tensor z_cpu = randn({d.n}, cpu, {.dtype = dtype}), z_dev = randn({d.n}, dev, {.dtype = dtype, .device = Device::cuda()});
+      const Tensor z_cpu = randn({d.n}, cpu, {.dtype = dtype}),
+                   z_dev = randn({d.n}, dev, {.dtype = dtype, .device = Device::cuda()});
       const double rtol = dtype == kFloat32 ? 1.2e-7 : 4e-16;
       EXPECT_TRUE(testing::all_close(z_dev, z_cpu, {.rtol = rtol, .atol = 0})) << "randn " << dtype_name(dtype);
-      const Tensor i_cpu = randint(-7, 1 << 20, {d.n}, cpu), i_dev = randint(-7, 1 << 20, {d.n}, dev, {.device = Device::cuda()});
+      const Tensor i_cpu = randint(-7, 1 << 20, {d.n}, cpu),
+                   i_dev = randint(-7, 1 << 20, {d.n}, dev, {.device = Device::cuda()});
       EXPECT_EQ(i_dev.values(), i_cpu.values());
       EXPECT_EQ(dev.offset(), cpu.offset());
     }

@@ -69,13 +69,16 @@ TEST(CudaCheck, RuntimeErrorNamesCallFileLineAndError) {
 TEST(CudaCheck, CublasErrorNamesTheStatus) {
   const std::string msg = error_of([] { SCORCH_CUBLAS_CHECK(CUBLAS_STATUS_INVALID_VALUE); });
   EXPECT_EQ(msg.rfind("cuBLAS error: CUBLAS_STATUS_INVALID_VALUE failed at ", 0), 0u) << msg;
-  EXPECT_NE(msg.find("CUBLAS_STATUS_INVALID_VALUE (" + std::string(cublasGetStatusString(CUBLAS_STATUS_INVALID_VALUE)) + ")"),
-            std::string::npos)
+  EXPECT_NE(
+      msg.find("CUBLAS_STATUS_INVALID_VALUE (" + std::string(cublasGetStatusString(CUBLAS_STATUS_INVALID_VALUE)) + ")"),
+      std::string::npos)
       << msg;
   EXPECT_EQ(error_of([] { SCORCH_CUBLAS_CHECK(CUBLAS_STATUS_SUCCESS); }), "(no exception)");
 }
 
-TEST(CudaCheck, SuccessDoesNotThrow) { EXPECT_EQ(error_of([] { SCORCH_CUDA_CHECK(cudaSuccess); }), "(no exception)"); }
+TEST(CudaCheck, SuccessDoesNotThrow) {
+  EXPECT_EQ(error_of([] { SCORCH_CUDA_CHECK(cudaSuccess); }), "(no exception)");
+}
 
 TEST(CudaStream, OneNonBlockingStreamPerDevice) {
   if (!cuda::is_available()) GTEST_SKIP() << "no CUDA device";

@@ -20,7 +20,8 @@ TEST(CudaTensor, ToCudaWithoutDeviceOrBackendSaysWhy) {
   if (cuda::is_available()) GTEST_SKIP() << "a CUDA device is present";
   const Tensor x = ones({2});
   const std::string msg = error_of([&] { x.to(Device::cuda()); });
-  EXPECT_EQ(msg, cuda::is_built() ? "tensor.to(cuda:0): no CUDA device" : "tensor.to(cuda:0): this build has no CUDA backend");
+  EXPECT_EQ(msg, cuda::is_built() ? "tensor.to(cuda:0): no CUDA device"
+                                  : "tensor.to(cuda:0): this build has no CUDA backend");
   EXPECT_EQ(error_of([&] { x.cuda(1); }).rfind("tensor.to(cuda:1): ", 0), 0u);
 }
 
@@ -56,7 +57,7 @@ TEST(CudaTensor, CopiesOfViewsAndLargeTensors) {
       const Tensor d = x.cuda();  // a non-contiguous source is made contiguous on the host
       EXPECT_EQ(d.values(), x.values()) << testing::layout_name(layout) << " " << shape;
       const Tensor dv = make_input(shape, kFloat32, 3, layout).cuda();  // contiguous on the device
-      const Tensor view = dv.transpose(-1, -2);                          // a device view, downloaded
+      const Tensor view = dv.transpose(-1, -2);                         // a device view, downloaded
       EXPECT_EQ(view.cpu().values(), make_input(shape, kFloat32, 3, layout).transpose(-1, -2).values());
       // Into a non-contiguous destination on each side.
       const Tensor host_dst = zeros(shape).transpose(-1, -2);
@@ -93,7 +94,8 @@ TEST(CudaTensor, FillValuesItemAndPrinting) {
   t.slice(1, 0, 3, 2).fill_(-1);  // a strided view
   EXPECT_EQ(t.values(), (std::vector<double>{-1, 2.5, -1, -1, 2.5, -1}));
   EXPECT_EQ(scalar_tensor(4, {.dtype = kFloat64, .device = Device::cuda()}).item(), 4.0);
-  EXPECT_EQ(from_vector({1, 2, 3}, {.dtype = kInt64, .device = Device::cuda()}).values(), (std::vector<double>{1, 2, 3}));
+  EXPECT_EQ(from_vector({1, 2, 3}, {.dtype = kInt64, .device = Device::cuda()}).values(),
+            (std::vector<double>{1, 2, 3}));
   std::ostringstream on_device, on_cpu;
   on_device << t;
   on_cpu << t.cpu();

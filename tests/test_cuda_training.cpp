@@ -33,7 +33,9 @@ namespace {
 using testing::all_close;
 using testing::make_input;
 
-testing::Tolerance optimizer_tolerance(DType t) { return t == kFloat32 ? testing::Tolerance{1e-6, 1e-7} : testing::Tolerance{1e-14, 1e-14}; }
+testing::Tolerance optimizer_tolerance(DType t) {
+  return t == kFloat32 ? testing::Tolerance{1e-6, 1e-7} : testing::Tolerance{1e-14, 1e-14};
+}
 
 TEST(CudaTraining, ModuleToCpuIsANoOp) {  // runs everywhere
   Generator gen(1);

@@ -82,9 +82,12 @@ class Determinism : public ::testing::Test {
 TEST_F(Determinism, MnistTrainingTwiceGivesTheSameCheckpointsAndLog) {
   for (int threads : {1, 2}) {
     SCOPED_TRACE("--threads " + std::to_string(threads));
-    const std::string args = "--data-dir ../digits --weights-dir w --width 8 --batch 8 --steps 6 --val-interval 2 --seed 5 "
-                             "--threads " + std::to_string(threads);
-    const fs::path a = tmp.path() / ("train_a" + std::to_string(threads)), b = tmp.path() / ("train_b" + std::to_string(threads));
+    const std::string args =
+        "--data-dir ../digits --weights-dir w --width 8 --batch 8 --steps 6 --val-interval 2 --seed 5 "
+        "--threads " +
+        std::to_string(threads);
+    const fs::path a = tmp.path() / ("train_a" + std::to_string(threads)),
+                   b = tmp.path() / ("train_b" + std::to_string(threads));
     run_in(a, "mnist", args);
     run_in(b, "mnist", args);
     for (const char* file : {"best.safetensors", "last.safetensors"}) {
@@ -99,7 +102,8 @@ TEST_F(Determinism, MnistTrainingTwiceGivesTheSameCheckpointsAndLog) {
 }
 
 TEST_F(Determinism, MnistEverySamplerTwiceGivesTheSameImages) {
-  run_in(tmp.path() / "train", "mnist", "--data-dir ../digits --weights-dir w --width 8 --batch 8 --steps 2 --threads 1");
+  run_in(tmp.path() / "train", "mnist",
+         "--data-dir ../digits --weights-dir w --width 8 --batch 8 --steps 2 --threads 1");
   const char* samplers[] = {"--sampler annealed --steps-per-level 2",
                             "--sampler ode --ode-solver euler --sample-steps 5",
                             "--sampler ode --ode-solver heun --sample-steps 5",
@@ -110,12 +114,14 @@ TEST_F(Determinism, MnistEverySamplerTwiceGivesTheSameImages) {
   for (int threads : {1, 2})
     for (const char* sampler : samplers) {
       const std::string args = std::string("--inference_only --weights ../train/w/best.safetensors --samples-dir s ") +
-                               "--n-samples 3 --batch 2 --warm-start 2 --seed 9 --threads " + std::to_string(threads) + " " + sampler;
+                               "--n-samples 3 --batch 2 --warm-start 2 --seed 9 --threads " + std::to_string(threads) +
+                               " " + sampler;
       SCOPED_TRACE(args);
       run_in(tmp.path() / "a", "mnist", args);
       run_in(tmp.path() / "b", "mnist", args);
       for (const char* file : {"samples.npy", "samples.png", "trajectory.png"})
-        EXPECT_TRUE(bytes_of(tmp.path() / "a" / "s" / file) == bytes_of(tmp.path() / "b" / "s" / file)) << file << " differs";
+        EXPECT_TRUE(bytes_of(tmp.path() / "a" / "s" / file) == bytes_of(tmp.path() / "b" / "s" / file))
+            << file << " differs";
     }
 }
 
@@ -124,7 +130,8 @@ TEST_F(Determinism, GmmTwiceAndAtOneOrTwoThreadsWritesTheSameFiles) {
   // over the threads.
   const std::string args = "--out out --steps 20 --n-samples 2000 --n-steps 10 --steps-per-level 2 --seed 4 --threads ";
   const fs::path first = tmp.path() / "t1_a" / "out";
-  for (const std::string run : {"t1_a", "t1_b", "t2_a", "t2_b"}) run_in(tmp.path() / run, "gmm", args + run.substr(1, 1));
+  for (const std::string run : {"t1_a", "t1_b", "t2_a", "t2_b"})
+    run_in(tmp.path() / run, "gmm", args + run.substr(1, 1));
   for (const std::string run : {"t1_b", "t2_a", "t2_b"}) {
     SCOPED_TRACE(run);
     const fs::path out = tmp.path() / run / "out";
@@ -150,18 +157,25 @@ TEST_F(Determinism, GmmTwiceAndAtOneOrTwoThreadsWritesTheSameFiles) {
 TEST(SamplerDeterminism, SameSeedSameTensorsForEverySampler) {
   scorch::testing::ThreadCountGuard guard;
   scorch::Generator init(0);
-  const scorch::ModelScore score(std::make_shared<scorch::nn::UNetSmall>(init, scorch::nn::UNetSmall::Options{.width = 8}));
+  const scorch::ModelScore score(
+      std::make_shared<scorch::nn::UNetSmall>(init, scorch::nn::UNetSmall::Options{.width = 8}));
   scorch::NoGradGuard no_grad;
   const std::vector<double> levels = scorch::geometric_sigmas(1.0, 0.01, 4);
   using Draw = std::function<scorch::SampleResult(const scorch::Tensor&, scorch::Generator&)>;
   const std::pair<const char*, Draw> samplers[] = {
-      {"langevin", [&](auto& x0, auto& gen) { return langevin(score, x0, {.step_size = 1e-4, .n_steps = 4, .sigma = 0.1}, gen); }},
-      {"annealed", [&](auto& x0, auto& gen) { return annealed_langevin(score, x0, {.sigmas = levels, .steps_per_level = 2}, gen); }},
+      {"langevin",
+       [&](auto& x0, auto& gen) { return langevin(score, x0, {.step_size = 1e-4, .n_steps = 4, .sigma = 0.1}, gen); }},
+      {"annealed",
+       [&](auto& x0, auto& gen) {
+         return annealed_langevin(score, x0, {.sigmas = levels, .steps_per_level = 2}, gen);
+       }},
       {"ode euler", [&](auto& x0, auto&) { return ode_sampler(score, x0, {.method = "euler", .sigmas = levels}); }},
       {"ode heun", [&](auto& x0, auto&) { return ode_sampler(score, x0, {.method = "heun", .sigmas = levels}); }},
-      {"ode rk45", [&](auto& x0, auto&) { return ode_sampler(score, x0, {.method = "rk45", .rtol = 1e-2, .atol = 1e-2}); }},
+      {"ode rk45",
+       [&](auto& x0, auto&) { return ode_sampler(score, x0, {.method = "rk45", .rtol = 1e-2, .atol = 1e-2}); }},
       {"pc reverse_diffusion", [&](auto& x0, auto& gen) { return pc_sampler(score, x0, {.sigmas = levels}, gen); }},
-      {"pc ode", [&](auto& x0, auto& gen) { return pc_sampler(score, x0, {.predictor = "ode", .sigmas = levels}, gen); }},
+      {"pc ode",
+       [&](auto& x0, auto& gen) { return pc_sampler(score, x0, {.predictor = "ode", .sigmas = levels}, gen); }},
       {"edm with churn", [&](auto& x0, auto& gen) { return edm_sampler(score, x0, {.steps = 4, .s_churn = 10}, gen); }},
   };
   for (int threads : {1, 2}) {

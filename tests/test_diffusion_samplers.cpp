@@ -22,8 +22,8 @@
 namespace scorch {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::error_of;
+using ::testing::HasSubstr;
 
 constexpr int64_t kParticles = 20000;
 constexpr double kSigmaMax = 10, kSigmaMin = 0.01;
@@ -328,7 +328,9 @@ TEST(DiffusionSamplers, BadOptionsThrowNamingThem) {
   EXPECT_THAT(pc_error({.snr = 0}), HasSubstr("snr 0"));
   EXPECT_THAT(pc_error({.corrector_steps = 0}), HasSubstr("corrector_steps 0"));
   EXPECT_THAT(pc_error({.steps = 1}), HasSubstr("steps 1"));
-  EXPECT_THAT(error_of<std::invalid_argument>([&] { annealed_langevin(score, x0, {.sigmas = {0.1, 1}}, gen); }),
+  EXPECT_THAT(error_of<std::invalid_argument>([&] {
+                annealed_langevin(score, x0, {.sigmas = {0.1, 1}}, gen);
+              }),
               HasSubstr("sigmas[1] = 1 after 0.1"));
 }
 

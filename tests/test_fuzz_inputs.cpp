@@ -65,7 +65,8 @@ auto parse_words(const std::string& text, Parse parse) {
 std::string npy_round_trip(const Tensor& t) { return npy_bytes(parse_npy(npy_bytes(t), "written.npy")); }
 
 TEST(FuzzCorpus, EveryTargetHasSeeds) {
-  for (const char* target : {"fuzz_idx", "fuzz_npy", "fuzz_safetensors", "fuzz_checkpoint", "fuzz_mnist_config", "fuzz_cli"})
+  for (const char* target :
+       {"fuzz_idx", "fuzz_npy", "fuzz_safetensors", "fuzz_checkpoint", "fuzz_mnist_config", "fuzz_cli"})
     EXPECT_GE(files_of("corpus", target).size(), 4u) << target;
 }
 
@@ -82,11 +83,13 @@ TEST(FuzzCorpus, NpySeedsParseAndRoundTrip) {
 }
 
 TEST(FuzzCorpus, SafetensorsSeedsParse) {
-  for (const fs::path& f : files_of("corpus", "fuzz_safetensors")) EXPECT_NO_THROW(nn::load_safetensors(f.string())) << f;
+  for (const fs::path& f : files_of("corpus", "fuzz_safetensors"))
+    EXPECT_NO_THROW(nn::load_safetensors(f.string())) << f;
 }
 
 TEST(FuzzCorpus, CheckpointSeedsParse) {
-  for (const fs::path& f : files_of("corpus", "fuzz_checkpoint")) EXPECT_NO_THROW(app::load_checkpoint(f.string())) << f;
+  for (const fs::path& f : files_of("corpus", "fuzz_checkpoint"))
+    EXPECT_NO_THROW(app::load_checkpoint(f.string())) << f;
 }
 
 TEST(FuzzCorpus, MnistConfigSeedsParseAndRoundTrip) {
@@ -142,7 +145,9 @@ const std::vector<Regression> kRegressions = {
     {"fuzz_checkpoint", "step_negative.safetensors", {"'step' must be an integer in [0, ", "got '-5'"}},
     {"fuzz_checkpoint", "step_1e300.safetensors", {"'step' must be an integer in [0, ", "got '1e300'"}},
     {"fuzz_checkpoint", "step_nan.safetensors", {"'step' must be an integer in [0, ", "got 'nan'"}},
-    {"fuzz_checkpoint", "ema_updates_negative.safetensors", {"'ema_updates' must be an integer in [0, 20]", "got '-3'"}},
+    {"fuzz_checkpoint",
+     "ema_updates_negative.safetensors",
+     {"'ema_updates' must be an integer in [0, 20]", "got '-3'"}},
     {"fuzz_checkpoint", "best_val_loss_nan.safetensors", {"'best_val_loss' must be a number or inf", "got 'nan'"}},
     // `weights=[h`, a list never closed: CLI11 2.1.2 read the first value of an empty list (UBSan). toml++
     // refuses the line.
@@ -193,7 +198,8 @@ TEST(FuzzRegressions, EveryInputIsListed) {
   for (const Regression& r : kRegressions) listed.insert(r.target + "/" + r.file);
   for (const auto& dir : fs::directory_iterator(kFuzzDir / "regressions"))
     for (const fs::path& f : files_of("regressions", dir.path().filename()))
-      EXPECT_TRUE(listed.count(dir.path().filename().string() + "/" + f.filename().string())) << f << " is not in kRegressions";
+      EXPECT_TRUE(listed.count(dir.path().filename().string() + "/" + f.filename().string()))
+          << f << " is not in kRegressions";
 }
 
 }  // namespace

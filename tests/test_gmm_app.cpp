@@ -24,12 +24,14 @@ TEST(GmmApp, QuickRunWritesEveryFile) {
   if (!fs::exists(gmm_binary())) GTEST_SKIP() << "gmm binary not built";
   const fs::path out = fs::temp_directory_path() / ("scorch_gmm_quick_" + std::to_string(::getpid()));
   const fs::path graph = out / "graph.dot";
-  const auto [code, log] = run_command(shell_quote(gmm_binary()) + " --quick --seed 3 --out " + shell_quote(out) + " --dump-graph " + shell_quote(graph));
+  const auto [code, log] = run_command(shell_quote(gmm_binary()) + " --quick --seed 3 --out " + shell_quote(out) +
+                                       " --dump-graph " + shell_quote(graph));
   ASSERT_EQ(code, 0) << log;
-  for (const char* name : {"fig1_samples.png", "fig2_true_score.png", "fig3_learned_score.png", "fig4_langevin_true.png",
-                           "fig5_langevin_learned.png", "fig6_annealed_learned.png", "loss.png", "true_samples.npy",
-                           "langevin_true.npy", "langevin_learned.npy", "annealed_learned.npy", "score_true.csv",
-                           "score_learned.csv", "loss.csv", "model.safetensors", "metrics.json"}) {
+  for (const char* name :
+       {"fig1_samples.png", "fig2_true_score.png", "fig3_learned_score.png", "fig4_langevin_true.png",
+        "fig5_langevin_learned.png", "fig6_annealed_learned.png", "loss.png", "true_samples.npy", "langevin_true.npy",
+        "langevin_learned.npy", "annealed_learned.npy", "score_true.csv", "score_learned.csv", "loss.csv",
+        "model.safetensors", "metrics.json"}) {
     EXPECT_TRUE(fs::exists(out / name)) << name;
     EXPECT_GT(fs::exists(out / name) ? fs::file_size(out / name) : 0, 0u) << name;
   }
@@ -59,10 +61,13 @@ TEST(GmmApp, QuickRunWritesEveryFile) {
 
 TEST(GmmApp, BadFlagsExitWithCodeTwoAndNameTheFlag) {
   if (!fs::exists(gmm_binary())) GTEST_SKIP() << "gmm binary not built";
-  const std::pair<const char*, const char*> cases[] = {
-      {"--lr -1", "--lr"}, {"--model resnet", "--model"}, {"--means 5,5", "--means"},
-      {"--weights 0.8,x", "--weights"}, {"--covariances '1,2,2,1;1,0,0,1'", "positive definite"},
-      {"--device cuda", "--device"}, {"--steps 0", "--steps"}};
+  const std::pair<const char*, const char*> cases[] = {{"--lr -1", "--lr"},
+                                                       {"--model resnet", "--model"},
+                                                       {"--means 5,5", "--means"},
+                                                       {"--weights 0.8,x", "--weights"},
+                                                       {"--covariances '1,2,2,1;1,0,0,1'", "positive definite"},
+                                                       {"--device cuda", "--device"},
+                                                       {"--steps 0", "--steps"}};
   for (const auto& [flags, expected] : cases) {
     const auto [code, log] = run_command(shell_quote(gmm_binary()) + " --quick --out /nonexistent/never " + flags);
     EXPECT_EQ(code, 2) << flags << ": " << log;

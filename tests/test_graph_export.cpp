@@ -54,7 +54,8 @@ TEST(GraphExport, SmallGraphHasExactlyItsNodesAndEdges) {
   const Tensor a = leaf({2, 3}, 1), b = leaf({2, 3}, 2);
   const Tensor y = sum(mul(a, b) + a);
   const Parsed p = parse(graph_dot(y, {{"a", a}, {"b", b}}));
-  EXPECT_THAT(p.labels, UnorderedElementsAre("output []", "sum []", "add [2, 3]", "mul [2, 3]", "a [2, 3]", "b [2, 3]"));
+  EXPECT_THAT(p.labels,
+              UnorderedElementsAre("output []", "sum []", "add [2, 3]", "mul [2, 3]", "a [2, 3]", "b [2, 3]"));
   EXPECT_THAT(p.edges, UnorderedElementsAre(Edge{"a [2, 3]", "mul [2, 3]"}, Edge{"b [2, 3]", "mul [2, 3]"},
                                             Edge{"mul [2, 3]", "add [2, 3]"}, Edge{"a [2, 3]", "add [2, 3]"},
                                             Edge{"add [2, 3]", "sum []"}, Edge{"sum []", "output []"}));
@@ -91,7 +92,8 @@ TEST(GraphExport, DumpGraphWritesTheSameText) {
   std::filesystem::remove(path);
   EXPECT_THAT(testing::error_of([&] { dump_graph(y, "/nonexistent/dir/g.dot"); }),
               ::testing::HasSubstr("/nonexistent/dir/g.dot"));
-  EXPECT_THAT(testing::error_of([] { graph_dot(Tensor()); }), ::testing::HasSubstr("graph_dot: the output tensor is undefined"));
+  EXPECT_THAT(testing::error_of([] { graph_dot(Tensor()); }),
+              ::testing::HasSubstr("graph_dot: the output tensor is undefined"));
 }
 
 TEST(GraphExport, ScoreModelHasOneLeafPerParameterUnderItsModulePath) {
@@ -109,7 +111,8 @@ TEST(GraphExport, ScoreModelHasOneLeafPerParameterUnderItsModulePath) {
     EXPECT_EQ(count[l], 1) << l;
     EXPECT_EQ(std::count_if(p.edges.begin(), p.edges.end(), [&](const Edge& e) { return e.first == l; }), 1) << l;
   }
-  EXPECT_EQ(std::count_if(p.labels.begin(), p.labels.end(), [](const std::string& l) { return l.starts_with("leaf "); }), 0);
+  EXPECT_EQ(
+      std::count_if(p.labels.begin(), p.labels.end(), [](const std::string& l) { return l.starts_with("leaf "); }), 0);
   EXPECT_EQ(count["output []"], 1);
 }
 

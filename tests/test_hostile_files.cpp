@@ -45,8 +45,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::AllOf;
-using ::testing::HasSubstr;
 using testing::error_of;
+using ::testing::HasSubstr;
 using testing::TempDir;
 
 // A safetensors file whose header is `header`, with no data section.
@@ -113,21 +113,34 @@ TEST_F(CheckpointMetadata, RefusesEveryNumberOutOfRange) {
   };
   const std::string step = "an integer in [0, 9223372036854775807]";
   const std::vector<Case> cases = {
-      {"step", "-5", step}, {"step", "", step}, {"step", "abc", step}, {"step", "1e300", step},
-      {"step", "2.5", step}, {"step", "9223372036854775808", step}, {"step", " 5", step}, {"step", "+5", step},
-      {"step", "nan", step}, {"rng_offset", "-5", "an integer in [0, 18446744073709551615]"},
+      {"step", "-5", step},
+      {"step", "", step},
+      {"step", "abc", step},
+      {"step", "1e300", step},
+      {"step", "2.5", step},
+      {"step", "9223372036854775808", step},
+      {"step", " 5", step},
+      {"step", "+5", step},
+      {"step", "nan", step},
+      {"rng_offset", "-5", "an integer in [0, 18446744073709551615]"},
       {"rng_offset", "18446744073709551616", "an integer in [0, 18446744073709551615]"},
       {"rng_offset", "", "an integer in [0, 18446744073709551615]"},
       {"best_val_loss", "nan", "a number or inf (not nan or -inf)"},
       {"best_val_loss", "-inf", "a number or inf (not nan or -inf)"},
       {"best_val_loss", "1.0x", "a number or inf (not nan or -inf)"},
-      {"best_step", "11", "an integer in [0, 10]"}, {"best_step", "-1", "an integer in [0, 10]"},
-      {"bad_evals", "2147483648", "an integer in [0, 2147483647]"}, {"bad_evals", "-1", "an integer in [0, 2147483647]"},
-      {"loss_sum", "inf", "a finite number"}, {"loss_sum", "nan", "a finite number"},
-      {"loss_count", "-1", "an integer in [0, 10]"}, {"loss_count", "1e300", "an integer in [0, 10]"},
+      {"best_step", "11", "an integer in [0, 10]"},
+      {"best_step", "-1", "an integer in [0, 10]"},
+      {"bad_evals", "2147483648", "an integer in [0, 2147483647]"},
+      {"bad_evals", "-1", "an integer in [0, 2147483647]"},
+      {"loss_sum", "inf", "a finite number"},
+      {"loss_sum", "nan", "a finite number"},
+      {"loss_count", "-1", "an integer in [0, 10]"},
+      {"loss_count", "1e300", "an integer in [0, 10]"},
       {"ema_updates", "11", "an integer in [0, 10]"},
-      {"elapsed_s", "-1", "a finite number >= 0"}, {"elapsed_s", "inf", "a finite number >= 0"},
-      {"elapsed_s", "nan", "a finite number >= 0"}, {"elapsed_s", "", "a finite number >= 0"},
+      {"elapsed_s", "-1", "a finite number >= 0"},
+      {"elapsed_s", "inf", "a finite number >= 0"},
+      {"elapsed_s", "nan", "a finite number >= 0"},
+      {"elapsed_s", "", "a finite number >= 0"},
   };
   for (const Case& c : cases)
     EXPECT_EQ(load_with(c.key, c.value),
@@ -185,7 +198,8 @@ TEST(HostileFiles, ReadFileOfAHugeSparseFileIsAnErrorNamingIt) {
   const bool sized = ::ftruncate(fd, off_t{1} << 40) == 0;
   ::close(fd);
   if (!sized) GTEST_SKIP() << "this filesystem cannot hold a 1 TiB sparse file";
-  EXPECT_EQ(error_of<std::runtime_error>([&] { read_file(path); }), path + ": out of memory reading 1099511627776 bytes");
+  EXPECT_EQ(error_of<std::runtime_error>([&] { read_file(path); }),
+            path + ": out of memory reading 1099511627776 bytes");
 }
 
 // Gzip of `head` followed by `zeros` zero bytes, deflated a block at a time (the whole never in memory).
@@ -268,7 +282,8 @@ class MnistOnHostileFiles : public ::testing::Test {
   }
   std::pair<int, std::string> mnist(const std::string& args) {
     // timeout: the old binary blocked in open(2) forever; 124 then shows here instead of a hung suite.
-    return testing::run_command("cd " + dir.path().string() + " && timeout 60 " + testing::app_binary("mnist") + " " + args);
+    return testing::run_command("cd " + dir.path().string() + " && timeout 60 " + testing::app_binary("mnist") + " " +
+                                args);
   }
   TempDir dir;
   const std::string fifo = dir.file("fifo");

@@ -39,11 +39,15 @@ using scorch::testing::TempDir;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-const std::vector<std::string> kTiny = {"--quick", "--steps", "2", "--n-steps", "2", "--steps-per-level", "1",
-                                        "--levels", "2", "--threads", "1"};
+const std::vector<std::string> kTiny = {"--quick", "--steps",  "2", "--n-steps", "2", "--steps-per-level",
+                                        "1",       "--levels", "2", "--threads", "1"};
 
-const char* const kFigures[] = {"fig1_samples.png",        "fig2_true_score.png",       "fig3_learned_score.png",
-                                "fig4_langevin_true.png",  "fig5_langevin_learned.png", "fig6_annealed_learned.png",
+const char* const kFigures[] = {"fig1_samples.png",
+                                "fig2_true_score.png",
+                                "fig3_learned_score.png",
+                                "fig4_langevin_true.png",
+                                "fig5_langevin_learned.png",
+                                "fig6_annealed_learned.png",
                                 "loss.png"};
 
 bool have_gnuplot() { return scorch::testing::run_command("command -v gnuplot").first == 0; }
@@ -101,7 +105,8 @@ Outcome run_in(const fs::path& dir, const std::vector<std::string>& argv) {
 
 // gmm with `flags`, kTiny and 100 particles unless `flags` say how many.
 std::vector<std::string> gmm_argv(std::vector<std::string> flags) {
-  if (std::find(flags.begin(), flags.end(), "--n-samples") == flags.end()) flags.insert(flags.end(), {"--n-samples", "100"});
+  if (std::find(flags.begin(), flags.end(), "--n-samples") == flags.end())
+    flags.insert(flags.end(), {"--n-samples", "100"});
   flags.insert(flags.begin(), scorch::testing::app_binary("gmm"));
   flags.insert(flags.end(), kTiny.begin(), kTiny.end());
   return flags;
@@ -203,8 +208,9 @@ TEST_P(HostileStrings, GmmWritesEveryFigureUnderTheOutputFolder) {
                                                  "--dump-graph", out + "/graph " + out + ".dot"}));
   ASSERT_EQ(o.code, 0) << o.err;
   EXPECT_EQ(o.out, "");  // gnuplot's chatter no longer reaches stdout
-  for (const char* name : kFigures) expect_png(tmp.path() / out / name, name == std::string("loss.png") ? 1000 : 900,
-                                               name == std::string("loss.png") ? 600 : 900);
+  for (const char* name : kFigures)
+    expect_png(tmp.path() / out / name, name == std::string("loss.png") ? 1000 : 900,
+               name == std::string("loss.png") ? 600 : 900);
   EXPECT_TRUE(fs::exists(tmp.path() / out / ("trace " + out + ".json")));
   EXPECT_TRUE(fs::exists(tmp.path() / out / ("graph " + out + ".dot")));
   const nlohmann::json metrics = nlohmann::json::parse(scorch::read_file((tmp.path() / out / "metrics.json").string()));
@@ -278,8 +284,9 @@ TEST_F(FakeGnuplot, TruncatedPngIsRejected) {
 }
 
 TEST_F(FakeGnuplot, FailureIsOneLineWithGnuplotsError) {
-  install("cat > /dev/null; echo 'plot $d0 using 1:2' >&2; echo '     ^' >&2; "
-          "echo '\"-\" line 12: undefined variable: foo' >&2; exit 1");
+  install(
+      "cat > /dev/null; echo 'plot $d0 using 1:2' >&2; echo '     ^' >&2; "
+      "echo '\"-\" line 12: undefined variable: foo' >&2; exit 1");
   EXPECT_EQ(render(), png().string() + ": gnuplot failed (exit status 1): \"-\" line 12: undefined variable: foo");
   expect_previous_kept();
 }
@@ -381,13 +388,17 @@ TEST(HostileGmm, FileSizeLimitOnAFigureIsOneLine) {
 // A real full disk: a 16 KiB tmpfs holds the first array, not the first figure. No broken PNG left.
 TEST(HostileGmm, FullDiskIsOneLineAndLeavesNoBrokenPng) {
   if (!have_gnuplot()) GTEST_SKIP() << "no gnuplot";
-  if (scorch::testing::run_command("unshare -rm true").first != 0) GTEST_SKIP() << "no private mount namespace (unshare -rm) here";
+  if (scorch::testing::run_command("unshare -rm true").first != 0)
+    GTEST_SKIP() << "no private mount namespace (unshare -rm) here";
   TempDir tmp;
   const fs::path full = tmp.path() / "full", after = tmp.path() / "after";
   fs::create_directories(full);
   fs::create_directories(after);
   // In the namespace: mount, run gmm in `full`, copy what it left to `after` (the tmpfs goes with it).
-  std::vector<std::string> argv = {"unshare", "-rm", "sh", "-c",
+  std::vector<std::string> argv = {"unshare",
+                                   "-rm",
+                                   "sh",
+                                   "-c",
                                    "mount -t tmpfs -o size=16k tmpfs \"$0\" && cd \"$0\" && \"$@\"; code=$?; "
                                    "cp -a \"$0\"/. \"$0\"/../after; exit $code",
                                    full.string()};
@@ -422,15 +433,16 @@ TEST(HostileGmm, StaleTempFilesAreRemovedAtStart) {
   const fs::path out = tmp.path() / "o";
   fs::create_directories(out);
   const std::string dead = std::to_string(dead_pid()), live = std::to_string(::getpid());
-  const std::vector<std::string> stale = {"fig1_samples.png.tmp." + dead + ".0", "loss.png.tmp." + dead + ".7",
+  const std::vector<std::string> stale = {"fig1_samples.png.tmp." + dead + ".0",  "loss.png.tmp." + dead + ".7",
                                           "model.safetensors.tmp." + dead + ".3", "metrics.json.tmp." + dead + ".15",
-                                          "true_samples.npy.tmp." + dead + ".1", "trace.json.tmp." + dead + ".2",
+                                          "true_samples.npy.tmp." + dead + ".1",  "trace.json.tmp." + dead + ".2",
                                           "graph.dot.tmp." + dead + ".4"};
   const std::vector<std::string> kept = {"loss.png.tmp." + live + ".0", "notes.tmp." + dead + ".0",
                                          "fig1_samples.png.tmp." + dead};
   for (const std::string& name : stale) scorch::write_file_atomic((out / name).string(), "left by a killed run");
   for (const std::string& name : kept) scorch::write_file_atomic((out / name).string(), "not ours to remove");
-  const Outcome o = run_in(tmp.path(), gmm_argv({"--out", "o", "--profile", "o/trace.json", "--dump-graph", "o/graph.dot"}));
+  const Outcome o =
+      run_in(tmp.path(), gmm_argv({"--out", "o", "--profile", "o/trace.json", "--dump-graph", "o/graph.dot"}));
   ASSERT_EQ(o.code, 0) << o.err;
   for (const std::string& name : stale) EXPECT_FALSE(fs::exists(out / name)) << name;
   for (const std::string& name : kept) EXPECT_TRUE(fs::exists(out / name)) << name;

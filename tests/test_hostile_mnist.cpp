@@ -84,7 +84,10 @@ TEST(MnistConfigFile, FlagsOnTheCommandLineWin) {
   EXPECT_FALSE(c.denoise);
   // A bad value in the file is refused even where nothing overrides it, naming the line.
   scorch::write_file_atomic(file, "batch = 32\nlr = -1\n");
-  EXPECT_NE(usage_error_of([&] { parse({"--config", file}); }).find("run.toml, line 2: --lr: must be"), std::string::npos);
+  EXPECT_NE(usage_error_of([&] {
+              parse({"--config", file});
+            }).find("run.toml, line 2: --lr: must be"),
+            std::string::npos);
 }
 
 // --resume without --config reads the run's own <weights-dir>/config.toml; flags still win.
@@ -107,7 +110,9 @@ TEST(MnistConfigFile, AnUnreadableFileIsRefused) {
   const std::string file = tmp.file("secret.toml");
   scorch::write_file_atomic(file, "lr = 0.002\n");
   fs::permissions(file, fs::perms::none);
-  EXPECT_NE(usage_error_of([&] { parse({"--config", file}); }).find("secret.toml: cannot read it: Permission denied"),
+  EXPECT_NE(usage_error_of([&] {
+              parse({"--config", file});
+            }).find("secret.toml: cannot read it: Permission denied"),
             std::string::npos);
 }
 
@@ -122,8 +127,10 @@ class HostileMnistRun : public ::testing::Test {
   }
   // Training into `weights` (in the scratch folder) for `steps` steps, plus `more` flags.
   std::pair<int, std::string> train(const std::string& weights, int steps, const std::string& more = "") const {
-    return run_command("cd " + scorch::testing::shell_quote(tmp.path()) + " && " + mnist_binary() + " --data-dir data --weights-dir " + weights +
-                       " --width 8 --batch 8 --val-interval 2 --threads 1 --seed 7 --steps " + std::to_string(steps) + " " + more);
+    return run_command("cd " + scorch::testing::shell_quote(tmp.path()) + " && " + mnist_binary() +
+                       " --data-dir data --weights-dir " + weights +
+                       " --width 8 --batch 8 --val-interval 2 --threads 1 --seed 7 --steps " + std::to_string(steps) +
+                       " " + more);
   }
   std::string bytes(const std::string& file) const { return scorch::read_file(tmp.file(file)); }
   TempDir tmp;
@@ -184,7 +191,9 @@ TEST_F(HostileMnistRun, ADivergingRunNeverReplacesAFiniteCheckpoint) {
     SCOPED_TRACE("--lr " + lr);
     const auto [code, log] = train("w" + lr, 40, "--lr " + lr + " --clip 0 --val-interval 1");
     EXPECT_EQ(code, 1) << log;
-    EXPECT_NE(log.find("(not finite). Nothing was saved: w" + lr + "/last.safetensors still holds step"), std::string::npos) << log;
+    EXPECT_NE(log.find("(not finite). Nothing was saved: w" + lr + "/last.safetensors still holds step"),
+              std::string::npos)
+        << log;
     EXPECT_EQ(log.find("last good"), std::string::npos) << log;
     ASSERT_TRUE(fs::exists(tmp.file("w" + lr + "/last.safetensors")));  // the step-0 one at least
     for (const char* name : {"/last.safetensors", "/best.safetensors"}) {
@@ -208,7 +217,8 @@ TEST_F(HostileMnistRun, ADamagedLogDoesNotBlockResume) {
   scorch::write_file_atomic(tmp.file("w/log.csv"), damaged);
   const auto [code, log] = train("w", 6, "--resume");
   ASSERT_EQ(code, 0) << log;
-  EXPECT_NE(log.find("log.csv line 3 is not 7 comma-separated numbers: '4,0.3,\\x01\\xff garbage'"), std::string::npos) << log;
+  EXPECT_NE(log.find("log.csv line 3 is not 7 comma-separated numbers: '4,0.3,\\x01\\xff garbage'"), std::string::npos)
+      << log;
   EXPECT_NE(log.find("the 1 rows before it are kept"), std::string::npos) << log;
   EXPECT_EQ(bytes("w/log.csv.damaged"), damaged);
   const std::string csv = bytes("w/log.csv");
@@ -240,11 +250,10 @@ TEST_F(HostileMnistRun, StaleTempFilesAreRemovedAtStart) {
   fs::create_directories(tmp.path() / "w");
   fs::create_directories(tmp.path() / "s");
   const std::string dead = std::to_string(dead_pid()), live = std::to_string(::getpid());
-  const std::vector<std::string> stale = {"w/last.safetensors.tmp." + dead + ".0", "w/log.csv.tmp." + dead + ".3",
-                                          "w/trace.json.tmp." + dead + ".1", "w/graph.dot.tmp." + dead + ".2",
-                                          "s/samples.png.tmp." + dead + ".0", "s/samples.npy.tmp." + dead + ".1",
-                                          "s/trajectory.png.tmp." + dead + ".2", "s/sampling.json.tmp." + dead + ".3",
-                                          "s/trace.json.tmp." + dead + ".4"};
+  const std::vector<std::string> stale = {
+      "w/last.safetensors.tmp." + dead + ".0", "w/log.csv.tmp." + dead + ".3",       "w/trace.json.tmp." + dead + ".1",
+      "w/graph.dot.tmp." + dead + ".2",        "s/samples.png.tmp." + dead + ".0",   "s/samples.npy.tmp." + dead + ".1",
+      "s/trajectory.png.tmp." + dead + ".2",   "s/sampling.json.tmp." + dead + ".3", "s/trace.json.tmp." + dead + ".4"};
   const std::vector<std::string> kept = {"w/best.safetensors.tmp." + live + ".0", "s/notes.tmp." + dead + ".0",
                                          "s/samples.png.tmp." + dead};
   for (const std::string& name : stale) scorch::write_file_atomic(tmp.file(name), "left by a killed run");

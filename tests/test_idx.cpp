@@ -14,8 +14,8 @@ namespace scorch {
 namespace {
 
 using ::testing::AllOf;
-using ::testing::HasSubstr;
 using testing::error_of;
+using ::testing::HasSubstr;
 using testing::TempDir;
 
 Tensor bytes_tensor(const Shape& shape) {
@@ -73,7 +73,8 @@ TEST(Idx, WritesTheMnistLayout) {
   write_idx(dir.file("labels"), from_vector({7, 2, 1}, {.dtype = kUInt8}), /*gzip=*/false);
   EXPECT_EQ(read_file(dir.file("labels")), std::string("\0\0\x08\x01\0\0\0\x03\x07\x02\x01", 11));
   write_idx(dir.file("images"), zeros({300, 28, 28}, {.dtype = kUInt8}), false);
-  EXPECT_EQ(read_file(dir.file("images")).substr(0, 16), std::string("\0\0\x08\x03\0\0\x01\x2c\0\0\0\x1c\0\0\0\x1c", 16));
+  EXPECT_EQ(read_file(dir.file("images")).substr(0, 16),
+            std::string("\0\0\x08\x03\0\0\x01\x2c\0\0\0\x1c\0\0\0\x1c", 16));
 }
 
 TEST(Idx, GzipIsReadableByZlibAndDeterministic) {
@@ -103,7 +104,8 @@ TEST(Idx, CorruptHeadersAndDataGiveClearErrors) {
   TempDir dir;
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"PK\x03\x04 zip", "not an IDX file: it starts with 0x50 0x4b"},
-      {std::string("\0\0\x0d\x01\0\0\0\x01", 8) + "abcd", "type byte 0x0d (float32) is not supported: only unsigned-byte IDX"},
+      {std::string("\0\0\x0d\x01\0\0\0\x01", 8) + "abcd",
+       "type byte 0x0d (float32) is not supported: only unsigned-byte IDX"},
       {std::string("\0\0\x08\x00", 4), "has 0 dimensions; 1 to 4 are supported"},
       {std::string("\0\0\x08\x05", 4) + std::string(20, '\1'), "has 5 dimensions"},
       {std::string("\0\0\x08", 3), "too short for an IDX header"},

@@ -19,8 +19,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::AllOf;
-using ::testing::HasSubstr;
 using testing::error_of;
+using ::testing::HasSubstr;
 using testing::TempDir;
 
 // Distinct, exactly representable values for every dtype (uint8 wraps at 256).
@@ -67,7 +67,8 @@ TEST(FileIo, MissingDirectoryGivesClearError) {
   const std::string path = dir.file("no/such/dir/a.bin");
   EXPECT_THAT(error_of<std::runtime_error>([&] { write_file_atomic(path, "x"); }),
               AllOf(HasSubstr(path), HasSubstr("No such file or directory")));
-  EXPECT_THAT(error_of<std::runtime_error>([&] { read_file(path); }), AllOf(HasSubstr(path), HasSubstr("No such file or directory")));
+  EXPECT_THAT(error_of<std::runtime_error>([&] { read_file(path); }),
+              AllOf(HasSubstr(path), HasSubstr("No such file or directory")));
 }
 
 TEST(FileIo, ReadOnlyDirectoryGivesClearError) {
@@ -75,14 +76,16 @@ TEST(FileIo, ReadOnlyDirectoryGivesClearError) {
   TempDir dir;
   fs::permissions(dir.path(), fs::perms::owner_read | fs::perms::owner_exec);
   const std::string path = dir.file("a.bin");
-  EXPECT_THAT(error_of<std::runtime_error>([&] { write_file_atomic(path, "x"); }), AllOf(HasSubstr(path), HasSubstr("Permission denied")));
+  EXPECT_THAT(error_of<std::runtime_error>([&] { write_file_atomic(path, "x"); }),
+              AllOf(HasSubstr(path), HasSubstr("Permission denied")));
 }
 
 TEST(FileIo, FailedRenameRemovesTheTemporaryFileAndKeepsTheTarget) {
   TempDir dir;
   fs::create_directories(dir.path() / "target" / "child");  // rename(2) cannot replace a non-empty directory
   const std::string path = dir.file("target");
-  EXPECT_THAT(error_of<std::runtime_error>([&] { write_file_atomic(path, "x"); }), AllOf(HasSubstr(path), HasSubstr("renaming")));
+  EXPECT_THAT(error_of<std::runtime_error>([&] { write_file_atomic(path, "x"); }),
+              AllOf(HasSubstr(path), HasSubstr("renaming")));
   EXPECT_EQ(dir.listing(), std::vector<std::string>{"target"});
   EXPECT_TRUE(fs::is_directory(dir.path() / "target" / "child"));
 }

@@ -85,17 +85,18 @@ TEST(MnistConfig, TomlKeepsEveryDigitAndRefusesWhatItCannotHold) {
   c.lr = 1.2345678901e-4;
   c.clip = 1112341;
   c.sigma_max = 1.0 / 3;
-  c.sigma_min = 1.706777165336792e-07;  // its shortest form reads back as the next double through strtold
-  c.inference_only = true;  // a flag: CLI11 wrote its empty default string as false
+  c.sigma_min = 1.706777165336792e-07;         // its shortest form reads back as the next double through strtold
+  c.inference_only = true;                     // a flag: CLI11 wrote its empty default string as false
   c.weights_dir = "runs/#1 \"x\"\tand\nmore";  // a comment sign, quotes, a tab, a line break
-  c.seed = 18446744073709551615u;  // past a TOML integer: written as a string
+  c.seed = 18446744073709551615u;              // past a TOML integer: written as a string
   EXPECT_EQ(parse_mnist_toml(mnist_toml(c), "test"), c);
   c.weights_dir = "runs/\xff";  // Latin-1, not UTF-8
   try {
     mnist_toml(c);
     ADD_FAILURE() << "no error for a --weights-dir that is not UTF-8";
   } catch (const UsageError& e) {
-    EXPECT_NE(std::string(e.what()).find("--weights-dir: 'runs/\\xff' cannot be saved in a config file"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("--weights-dir: 'runs/\\xff' cannot be saved in a config file"),
+              std::string::npos)
         << e.what();
   }
 }
@@ -201,7 +202,8 @@ TEST_F(MnistAppRun, ResumeEqualsAnUninterruptedRun) {
     for (const auto& [name, t] : a.*group) EXPECT_EQ(t.values(), (b.*group).at(name).values()) << name;
   }
   // Resuming with a setting that changes the run is refused, naming the flag.
-  const auto [code3, log3] = run_command(tiny_run(tmp.path() / "data", tmp.path() / "split", 8) + " --resume --batch 4");
+  const auto [code3, log3] =
+      run_command(tiny_run(tmp.path() / "data", tmp.path() / "split", 8) + " --resume --batch 4");
   EXPECT_EQ(code3, 1);
   EXPECT_NE(log3.find("--batch"), std::string::npos) << log3;
 }
@@ -225,7 +227,8 @@ TEST_F(MnistAppRun, WritesCheckpointsLogAndConfig) {
 
 TEST_F(MnistAppRun, EarlyStoppingStopsAfterPatienceEvaluations) {
   // A huge min-delta: no validation counts as an improvement after the first.
-  const auto [code, log] = run_command(tiny_run(tmp.path() / "data", tmp.path() / "w", 100) + " --patience 2 --min-delta 1e9");
+  const auto [code, log] =
+      run_command(tiny_run(tmp.path() / "data", tmp.path() / "w", 100) + " --patience 2 --min-delta 1e9");
   ASSERT_EQ(code, 0) << log;
   EXPECT_NE(log.find("early stop at step 6"), std::string::npos) << log;
   EXPECT_EQ(load_checkpoint((tmp.path() / "w" / "last.safetensors").string()).progress.step, 6);
@@ -262,7 +265,8 @@ TEST_F(MnistAppRun, InferenceOnlyWritesPngAndNpy) {
   ASSERT_EQ(code, 0) << log;
   const fs::path out = tmp.path() / "samples";
   const std::string sample = mnist_binary() + " --inference_only --weights-dir " + shell_quote(tmp.path() / "w") +
-                             " --samples-dir " + shell_quote(out) + " --n-samples 5 --batch 3 --steps-per-level 2 --seed 4";  // a later --samples-dir wins
+                             " --samples-dir " + shell_quote(out) +
+                             " --n-samples 5 --batch 3 --steps-per-level 2 --seed 4";  // a later --samples-dir wins
   const auto [code2, log2] = run_command(sample);
   ASSERT_EQ(code2, 0) << log2;
   const Tensor x = scorch::load_npy((out / "samples.npy").string());
@@ -282,7 +286,8 @@ TEST_F(MnistAppRun, InferenceOnlyWritesPngAndNpy) {
 }
 
 TEST_F(MnistAppRun, RefineNetTrainsAndSamplesOnItsOwnLevels) {
-  const auto [code, log] = run_command(tiny_run(tmp.path() / "data", tmp.path() / "w", 2) + " --model refinenet --width 4");
+  const auto [code, log] =
+      run_command(tiny_run(tmp.path() / "data", tmp.path() / "w", 2) + " --model refinenet --width 4");
   ASSERT_EQ(code, 0) << log;
   const std::string sample = mnist_binary() + " --inference_only --weights-dir " + shell_quote(tmp.path() / "w") +
                              " --samples-dir " + shell_quote(tmp.path() / "s") + " --n-samples 2";
@@ -295,7 +300,8 @@ TEST_F(MnistAppRun, RefineNetTrainsAndSamplesOnItsOwnLevels) {
 }
 
 TEST_F(MnistAppRun, InferenceOnlyNamesAMissingOrForeignCheckpoint) {
-  const auto [code, log] = run_command(mnist_binary() + " --inference_only --weights-dir " + shell_quote(tmp.path() / "none"));
+  const auto [code, log] =
+      run_command(mnist_binary() + " --inference_only --weights-dir " + shell_quote(tmp.path() / "none"));
   EXPECT_EQ(code, 1);
   EXPECT_NE(log.find("best.safetensors: no such checkpoint"), std::string::npos) << log;
   const fs::path foreign = tmp.path() / "foreign.safetensors";
@@ -307,8 +313,8 @@ TEST_F(MnistAppRun, InferenceOnlyNamesAMissingOrForeignCheckpoint) {
 
 TEST_F(MnistAppRun, ProfileAndDumpGraphOfATrainingRun) {
   const fs::path trace = tmp.path() / "trace.json", dot = tmp.path() / "graph.dot";
-  const auto [code, log] = run_command(tiny_run(tmp.path() / "data", tmp.path() / "w", 3) + " --profile " + shell_quote(trace) +
-                                       " --dump-graph " + shell_quote(dot));
+  const auto [code, log] = run_command(tiny_run(tmp.path() / "data", tmp.path() / "w", 3) + " --profile " +
+                                       shell_quote(trace) + " --dump-graph " + shell_quote(dot));
   ASSERT_EQ(code, 0) << log;
   EXPECT_NE(log.find("% roof"), std::string::npos) << log;  // the summary, with this machine's roofs
   // One train_step range per step, with the convolutions of the model inside.

@@ -18,8 +18,8 @@ namespace {
 
 using ::testing::AllOf;
 using ::testing::ElementsAreArray;
-using ::testing::HasSubstr;
 using testing::error_of;
+using ::testing::HasSubstr;
 using testing::TempDir;
 using namespace tools;
 
@@ -44,7 +44,8 @@ std::string class_json(int c) {
 // A digits directory in dir/digits; returns its path.
 std::string write_digits(const TempDir& dir) {
   std::filesystem::create_directories(dir.path() / "digits");
-  for (int c = 0; c < kDigitClasses; ++c) write_file_atomic(dir.file("digits/" + std::to_string(c) + ".json"), class_json(c));
+  for (int c = 0; c < kDigitClasses; ++c)
+    write_file_atomic(dir.file("digits/" + std::to_string(c) + ".json"), class_json(c));
   return dir.file("digits");
 }
 
@@ -96,10 +97,12 @@ TEST(MnistJson, BadInputsNameTheFile) {
   };
   std::string zeros_783 = "0";
   for (int i = 1; i < 783; ++i) zeros_783 += ",0";
-  EXPECT_THAT(error("{\"data\": [" + zeros_783 + "]}"), AllOf(HasSubstr(three), HasSubstr("783 values, not a positive multiple of 784")));
+  EXPECT_THAT(error("{\"data\": [" + zeros_783 + "]}"),
+              AllOf(HasSubstr(three), HasSubstr("783 values, not a positive multiple of 784")));
   EXPECT_THAT(error("{\"data\": []}"), AllOf(HasSubstr(three), HasSubstr("0 values")));
   EXPECT_THAT(error("{\"data\": [0, 1"), AllOf(HasSubstr(three), HasSubstr("not valid JSON")));
-  EXPECT_THAT(error("{\"data\": [1e999]}"), AllOf(HasSubstr(three), HasSubstr("not valid JSON"), HasSubstr("number overflow")));
+  EXPECT_THAT(error("{\"data\": [1e999]}"),
+              AllOf(HasSubstr(three), HasSubstr("not valid JSON"), HasSubstr("number overflow")));
   EXPECT_THAT(error("[1, 2]"), AllOf(HasSubstr(three), HasSubstr("expected an object {\"data\"")));
   std::string json = class_json(3);
   json.replace(json.find('[') + 1, 5, "1.5");  // the first value of digit 0 (was "0.000" or so)

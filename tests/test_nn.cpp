@@ -8,8 +8,8 @@
 namespace scorch {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::error_of;
+using ::testing::HasSubstr;
 
 TEST(Nn, MlpHasTheSpecsParameterCount) {
   Generator gen(0);
@@ -23,8 +23,8 @@ TEST(Nn, ParametersAreNamedByTheirPath) {
   const auto model = nn::make_score_model("mlp", gen);
   std::vector<std::string> names;
   for (const auto& [name, t] : model->named_parameters()) names.push_back(name);
-  EXPECT_EQ(names, (std::vector<std::string>{"net.0.weight", "net.0.bias", "net.2.weight", "net.2.bias",
-                                             "net.4.weight", "net.4.bias"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"net.0.weight", "net.0.bias", "net.2.weight", "net.2.bias", "net.4.weight",
+                                             "net.4.bias"}));
   for (const Tensor& p : model->parameters()) EXPECT_TRUE(p.requires_grad() && p.is_leaf());
 }
 
@@ -99,7 +99,8 @@ TEST(Nn, ConditionalMlpDividesBySigma) {
   const auto& params = model->named_parameters();
   Tensor a = silu(linear(h, params[0].second, params[1].second));
   a = silu(linear(a, params[2].second, params[3].second));
-  EXPECT_TRUE(testing::all_close(s1 * 0.1, linear(a, params[4].second, params[5].second), {.rtol = 1e-5, .atol = 1e-6}));
+  EXPECT_TRUE(
+      testing::all_close(s1 * 0.1, linear(a, params[4].second, params[5].second), {.rtol = 1e-5, .atol = 1e-6}));
   EXPECT_THAT(error_of([&] { model->forward(x, from_vector({1, 2, 3})); }), HasSubstr("sigma"));
   // Undefined inputs throw naming them (they used to dereference a null tensor).
   EXPECT_THAT(error_of([&] { model->forward(Tensor(), scalar_tensor(0.1)); }),

@@ -10,10 +10,10 @@
 namespace scorch {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::all_close;
 using testing::error_of;
 using testing::grads_ok;
+using ::testing::HasSubstr;
 using testing::Layout;
 using testing::make_input;
 
@@ -32,7 +32,8 @@ TEST(GroupNormModule, StartsAsPlainGroupNorm) {
   const Tensor expected = reference::group_norm(x, 8, {}, {}, 1e-5);
   EXPECT_TRUE(all_close(norm(x), expected, {.rtol = 1e-5, .atol = 1e-6}));
   EXPECT_TRUE(all_close(norm.forward_silu(x), silu(expected), {.rtol = 1e-5, .atol = 1e-6}));
-  EXPECT_THAT(error_of([] { nn::GroupNorm(8, 30); }), HasSubstr("GroupNorm: 30 channels are not divisible into 8 groups"));
+  EXPECT_THAT(error_of([] { nn::GroupNorm(8, 30); }),
+              HasSubstr("GroupNorm: 30 channels are not divisible into 8 groups"));
   EXPECT_THAT(error_of([] { nn::GroupNorm(8, 32, -1e-5); }), HasSubstr("GroupNorm: eps must be >= 0, got -1e-05"));
 }
 
@@ -116,23 +117,32 @@ TEST(CondInstanceNormPlus, ErrorsNameTheLayerAndShapes) {
   Generator gen(8);
   nn::ConditionalInstanceNorm2dPlus norm(4, 3, gen);
   const Tensor x = zeros({2, 4, 3, 3});
-  EXPECT_THAT(error_of([&] { norm(x, from_vector({1, 3}, {2}, {.dtype = kInt64})); }),
+  EXPECT_THAT(error_of([&] {
+                norm(x, from_vector({1, 3}, {2}, {.dtype = kInt64}));
+              }),
               HasSubstr("ConditionalInstanceNorm2dPlus: one_hot: label 3 at index 1 is out of range [0, 3)"));
-  EXPECT_THAT(error_of([&] { norm(x, from_vector({1, -1}, {2}, {.dtype = kInt64})); }),
+  EXPECT_THAT(error_of([&] {
+                norm(x, from_vector({1, -1}, {2}, {.dtype = kInt64}));
+              }),
               HasSubstr("label -1 at index 1 is out of range [0, 3)"));
   EXPECT_THAT(error_of([&] { norm(x, from_vector({1, 0}, {2})); }), HasSubstr("labels must be int64, got [2] float32"));
   EXPECT_THAT(error_of([&] { norm(x, from_vector({1}, {1}, {.dtype = kInt64})); }),
               HasSubstr("labels [1] must be [2], one per sample of input [2, 4, 3, 3]"));
-  EXPECT_THAT(error_of([&] { norm(zeros({2, 4, 9}), from_vector({1, 0}, {2}, {.dtype = kInt64})); }),
+  EXPECT_THAT(error_of([&] {
+                norm(zeros({2, 4, 9}), from_vector({1, 0}, {2}, {.dtype = kInt64}));
+              }),
               HasSubstr("input [2, 4, 9] must be [N, C, H, W]"));
-  EXPECT_THAT(error_of([&] { norm(zeros({2, 5, 3, 3}), from_vector({1, 0}, {2}, {.dtype = kInt64})); }),
+  EXPECT_THAT(error_of([&] {
+                norm(zeros({2, 5, 3, 3}), from_vector({1, 0}, {2}, {.dtype = kInt64}));
+              }),
               HasSubstr("embed.weight [3, 12] must be [num_classes, 15] for input [2, 5, 3, 3]"));
   // One channel: torch.var over a single value is NaN; scorch refuses instead of returning NaN.
   EXPECT_THAT(error_of([&] { nn::ConditionalInstanceNorm2dPlus(1, 3, gen); }), HasSubstr("needs num_features >= 2"));
-  EXPECT_THAT(error_of([&] {
-                nn::cond_instance_norm_plus(zeros({2, 1, 3, 3}), from_vector({1, 0}, {2}, {.dtype = kInt64}), zeros({3, 3}));
-              }),
-              HasSubstr("ConditionalInstanceNorm2dPlus: input [2, 1, 3, 3] has 1 channel(s); needs at least 2"));
+  EXPECT_THAT(
+      error_of([&] {
+        nn::cond_instance_norm_plus(zeros({2, 1, 3, 3}), from_vector({1, 0}, {2}, {.dtype = kInt64}), zeros({3, 3}));
+      }),
+      HasSubstr("ConditionalInstanceNorm2dPlus: input [2, 1, 3, 3] has 1 channel(s); needs at least 2"));
 }
 
 }  // namespace

@@ -224,8 +224,10 @@ TEST(Optim, LoadStateRejectsMismatches) {
   const std::map<std::string, Tensor> good = adam.state();
   auto with = [&](const std::string& name, Tensor t) {
     auto s = good;
-    if (t.defined()) s[name] = t;
-    else s.erase(name);
+    if (t.defined())
+      s[name] = t;
+    else
+      s.erase(name);
     return s;
   };
   expect_invalid([&] { adam.load_state(with("adam.exp_avg.0", zeros({3}))); }, "adam.exp_avg.0 is [3]");

@@ -13,10 +13,10 @@
 namespace scorch::app {
 namespace {
 
-using ::testing::AllOf;
-using ::testing::HasSubstr;
 using scorch::testing::error_of;
 using scorch::testing::TempDir;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
 
 TEST(Png, RoundTripsPixelsAndText) {
   TempDir dir;
@@ -45,13 +45,13 @@ TEST(ImageGrid, LayoutPaddingAndClamping) {
   ASSERT_EQ(grid.height, 11);
   const auto at = [&](int x, int y) { return int(grid.pixels[y * grid.width + x]); };
   EXPECT_EQ(at(0, 0), kGridPadValue);
-  EXPECT_EQ(at(7, 3), kGridPadValue);    // between images 0 and 1
-  EXPECT_EQ(at(17, 8), kGridPadValue);   // the empty sixth cell
-  EXPECT_EQ(at(1, 1), 0);                // -0.5 clamped, scaled 2 x 2
+  EXPECT_EQ(at(7, 3), kGridPadValue);   // between images 0 and 1
+  EXPECT_EQ(at(17, 8), kGridPadValue);  // the empty sixth cell
+  EXPECT_EQ(at(1, 1), 0);               // -0.5 clamped, scaled 2 x 2
   EXPECT_EQ(at(2, 2), 0);
-  EXPECT_EQ(at(3, 1), 255);              // 2.0 clamped
-  EXPECT_EQ(at(5, 2), 0);                // NaN
-  EXPECT_EQ(at(1, 3), 64);               // round(0.25 * 255)
+  EXPECT_EQ(at(3, 1), 255);  // 2.0 clamped
+  EXPECT_EQ(at(5, 2), 0);    // NaN
+  EXPECT_EQ(at(1, 3), 64);   // round(0.25 * 255)
   // Image 4: row 1, column 1, origin (1 + 7, 1 + 5); its pixel (row 1, column 2) covers x 12-13, y 8-9.
   for (int y : {8, 9})
     for (int x : {12, 13}) EXPECT_EQ(at(x, y), 128) << x << "," << y;
@@ -78,9 +78,14 @@ TEST(Png, BadPathKeysAndSizesNameTheFile) {
               AllOf(HasSubstr(path), HasSubstr("No such file or directory")));
   const std::string ok = dir.file("a.png");
   for (const std::string& key : {std::string(80, 'k'), std::string(""), std::string(" lead"), std::string("a  b")})
-    EXPECT_THAT(error_of<std::invalid_argument>([&] { write_png_gray(ok, pixels, 3, 2, {{key, "v"}}); }),
-                AllOf(HasSubstr(ok), HasSubstr("1 to 79 printable ASCII"))) << key;
-  EXPECT_THAT(error_of<std::invalid_argument>([&] { write_png_gray(ok, pixels, 3, 2, {{"k", std::string("a\0b", 3)}}); }),
+    EXPECT_THAT(error_of<std::invalid_argument>([&] {
+                  write_png_gray(ok, pixels, 3, 2, {{key, "v"}});
+                }),
+                AllOf(HasSubstr(ok), HasSubstr("1 to 79 printable ASCII")))
+        << key;
+  EXPECT_THAT(error_of<std::invalid_argument>([&] {
+                write_png_gray(ok, pixels, 3, 2, {{"k", std::string("a\0b", 3)}});
+              }),
               AllOf(HasSubstr(ok), HasSubstr("NUL")));
   EXPECT_THAT(error_of<std::invalid_argument>([&] { write_png_gray(ok, pixels, 4, 2); }),
               AllOf(HasSubstr(ok), HasSubstr("6 pixels for 4 x 2")));
@@ -101,7 +106,8 @@ TEST(Png, CorruptFilesNameTheFile) {
     EXPECT_THAT(error_of<std::runtime_error>([&] { read_png_gray(dir.file("bad.png")); }),
                 AllOf(HasSubstr(dir.file("bad.png")), HasSubstr("cannot decode PNG"), HasSubstr(message)));
   }
-  EXPECT_THAT(error_of<std::runtime_error>([&] { read_png_gray(dir.file("none.png")); }), HasSubstr(dir.file("none.png")));
+  EXPECT_THAT(error_of<std::runtime_error>([&] { read_png_gray(dir.file("none.png")); }),
+              HasSubstr(dir.file("none.png")));
 }
 
 }  // namespace

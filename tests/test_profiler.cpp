@@ -98,7 +98,8 @@ TEST(Profiler, BackwardFormulaOpsNestUnderTheirNode) {
   mul(a, b).backward(ones({4}));
   profiler.stop();
   const std::vector<ProfileEvent> events = profiler.events();
-  const auto node = std::find_if(events.begin(), events.end(), [](const ProfileEvent& e) { return e.name == "mul_backward"; });
+  const auto node =
+      std::find_if(events.begin(), events.end(), [](const ProfileEvent& e) { return e.name == "mul_backward"; });
   ASSERT_NE(node, events.end());
   EXPECT_EQ(node->phase, ProfilePhase::backward);
   int nested = 0;
@@ -140,9 +141,9 @@ TEST(Profiler, NothingRecordedWhenOff) {
 
 TEST(Profiler, RoofShareIsTheBoundingRoofsShare) {
   const MachinePeak peak{.fma_gflops = 200, .sgemm_gflops = 0, .stream_gbs = 50};
-  EXPECT_DOUBLE_EQ(roof_share(100, 1, peak), 0.5);   // compute-bound: 100 of 200 GFLOP/s
-  EXPECT_DOUBLE_EQ(roof_share(10, 40, peak), 0.8);   // memory-bound: 40 of 50 GB/s
-  EXPECT_DOUBLE_EQ(roof_share(0, 5, peak), 0.1);     // no FLOP count: the memory share
+  EXPECT_DOUBLE_EQ(roof_share(100, 1, peak), 0.5);          // compute-bound: 100 of 200 GFLOP/s
+  EXPECT_DOUBLE_EQ(roof_share(10, 40, peak), 0.8);          // memory-bound: 40 of 50 GB/s
+  EXPECT_DOUBLE_EQ(roof_share(0, 5, peak), 0.1);            // no FLOP count: the memory share
   EXPECT_DOUBLE_EQ(roof_share(10, 5, MachinePeak{}), 0.0);  // no roofs measured
 }
 

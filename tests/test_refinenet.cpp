@@ -11,8 +11,8 @@
 namespace scorch {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::error_of;
+using ::testing::HasSubstr;
 using testing::make_input;
 
 nn::RefineNet::Options mnist_options(int64_t ngf) {
@@ -60,7 +60,8 @@ TEST(RefineNet, ParameterNamesShapesAndOrderAreNcsns) {
 
 TEST(RefineNet, KeepsTheInputShapeAndMatchesForwardLabels) {
   Generator gen(1);
-  const auto model = std::dynamic_pointer_cast<nn::RefineNet>(nn::make_score_model("refinenet", gen, geometric_sigmas(1.0, 0.01, 10)));
+  const auto model =
+      std::dynamic_pointer_cast<nn::RefineNet>(nn::make_score_model("refinenet", gen, geometric_sigmas(1.0, 0.01, 10)));
   ASSERT_TRUE(model);
   const Tensor x = make_input({3, 1, 28, 28}, kFloat32, /*seed=*/2, testing::Layout::contiguous, 0.0, 1.0);
   const std::vector<double> sigmas = geometric_sigmas(1.0, 0.01, 10);
@@ -111,16 +112,24 @@ TEST(RefineNet, MapsEachSigmaToItsNearestLevel) {
   EXPECT_EQ(model.labels_for(from_vector({s[3] * 1.0009, s[6] / 1.0009}), 2).values(), (std::vector<double>{3, 6}));
   EXPECT_EQ(model.labels_for(scalar_tensor(s[5]), 3).values(), (std::vector<double>{5, 5, 5}));  // one for all rows
 
-  EXPECT_THAT(error_of([&] { model.labels_for(from_vector({s[1], 0.5}), 2); }),
+  EXPECT_THAT(error_of([&] {
+                model.labels_for(from_vector({s[1], 0.5}), 2);
+              }),
               HasSubstr("sigma 0.5 (row 1) is not within 1e-3 (relative) of a level of the schedule [1, 0.599484, "));
   EXPECT_THAT(error_of([&] { model.labels_for(from_vector({s[2] * 1.002}), 1); }), HasSubstr("not within 1e-3"));
   EXPECT_THAT(error_of([&] { model.labels_for(from_vector({-1.0}), 1); }), HasSubstr("sigma -1 (row 0)"));
-  EXPECT_THAT(error_of([&] { model.labels_for(from_vector({1.0, 1.0}), 3); }),
+  EXPECT_THAT(error_of([&] {
+                model.labels_for(from_vector({1.0, 1.0}), 3);
+              }),
               HasSubstr("sigma [2] float32 cpu must be [3] or a single value"));
   nn::RefineNet unscheduled(gen, {.ngf = 2, .sigmas = {}});
-  EXPECT_THAT(error_of([&] { unscheduled.forward(zeros({1, 1, 28, 28}), scalar_tensor(1.0)); }),
+  EXPECT_THAT(error_of([&] {
+                unscheduled.forward(zeros({1, 1, 28, 28}), scalar_tensor(1.0));
+              }),
               HasSubstr("no sigma schedule"));
-  EXPECT_THAT(error_of([&] { nn::RefineNet(gen, {.ngf = 2, .sigmas = {1.0, 0.1}}); }),
+  EXPECT_THAT(error_of([&] {
+                nn::RefineNet(gen, {.ngf = 2, .sigmas = {1.0, 0.1}});
+              }),
               HasSubstr("2 sigmas for 10 classes"));
 }
 
@@ -129,15 +138,23 @@ TEST(RefineNet, BadInputsThrowNamingTheShapes) {
   nn::RefineNet model(gen, mnist_options(2));
   const Tensor labels = labels_of({0, 1});
   const std::string sizes = "must be [N, 1, H, W] with H and W even and >= 2 (28 x 28 for MNIST";
-  EXPECT_THAT(error_of([&] { model.forward_labels(zeros({2, 1, 27, 28}), labels); }),
+  EXPECT_THAT(error_of([&] {
+                model.forward_labels(zeros({2, 1, 27, 28}), labels);
+              }),
               HasSubstr("refinenet: x [2, 1, 27, 28] float32 cpu " + sizes));
   EXPECT_THAT(error_of([&] { model.forward_labels(zeros({2, 3, 28, 28}), labels); }), HasSubstr("x [2, 3, 28, 28]"));
   EXPECT_THAT(error_of([&] { model.forward_labels(zeros({2, 784}), labels); }), HasSubstr(sizes));
-  EXPECT_THAT(error_of([&] { model.forward_labels(zeros({3, 1, 28, 28}), labels); }),
+  EXPECT_THAT(error_of([&] {
+                model.forward_labels(zeros({3, 1, 28, 28}), labels);
+              }),
               HasSubstr("labels [2] int64 cpu must be int64 [3]"));
-  EXPECT_THAT(error_of([&] { model.forward_labels(zeros({2, 1, 28, 28}), from_vector({0.0, 1.0})); }),
+  EXPECT_THAT(error_of([&] {
+                model.forward_labels(zeros({2, 1, 28, 28}), from_vector({0.0, 1.0}));
+              }),
               HasSubstr("must be int64 [2]"));
-  EXPECT_THAT(error_of([&] { model.forward_labels(zeros({2, 1, 28, 28}), labels_of({0, 10})); }),
+  EXPECT_THAT(error_of([&] {
+                model.forward_labels(zeros({2, 1, 28, 28}), labels_of({0, 10}));
+              }),
               HasSubstr("label 10 at index 1 is out of range [0, 10)"));
   EXPECT_THAT(error_of([&] { model.forward(zeros({2, 1, 28, 30 - 1}), scalar_tensor(1.0)); }), HasSubstr(sizes));
 }

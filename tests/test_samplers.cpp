@@ -28,12 +28,13 @@ class LinearScore : public ScoreFn {
 TEST(Gmm, ExactScoreEqualsAutogradOfLogProb) {
   const GaussianMixture gmm = two_modes();
   // Points near both modes, between them and far out (where every density underflows in float64).
-  const Tensor x = from_vector({5, 5, -5, -4, 0, 0, 1, -2, 40, -60, -300, 200}, {6, 2},
-                               {.dtype = kFloat64, .requires_grad = true});
+  const Tensor x =
+      from_vector({5, 5, -5, -4, 0, 0, 1, -2, 40, -60, -300, 200}, {6, 2}, {.dtype = kFloat64, .requires_grad = true});
   const Tensor autograd_score = grad({sum(gmm.log_prob(x))}, {x})[0];
   const Tensor exact = gmm.score(x.detach());
   // Far out log_prob's gradient loses digits to cancellation; the exact score does not.
-  EXPECT_TRUE(testing::all_close(exact.narrow(0, 0, 4), autograd_score.narrow(0, 0, 4), {.rtol = 1e-10, .atol = 1e-10}));
+  EXPECT_TRUE(
+      testing::all_close(exact.narrow(0, 0, 4), autograd_score.narrow(0, 0, 4), {.rtol = 1e-10, .atol = 1e-10}));
   EXPECT_TRUE(testing::all_close(exact, autograd_score, {.rtol = 1e-6, .atol = 1e-6}));
   for (double v : exact.values()) EXPECT_TRUE(std::isfinite(v));
 }
@@ -193,7 +194,8 @@ TEST(Metrics, MmdMatchesTheNaiveFormulaAndSeparatesDistributions) {
   // Two draws of one mixture vs a mixture with other weights: 2,000 points each.
   Generator gen(8);
   const GaussianMixture p = two_modes(), q({0.5, 0.5}, p.means(), {{{1, 0.3}, {0.3, 2}}, {{0.5, 0}, {0, 1}}});
-  const double same = mmd2(p.sample(2000, gen), p.sample(2000, gen)), other = mmd2(p.sample(2000, gen), q.sample(2000, gen));
+  const double same = mmd2(p.sample(2000, gen), p.sample(2000, gen)),
+               other = mmd2(p.sample(2000, gen), q.sample(2000, gen));
   EXPECT_LT(std::abs(same), 0.01);
   EXPECT_GT(other, 10 * std::abs(same));
 }
@@ -236,7 +238,9 @@ TEST(Langevin, AnnealedRecoversTheModeWeights) {
   Generator gen(1);
   const Tensor x0 = randn({4000, 2}, gen, {.dtype = kFloat64}) * 10.0;
   const SampleResult r = annealed_langevin(
-      gmm, x0, {.sigmas = geometric_sigmas(10, 0.01, 10), .steps_per_level = 100, .step_lr = 5e-5, .trajectory_every = 100}, gen);
+      gmm, x0,
+      {.sigmas = geometric_sigmas(10, 0.01, 10), .steps_per_level = 100, .step_lr = 5e-5, .trajectory_every = 100},
+      gen);
   const std::vector<double> x = r.x.values();
   double heavy = 0;
   for (size_t i = 0; i < x.size(); i += 2) heavy += x[i] + x[i + 1] > 0;

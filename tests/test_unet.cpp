@@ -12,8 +12,8 @@
 namespace scorch {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::error_of;
+using ::testing::HasSubstr;
 
 TEST(UNetSmall, ParameterCountAndNames) {
   Generator gen(0);
@@ -21,10 +21,12 @@ TEST(UNetSmall, ParameterCountAndNames) {
   EXPECT_EQ(model.num_parameters(), 1466049);
   const auto state = model.state_dict();
   const std::pair<const char*, Shape> expected[] = {
-      {"embed.0.weight", {128, 64}},     {"embed.2.bias", {128}},          {"conv_in.weight", {32, 1, 3, 3}},
-      {"down0.norm1.weight", {32}},      {"down0.emb.weight", {32, 128}},  {"down1.skip.weight", {64, 32, 1, 1}},
-      {"downsample1.weight", {64, 64, 3, 3}}, {"up2.conv1.weight", {128, 256, 3, 3}}, {"upconv1.weight", {32, 64, 3, 3}},
-      {"norm_out.bias", {32}},           {"conv_out.weight", {1, 32, 3, 3}}, {"conv_out.bias", {1}}};
+      {"embed.0.weight", {128, 64}},          {"embed.2.bias", {128}},
+      {"conv_in.weight", {32, 1, 3, 3}},      {"down0.norm1.weight", {32}},
+      {"down0.emb.weight", {32, 128}},        {"down1.skip.weight", {64, 32, 1, 1}},
+      {"downsample1.weight", {64, 64, 3, 3}}, {"up2.conv1.weight", {128, 256, 3, 3}},
+      {"upconv1.weight", {32, 64, 3, 3}},     {"norm_out.bias", {32}},
+      {"conv_out.weight", {1, 32, 3, 3}},     {"conv_out.bias", {1}}};
   for (const auto& [name, shape] : expected) {
     ASSERT_TRUE(state.count(name)) << name;
     EXPECT_EQ(state.at(name).shape(), shape) << name;
@@ -66,8 +68,10 @@ TEST(UNetSmall, OutputIsDividedBySigma) {
   {
     NoGradGuard no_grad;
     for (const auto& [name, p] : model.named_parameters())
-      if (name == "conv_out.weight") p.fill_(0.0);
-      else if (name == "conv_out.bias") p.fill_(1.0);
+      if (name == "conv_out.weight")
+        p.fill_(0.0);
+      else if (name == "conv_out.bias")
+        p.fill_(1.0);
   }
   const std::vector<double> sigmas = {0.5, 0.25, 2.0};
   const std::vector<double> s = model.forward(rand({3, 1, 8, 8}, gen), from_vector(sigmas)).values();
@@ -100,15 +104,21 @@ TEST(UNetSmall, GradcheckOnANarrowModel) {  // width 8 at 4x4 in float64: d out 
 TEST(UNetSmall, BadInputsNameTheShapes) {
   Generator gen(4);
   nn::UNetSmall model(gen, {});
-  EXPECT_THAT(error_of([&] { model.forward(zeros({2, 1, 30, 28}), zeros({2})); }),
+  EXPECT_THAT(error_of([&] {
+                model.forward(zeros({2, 1, 30, 28}), zeros({2}));
+              }),
               HasSubstr("unet-small: x [2, 1, 30, 28] float32 cpu must be [N, 1, H, W] with H and W multiples of 4"));
   EXPECT_THAT(error_of([&] { model.forward(zeros({2, 1, 28, 28}), zeros({3})); }), HasSubstr("sigma"));
   // Undefined inputs throw naming them (they used to dereference a null tensor).
   EXPECT_THAT(error_of([&] { model.forward(Tensor(), zeros({2})); }), HasSubstr("unet-small: x (undefined) must be"));
-  EXPECT_THAT(error_of([&] { model.forward(zeros({2, 1, 28, 28}), Tensor()); }),
+  EXPECT_THAT(error_of([&] {
+                model.forward(zeros({2, 1, 28, 28}), Tensor());
+              }),
               HasSubstr("unet-small: sigma (undefined) must be [2] or a scalar"));
-  EXPECT_THAT(error_of([] { nn::noise_embedding(Tensor()); }), HasSubstr("noise_embedding: sigma (undefined) must be [N]"));
-  EXPECT_THAT(error_of([] { nn::noise_embedding(ones({2}), 0); }), HasSubstr("noise_embedding: half must be >= 1, got 0"));
+  EXPECT_THAT(error_of([] { nn::noise_embedding(Tensor()); }),
+              HasSubstr("noise_embedding: sigma (undefined) must be [N]"));
+  EXPECT_THAT(error_of([] { nn::noise_embedding(ones({2}), 0); }),
+              HasSubstr("noise_embedding: half must be >= 1, got 0"));
   EXPECT_THAT(error_of([] {
                 Generator g(0);
                 nn::UNetSmall m(g, {.width = 12});

@@ -56,14 +56,15 @@ struct Tolerance {
 // Same shape and |a - b| <= atol + rtol |b| everywhere (b is the reference).
 inline ::testing::AssertionResult all_close(const Tensor& a, const Tensor& b, Tolerance tol = {}) {
   if (a.shape() != b.shape())
-    return ::testing::AssertionFailure() << "shape " << to_string(a.shape()) << " vs reference " << to_string(b.shape());
+    return ::testing::AssertionFailure() << "shape " << to_string(a.shape()) << " vs reference "
+                                         << to_string(b.shape());
   const std::vector<double> va = a.values(), vb = b.values();
   for (size_t i = 0; i < va.size(); ++i) {
     const bool nan_ok = std::isnan(va[i]) && std::isnan(vb[i]);
     if (!nan_ok && !(std::abs(va[i] - vb[i]) <= tol.atol + tol.rtol * std::abs(vb[i])))
-      return ::testing::AssertionFailure() << "element " << i << " (row-major) of " << to_string(a.shape()) << ": got "
-                                           << va[i] << ", reference " << vb[i] << " (rtol " << tol.rtol << ", atol "
-                                           << tol.atol << ")";
+      return ::testing::AssertionFailure()
+             << "element " << i << " (row-major) of " << to_string(a.shape()) << ": got " << va[i] << ", reference "
+             << vb[i] << " (rtol " << tol.rtol << ", atol " << tol.atol << ")";
   }
   return ::testing::AssertionSuccess();
 }

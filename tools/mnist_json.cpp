@@ -28,7 +28,7 @@ Pixels read_class(const std::string& path) {
   json root;
   try {
     root = nn::parse_json_bounded(text, kMaxJsonDepth, path);  // ours nest 2 levels; json::dump recurses per level
-  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number like 1e999
+  } catch (const json::exception& e) {                         // parse_error, and out_of_range for a number like 1e999
     throw std::runtime_error(path + ": not valid JSON: " + e.what());
   }
   if (!root.is_object() || !root.contains("data") || !root["data"].is_array())

@@ -29,7 +29,8 @@ int main(int argc, char** argv) {
     int64_t train = 0, test = 0;
     std::printf("class  train  t10k\n");
     for (int c = 0; c < kDigitClasses; ++c) {
-      std::printf("%5d  %5lld  %4lld\n", c, static_cast<long long>(counts.train[c]), static_cast<long long>(counts.test[c]));
+      std::printf("%5d  %5lld  %4lld\n", c, static_cast<long long>(counts.train[c]),
+                  static_cast<long long>(counts.test[c]));
       train += counts.train[c];
       test += counts.test[c];
     }

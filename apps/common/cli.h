@@ -109,7 +109,8 @@ inline const CLI::Validator kSeed(
       errno = 0;
       std::strtoull(text.c_str(), &end, 10);
       const bool digits = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
-      if (!digits || errno == ERANGE) return "must be an integer in [0, 18446744073709551615], got " + cli_detail::quoted(text);
+      if (!digits || errno == ERANGE)
+        return "must be an integer in [0, 18446744073709551615], got " + cli_detail::quoted(text);
       return "";
     },
     "in [0, 2^64 - 1]");
@@ -143,11 +144,13 @@ inline const CLI::Validator kOutputFile(
     [](std::string& text) -> std::string {
       std::error_code ec;
       if (std::filesystem::is_directory(text, ec)) return cli_detail::quoted(text) + " is a folder, not a file";
-      const size_t name = std::filesystem::path(text).filename().string().size(), limit = cli_detail::name_max_for(text);
+      const size_t name = std::filesystem::path(text).filename().string().size(),
+                   limit = cli_detail::name_max_for(text);
       if (name + kTempSuffixMax > limit)
         return "the file name is " + std::to_string(name) + " bytes; it must be at most " +
                std::to_string(limit - std::min(limit, kTempSuffixMax)) + " (NAME_MAX " + std::to_string(limit) +
-               " less " + std::to_string(kTempSuffixMax) + " for the suffix .tmp.<pid>.<n> of the temporary file it is written through)";
+               " less " + std::to_string(kTempSuffixMax) +
+               " for the suffix .tmp.<pid>.<n> of the temporary file it is written through)";
       return "";
     },
     "");
@@ -191,7 +194,9 @@ inline void create_folder(const std::string& flag, const std::string& value, con
 
 // Creates the output folder `dir` of `flag` (and its parents); throws std::runtime_error naming both
 // when it cannot (a file in the way, no permission): "--out runs/x: cannot create the folder: Not a directory".
-inline void make_output_dir(const std::string& flag, const std::string& dir) { cli_detail::create_folder(flag, dir, dir); }
+inline void make_output_dir(const std::string& flag, const std::string& dir) {
+  cli_detail::create_folder(flag, dir, dir);
+}
 
 // The same for the folder of a file that `flag` names (nothing to do for a bare file name), and the
 // temporary files a killed run's atomic writes of `file` left there go (remove_stale_temp_files).

@@ -104,7 +104,8 @@ Gnuplot start_gnuplot(const std::string& png_path) {
   char* argv[] = {name, nullptr};
   const int rc = ::posix_spawnp(&g.pid, "gnuplot", &actions, nullptr, argv, environ);
   posix_spawn_file_actions_destroy(&actions);
-  if (rc == ENOENT) throw std::runtime_error(png_path + ": cannot run gnuplot: not found (apt-get install gnuplot-nox)");
+  if (rc == ENOENT)
+    throw std::runtime_error(png_path + ": cannot run gnuplot: not found (apt-get install gnuplot-nox)");
   if (rc != 0) throw std::runtime_error(png_path + ": cannot run gnuplot: " + std::strerror(rc));
   return g;
 }
@@ -127,7 +128,8 @@ Exited finish_gnuplot(Gnuplot& g, const std::string& script) {
     for (nfds_t i = 0; i < n; ++i) {
       if (p[i].revents == 0) continue;
       if (p[i].fd == g.in.get()) {
-        const ssize_t k = ::send(g.in.get(), script.data() + sent, std::min(script.size() - sent, sizeof buf), MSG_NOSIGNAL);
+        const ssize_t k =
+            ::send(g.in.get(), script.data() + sent, std::min(script.size() - sent, sizeof buf), MSG_NOSIGNAL);
         if (k > 0) sent += static_cast<size_t>(k);
         // EPIPE: gnuplot is gone; its stderr and exit status say why.
         if ((k < 0 && errno != EINTR && errno != EAGAIN) || sent == script.size()) g.in.reset();
@@ -141,8 +143,7 @@ Exited finish_gnuplot(Gnuplot& g, const std::string& script) {
       }
     }
   }
-  while (::waitpid(g.pid, &r.status, 0) < 0 && errno == EINTR) {
-  }
+  while (::waitpid(g.pid, &r.status, 0) < 0 && errno == EINTR) {}
   return r;
 }
 
@@ -152,7 +153,8 @@ std::string last_line(const std::string& text) {
   std::istringstream in(text);
   std::string line, last;
   while (std::getline(in, line)) {
-    std::replace_if(line.begin(), line.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; }, ' ');
+    std::replace_if(
+        line.begin(), line.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; }, ' ');
     if (line.find_first_not_of(' ') != std::string::npos) last = line.substr(line.find_first_not_of(' '));
   }
   return last.size() > 200 ? last.substr(0, 200) + "..." : last;
@@ -193,10 +195,12 @@ void Figure::render(const std::string& png_path) const {
   std::ostringstream s;
   // No `set output`: the PNG goes to gnuplot's stdout, and the closing `unset output` flushes it.
   s << "set terminal pngcairo size " << (square_ ? "900,900" : "1000,600") << " font 'sans,12'\n"
-    << "set title " << quoted(title_) << " noenhanced\nset xlabel " << quoted(xlabel_)
-    << " noenhanced\nset ylabel " << quoted(ylabel_) << " noenhanced\n"
+    << "set title " << quoted(title_) << " noenhanced\nset xlabel " << quoted(xlabel_) << " noenhanced\nset ylabel "
+    << quoted(ylabel_) << " noenhanced\n"
     << "set grid\nset key top left opaque box\n";
-  if (square_) s << "set size ratio -1\nset xrange [" << x_.lo << ":" << x_.hi << "]\nset yrange [" << y_.lo << ":" << y_.hi << "]\n";
+  if (square_)
+    s << "set size ratio -1\nset xrange [" << x_.lo << ":" << x_.hi << "]\nset yrange [" << y_.lo << ":" << y_.hi
+      << "]\n";
   if (log_y_) s << "set logscale y\n";
   for (const std::string& b : blocks_) s << b;
   s << "plot ";
@@ -212,8 +216,8 @@ void Figure::render(const std::string& png_path) const {
                                                   : "killed by signal " + std::to_string(WTERMSIG(r.status))) +
                              (said.empty() ? ")" : "): " + said));
   if (const std::string defect = png_defect(r.out); !defect.empty())
-    throw std::runtime_error(png_path + ": gnuplot wrote no valid PNG (" + defect + ", " + std::to_string(r.out.size()) +
-                             " bytes)" + (said.empty() ? "" : ": " + said));
+    throw std::runtime_error(png_path + ": gnuplot wrote no valid PNG (" + defect + ", " +
+                             std::to_string(r.out.size()) + " bytes)" + (said.empty() ? "" : ": " + said));
   write_file_atomic(png_path, r.out);
 }
 

@@ -81,8 +81,7 @@ struct PngHandle {
 
 // The functions below hold every libpng call that may fail, behind setjmp. NOTE: no object with a
 // destructor may live in their frames, since libpng's longjmp would skip it.
-bool encode(png_structp png, png_infop info, const uint8_t* pixels, int width, int height, png_textp text,
-            int n_text) {
+bool encode(png_structp png, png_infop info, const uint8_t* pixels, int width, int height, png_textp text, int n_text) {
   if (setjmp(png_jmpbuf(png))) return false;
   png_set_IHDR(png, info, width, height, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
                PNG_FILTER_TYPE_DEFAULT);
@@ -117,8 +116,9 @@ void check_keyword(const std::string& path, const std::string& key, const std::s
             key.find("  ") == std::string::npos;
   for (char c : key) ok = ok && c >= 0x20 && c <= 0x7e;
   if (!ok)
-    throw std::invalid_argument("write_png_gray: " + path + ": text key \"" + key +
-                                "\" must be 1 to 79 printable ASCII characters without leading, trailing or double spaces");
+    throw std::invalid_argument(
+        "write_png_gray: " + path + ": text key \"" + key +
+        "\" must be 1 to 79 printable ASCII characters without leading, trailing or double spaces");
   if (value.find('\0') != std::string::npos)
     throw std::invalid_argument("write_png_gray: " + path + ": text value of \"" + key + "\" contains a NUL byte");
 }
@@ -132,7 +132,9 @@ uint32_t big_endian_u32(const char* p) {
   return uint32_t{b[0]} << 24 | uint32_t{b[1]} << 16 | uint32_t{b[2]} << 8 | uint32_t{b[3]};
 }
 
-uint8_t to_byte(double v) { return std::isnan(v) ? 0 : static_cast<uint8_t>(std::lround(std::clamp(v, 0.0, 1.0) * 255)); }
+uint8_t to_byte(double v) {
+  return std::isnan(v) ? 0 : static_cast<uint8_t>(std::lround(std::clamp(v, 0.0, 1.0) * 255));
+}
 
 }  // namespace
 
@@ -215,7 +217,8 @@ GrayImage image_grid(const Tensor& images, int columns, int padding, int scale) 
                                 (images.defined() ? describe(images) : std::string("an undefined tensor")));
   if (columns < 1 || padding < 0 || scale < 1)
     throw std::invalid_argument("image_grid: need columns >= 1, padding >= 0, scale >= 1, got " +
-                                std::to_string(columns) + ", " + std::to_string(padding) + ", " + std::to_string(scale));
+                                std::to_string(columns) + ", " + std::to_string(padding) + ", " +
+                                std::to_string(scale));
   const int64_t n = images.size(0), h = images.size(2), w = images.size(3);
   const int64_t cols = std::min<int64_t>(columns, n), rows = (n + cols - 1) / cols;
   const int64_t cell_w = w * scale + padding, cell_h = h * scale + padding;

@@ -9,16 +9,23 @@ namespace {
 
 std::string format_seconds(double s) {
   char buf[32];
-  if (s < 60) std::snprintf(buf, sizeof buf, "%.0fs", s);
-  else std::snprintf(buf, sizeof buf, "%dm%02ds", static_cast<int>(s / 60), static_cast<int>(s) % 60);
+  if (s < 60)
+    std::snprintf(buf, sizeof buf, "%.0fs", s);
+  else
+    std::snprintf(buf, sizeof buf, "%dm%02ds", static_cast<int>(s / 60), static_cast<int>(s) % 60);
   return buf;
 }
 
 }  // namespace
 
 ProgressBar::ProgressBar(std::string label, int64_t total, int64_t first)
-    : label_(std::move(label)), total_(std::max<int64_t>(total, 1)), first_(first), tty_(isatty(STDERR_FILENO)), next_plain_(first),
-      start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
+    : label_(std::move(label)),
+      total_(std::max<int64_t>(total, 1)),
+      first_(first),
+      tty_(isatty(STDERR_FILENO)),
+      next_plain_(first),
+      start_(std::chrono::steady_clock::now()),
+      last_draw_(start_) {}
 
 std::string ProgressBar::line(int64_t done, const std::string& info) const {
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();

@@ -40,24 +40,26 @@ const CLI::Validator kFieldSigma(
     },
     "-1, 0 or in [1e-10, 1e+10]");
 
-
 }  // namespace
 
 GaussianMixture make_mixture(const GmmConfig& c) {
   const auto weights = parse_groups("--weights", c.weights);
-  if (weights.size() != 1) throw std::invalid_argument("--weights: expected one list like 0.8,0.2, got '" + c.weights + "'");
+  if (weights.size() != 1)
+    throw std::invalid_argument("--weights: expected one list like 0.8,0.2, got '" + c.weights + "'");
   const auto means = parse_groups("--means", c.means);
   const auto covs = parse_groups("--covariances", c.covariances);
   const size_t k = weights[0].size(), d = means[0].size();
   if (means.size() != k || covs.size() != k)
-    throw std::invalid_argument("--means/--covariances: need " + std::to_string(k) + " components (one per weight), got " +
-                                std::to_string(means.size()) + " and " + std::to_string(covs.size()));
+    throw std::invalid_argument("--means/--covariances: need " + std::to_string(k) +
+                                " components (one per weight), got " + std::to_string(means.size()) + " and " +
+                                std::to_string(covs.size()));
   if (d != 2) throw std::invalid_argument("--means: the gmm app is 2-D, got " + std::to_string(d) + "-d means");
   std::vector<std::vector<std::vector<double>>> cov(k);
   for (size_t i = 0; i < k; ++i) {
     if (means[i].size() != d || covs[i].size() != d * d)
-      throw std::invalid_argument("--means/--covariances: component " + std::to_string(i) + " needs " + std::to_string(d) +
-                                  " mean values and " + std::to_string(d * d) + " covariance values");
+      throw std::invalid_argument("--means/--covariances: component " + std::to_string(i) + " needs " +
+                                  std::to_string(d) + " mean values and " + std::to_string(d * d) +
+                                  " covariance values");
     for (size_t r = 0; r < d; ++r) cov[i].emplace_back(covs[i].begin() + r * d, covs[i].begin() + (r + 1) * d);
   }
   try {
@@ -69,8 +71,9 @@ GaussianMixture make_mixture(const GmmConfig& c) {
 
 std::optional<GmmConfig> parse_gmm_flags(int argc, char** argv) {
   GmmConfig c;
-  CLI::App app{"gmm: learn the score of a 2-D Gaussian mixture and sample it with Langevin dynamics.\n"
-               "Writes figures (PNG), their data (.npy, .csv), model.safetensors and metrics.json into --out."};
+  CLI::App app{
+      "gmm: learn the score of a 2-D Gaussian mixture and sample it with Langevin dynamics.\n"
+      "Writes figures (PNG), their data (.npy, .csv), model.safetensors and metrics.json into --out."};
   app.option_defaults()->always_capture_default();
   app.add_option("--out", c.out, "output directory")->check(kNonEmpty);
   app.add_option("--seed", c.seed, "seed of every random draw (same seed and --threads, same run: docs/determinism.md)")
@@ -80,8 +83,9 @@ std::optional<GmmConfig> parse_gmm_flags(int argc, char** argv) {
   app.add_option("--covariances", c.covariances, "component covariances, row-major 2x2: 'a,b,c,d;...'");
   app.add_option("--model", c.model, "score network: mlp (noise-conditional) or mlp-uncond")
       ->check(CLI::IsMember({"mlp", "mlp-uncond"}));
-  app.add_option("--objective", c.objective,
-                 "dsm (one noise level --dsm-sigma), annealed-dsm (NCSN, lambda = sigma^2) or ssm (sliced, variance reduced)")
+  app.add_option(
+         "--objective", c.objective,
+         "dsm (one noise level --dsm-sigma), annealed-dsm (NCSN, lambda = sigma^2) or ssm (sliced, variance reduced)")
       ->check(CLI::IsMember({"dsm", "annealed-dsm", "ssm"}));
   // The upper bounds of --batch and --n-samples keep one flag from asking for more memory than the machine
   // has (the kernel would kill the process): a hidden layer of 1,000,000 particles is already 512 MB.
@@ -112,9 +116,12 @@ std::optional<GmmConfig> parse_gmm_flags(int argc, char** argv) {
                  "noise level at which the learned field is drawn and plain Langevin uses the model "
                  "(-1: 0.5 for mlp with annealed-dsm, --dsm-sigma for dsm, 0 for unconditional models)")
       ->check(kFieldSigma);
-  app.add_option("--device", c.device, "cpu, cuda or cuda:N: where the model trains and its samplers run (the exact "
-                 "score's samplers stay on the CPU)")->check(kDevice);
-  app.add_flag("--deterministic", c.deterministic, "CUDA: only kernels whose results repeat bit for bit from run to run");
+  app.add_option("--device", c.device,
+                 "cpu, cuda or cuda:N: where the model trains and its samplers run (the exact "
+                 "score's samplers stay on the CPU)")
+      ->check(kDevice);
+  app.add_flag("--deterministic", c.deterministic,
+               "CUDA: only kernels whose results repeat bit for bit from run to run");
   app.add_option("--threads", c.threads, "CPU threads (0: all cores, or OMP_NUM_THREADS)")->check(int_in(0, 4096));
   app.add_option("--profile", c.profile,
                  "profile training and sampling: write a Chrome trace (open in https://ui.perfetto.dev) to this "
@@ -148,7 +155,10 @@ std::optional<GmmConfig> parse_gmm_flags(int argc, char** argv) {
   }
   if (sampler->count() == 0 && c.model == "mlp-uncond") c.sampler = "langevin";
   if (c.field_sigma < 0)
-    c.field_sigma = c.model == "mlp-uncond" ? 0.0 : c.objective == "dsm" ? c.dsm_sigma : c.objective == "ssm" ? c.sigma_min : 0.5;
+    c.field_sigma = c.model == "mlp-uncond" ? 0.0
+                    : c.objective == "dsm"  ? c.dsm_sigma
+                    : c.objective == "ssm"  ? c.sigma_min
+                                            : 0.5;
   return c;
 }
 

@@ -24,7 +24,7 @@ struct GmmConfig {
   int batch = 1024;
   double lr = 2e-3;
   std::string lr_schedule = "cosine";  // or constant
-  double ema = 0.9995;  // decay of the weights' moving average used for fields and sampling (1: off)
+  double ema = 0.9995;                 // decay of the weights' moving average used for fields and sampling (1: off)
   double sigma_max = 10, sigma_min = 0.01;
   int levels = 10;
   double dsm_sigma = 0.1;  // --objective dsm: the one noise level
@@ -35,15 +35,14 @@ struct GmmConfig {
   int n_steps = 1000;      // plain Langevin steps
   int steps_per_level = 1000;
   double step_lr = 2e-5;
-  double field_sigma = -1;  // noise level of the learned field and of plain Langevin with the model (-1: auto)
+  double field_sigma = -1;     // noise level of the learned field and of plain Langevin with the model (-1: auto)
   std::string device = "cpu";  // cpu, cuda or cuda:N
-  bool deterministic = false;   // CUDA: cuda::set_deterministic
-  int threads = 0;  // 0: OpenMP's default (all cores, or OMP_NUM_THREADS)
+  bool deterministic = false;  // CUDA: cuda::set_deterministic
+  int threads = 0;             // 0: OpenMP's default (all cores, or OMP_NUM_THREADS)
   bool quick = false;
   std::string profile;     // Chrome trace of training and sampling (empty: no profiler)
   std::string dump_graph;  // DOT file for the autograd graph of the first step's loss (empty: none)
 };
-
 
 // Parses argv; nullopt after printing --help; throws UsageError naming the flag.
 std::optional<GmmConfig> parse_gmm_flags(int argc, char** argv);

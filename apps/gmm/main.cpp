@@ -38,11 +38,22 @@ constexpr int kGrid = 41;           // field grid points per axis
 constexpr int64_t kMmdRows = 2000;  // particles per set in the MMD (the O(n^2) kernel sums)
 
 // Every file run() writes into --out: their temporary files left by a killed run are removed at start.
-constexpr const char* kOutputs[] = {
-    "true_samples.npy", "fig1_samples.png", "score_true.csv", "fig2_true_score.png", "loss.csv", "loss.png",
-    "model.safetensors", "score_learned.csv", "fig3_learned_score.png", "langevin_true.npy", "fig4_langevin_true.png",
-    "langevin_learned.npy", "fig5_langevin_learned.png", "annealed_learned.npy", "fig6_annealed_learned.png",
-    "metrics.json"};
+constexpr const char* kOutputs[] = {"true_samples.npy",
+                                    "fig1_samples.png",
+                                    "score_true.csv",
+                                    "fig2_true_score.png",
+                                    "loss.csv",
+                                    "loss.png",
+                                    "model.safetensors",
+                                    "score_learned.csv",
+                                    "fig3_learned_score.png",
+                                    "langevin_true.npy",
+                                    "fig4_langevin_true.png",
+                                    "langevin_learned.npy",
+                                    "fig5_langevin_learned.png",
+                                    "annealed_learned.npy",
+                                    "fig6_annealed_learned.png",
+                                    "metrics.json"};
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -122,7 +133,9 @@ void samples_figure(const GmmConfig& c, const Plot& p, const std::string& name, 
 json sample_metrics(const GaussianMixture& gmm, const Tensor& x, const Tensor& exact) {
   const ModeFractions f = mode_fractions(x, gmm.means());
   const int64_t rows = std::min<int64_t>({kMmdRows, x.shape()[0], exact.shape()[0]});
-  return {{"mode_fraction", f.fraction}, {"true_weight", gmm.weights()}, {"nonfinite_fraction", f.nonfinite},
+  return {{"mode_fraction", f.fraction},
+          {"true_weight", gmm.weights()},
+          {"nonfinite_fraction", f.nonfinite},
           {"mmd2", mmd2(x.narrow(0, 0, rows), exact.narrow(0, 0, rows))}};
 }
 
@@ -155,7 +168,8 @@ Trained train(const GmmConfig& c, const GaussianMixture& gmm, const std::vector<
     adam.step();
     if (ema) ema->update(*t.model);
     const double l = loss.item();
-    if (!std::isfinite(l)) throw std::runtime_error("training diverged: loss " + std::to_string(l) + " at step " + std::to_string(step));
+    if (!std::isfinite(l))
+      throw std::runtime_error("training diverged: loss " + std::to_string(l) + " at step " + std::to_string(step));
     t.losses.push_back(l);
     smooth = std::isnan(smooth) ? l : 0.98 * smooth + 0.02 * l;
     char info[64];
@@ -206,16 +220,19 @@ SampleResult sample_annealed(const std::string& label, const ScoreFn& score, con
   const Tensor x0 = randn({c.n_samples, 2}, gen, {.device = device}) * sigmas.front();
   ProgressBar bar(label, static_cast<int64_t>(sigmas.size()) * c.steps_per_level);
   SampleResult r = annealed_langevin(
-      score, x0, {.sigmas = sigmas, .steps_per_level = c.steps_per_level, .step_lr = c.step_lr, .on_step = progress(bar)}, gen);
+      score, x0,
+      {.sigmas = sigmas, .steps_per_level = c.steps_per_level, .step_lr = c.step_lr, .on_step = progress(bar)}, gen);
   bar.finish();
   return on_cpu(std::move(r));
 }
 
 SampleResult sample_plain(const std::string& label, const ScoreFn& score, const GmmConfig& c, Range box, double sigma,
                           Generator& gen, Device device) {
-  const Tensor x0 = rand({c.n_samples, 2}, gen, {.device = device}) * (box.hi - box.lo) + box.lo;  // uniform over the plot
+  const Tensor x0 =
+      rand({c.n_samples, 2}, gen, {.device = device}) * (box.hi - box.lo) + box.lo;  // uniform over the plot
   ProgressBar bar(label, c.n_steps);
-  SampleResult r = langevin(score, x0, {.step_size = c.step_size, .n_steps = c.n_steps, .sigma = sigma, .on_step = progress(bar)}, gen);
+  SampleResult r = langevin(
+      score, x0, {.step_size = c.step_size, .n_steps = c.n_steps, .sigma = sigma, .on_step = progress(bar)}, gen);
   bar.finish();
   return on_cpu(std::move(r));
 }
@@ -242,8 +259,11 @@ json field_metrics(const GmmConfig& c, const GaussianMixture& gmm, const Plot& p
   const double top = *std::max_element(density.begin(), density.end());
   std::vector<bool> mask(density.size());
   for (size_t i = 0; i < mask.size(); ++i) mask[i] = density[i] > 1e-3 * top;
-  json m = {{"sigma", c.field_sigma}, {"relative_error", field_error(field_learned, field_true, mask)},
-            {"grid", {kGrid, kGrid}}, {"range", {p.box.lo, p.box.hi}}, {"density_threshold", 1e-3}};
+  json m = {{"sigma", c.field_sigma},
+            {"relative_error", field_error(field_learned, field_true, mask)},
+            {"grid", {kGrid, kGrid}},
+            {"range", {p.box.lo, p.box.hi}},
+            {"density_threshold", 1e-3}};
   if (c.model == "mlp") {
     json by_sigma = json::array();
     for (double s : sigmas) {
@@ -257,11 +277,25 @@ json field_metrics(const GmmConfig& c, const GaussianMixture& gmm, const Plot& p
 }
 
 json config_json(const GmmConfig& c, const std::vector<double>& sigmas) {
-  return {{"seed", c.seed}, {"model", c.model}, {"objective", c.objective}, {"steps", c.steps}, {"batch", c.batch},
-          {"lr", c.lr}, {"lr_schedule", c.lr_schedule}, {"ema", c.ema}, {"sigmas", sigmas}, {"sampler", c.sampler},
-          {"n_samples", c.n_samples}, {"step_size", c.step_size}, {"n_steps", c.n_steps},
-          {"steps_per_level", c.steps_per_level}, {"step_lr", c.step_lr}, {"weights", c.weights}, {"means", c.means},
-          {"covariances", c.covariances}, {"threads", num_threads()}};
+  return {{"seed", c.seed},
+          {"model", c.model},
+          {"objective", c.objective},
+          {"steps", c.steps},
+          {"batch", c.batch},
+          {"lr", c.lr},
+          {"lr_schedule", c.lr_schedule},
+          {"ema", c.ema},
+          {"sigmas", sigmas},
+          {"sampler", c.sampler},
+          {"n_samples", c.n_samples},
+          {"step_size", c.step_size},
+          {"n_steps", c.n_steps},
+          {"steps_per_level", c.steps_per_level},
+          {"step_lr", c.step_lr},
+          {"weights", c.weights},
+          {"means", c.means},
+          {"covariances", c.covariances},
+          {"threads", num_threads()}};
 }
 
 // Wall time of each phase, into metrics.json's "timing".
@@ -305,7 +339,8 @@ int run(const GmmConfig& c) {
   const Tensor grid = grid_points(p.box);
   const Tensor field_true = gmm.score(grid, scalar_tensor(c.field_sigma, {.dtype = kFloat64}));
   write_field_csv(p.path(c, "score_true.csv"), grid, field_true);
-  field_figure(c, p, "fig2_true_score.png", std::string("exact score of p, noise sigma = ") + sig, grid, field_true, "#1f77b4");
+  field_figure(c, p, "fig2_true_score.png", std::string("exact score of p, noise sigma = ") + sig, grid, field_true,
+               "#1f77b4");
   phase.next("data");
 
   const Trained trained = [&] {
@@ -314,7 +349,10 @@ int run(const GmmConfig& c) {
   }();
   write_losses(c, p, trained.losses);
   nn::save_module(p.path(c, "model.safetensors"), *trained.model,
-                  {{"model", c.model}, {"objective", c.objective}, {"steps", std::to_string(c.steps)}, {"seed", std::to_string(c.seed)}});
+                  {{"model", c.model},
+                   {"objective", c.objective},
+                   {"steps", std::to_string(c.steps)},
+                   {"seed", std::to_string(c.seed)}});
   phase.next("train");
 
   NoGradGuard no_grad;
@@ -322,8 +360,8 @@ int run(const GmmConfig& c) {
   const ScoreOn learned_anywhere(learned, device);
   const Tensor field_learned = learned_anywhere(grid.to(kFloat32), full({kGrid * kGrid}, c.field_sigma)).to(kFloat64);
   write_field_csv(p.path(c, "score_learned.csv"), grid, field_learned);
-  field_figure(c, p, "fig3_learned_score.png", "learned score (" + c.model + ", " + c.objective + "), sigma = " + sig, grid,
-               field_learned, "#d62728");
+  field_figure(c, p, "fig3_learned_score.png", "learned score (" + c.model + ", " + c.objective + "), sigma = " + sig,
+               grid, field_learned, "#d62728");
   metrics["field"] = field_metrics(c, gmm, p, sigmas, grid, learned_anywhere, field_learned, field_true);
   phase.next("field");
 
@@ -340,13 +378,17 @@ int run(const GmmConfig& c) {
     scorch::ProfileRange range(name);
     return sample();
   };
-  keep("langevin_true", ranged("langevin_true", [&] { return sample_plain("langevin (exact)", gmm, c, p.box, 0.0, gen, Device::cpu()); }),
-       "fig4_langevin_true.png", "Langevin, exact score (uniform start)", "#2ca02c");
+  keep(
+      "langevin_true",
+      ranged("langevin_true", [&] { return sample_plain("langevin (exact)", gmm, c, p.box, 0.0, gen, Device::cpu()); }),
+      "fig4_langevin_true.png", "Langevin, exact score (uniform start)", "#2ca02c");
   keep("langevin_learned",
-       ranged("langevin_learned", [&] { return sample_plain("langevin (learned)", learned, c, p.box, c.field_sigma, gen, device); }),
+       ranged("langevin_learned",
+              [&] { return sample_plain("langevin (learned)", learned, c, p.box, c.field_sigma, gen, device); }),
        "fig5_langevin_learned.png", std::string("Langevin, learned score at sigma = ") + sig, "#ff7f0e");
   keep("annealed_learned",
-       ranged("annealed_learned", [&] { return sample_annealed("annealed (learned)", learned, c, sigmas, gen, device); }),
+       ranged("annealed_learned",
+              [&] { return sample_annealed("annealed (learned)", learned, c, sigmas, gen, device); }),
        "fig6_annealed_learned.png", "annealed Langevin, learned score", "#9467bd");
   // The sampler's own bias, with the exact score: metrics only.
   const SampleResult annealed_true =

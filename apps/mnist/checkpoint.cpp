@@ -48,8 +48,8 @@ Int integer(const nn::SafetensorsFile& f, const std::string& path, const std::st
 
 // A number as %a wrote it (strtod reads hex floats, inf and nan too); `ok` says which values are allowed.
 template <typename Ok>
-double number(const nn::SafetensorsFile& f, const std::string& path, const std::string& key, const std::string& expected,
-              Ok ok) {
+double number(const nn::SafetensorsFile& f, const std::string& path, const std::string& key,
+              const std::string& expected, Ok ok) {
   const std::string& text = field(f, path, key);
   char* end = nullptr;
   const double v = std::strtod(text.c_str(), &end);
@@ -100,10 +100,14 @@ Checkpoint parse_checkpoint(std::string_view bytes, const std::string& path) {
   for (const auto& [name, t] : f.tensors) {
     const size_t dot = name.find('.');
     const std::string prefix = name.substr(0, dot), rest = dot == std::string::npos ? "" : name.substr(dot + 1);
-    if (prefix == "model") c.model[rest] = t;
-    else if (prefix == "ema") c.ema[rest] = t;
-    else if (prefix == "optim") c.optim[rest] = t;
-    else throw std::runtime_error(path + ": unexpected tensor '" + name + "' (expected model.*, ema.* or optim.*)");
+    if (prefix == "model")
+      c.model[rest] = t;
+    else if (prefix == "ema")
+      c.ema[rest] = t;
+    else if (prefix == "optim")
+      c.optim[rest] = t;
+    else
+      throw std::runtime_error(path + ": unexpected tensor '" + name + "' (expected model.*, ema.* or optim.*)");
   }
   c.config_toml = field(f, path, "config");
   TrainingProgress& p = c.progress;
@@ -118,7 +122,8 @@ Checkpoint parse_checkpoint(std::string_view bytes, const std::string& path) {
   p.loss_sum = number(f, path, "loss_sum", "a finite number", is_finite);
   p.loss_count = integer<int64_t>(f, path, "loss_count", 0, p.step);  // one loss a step at most
   p.ema_updates = integer<int64_t>(f, path, "ema_updates", 0, p.step);
-  p.elapsed_s = number(f, path, "elapsed_s", "a finite number >= 0", [](double v) { return std::isfinite(v) && v >= 0; });
+  p.elapsed_s =
+      number(f, path, "elapsed_s", "a finite number >= 0", [](double v) { return std::isfinite(v) && v >= 0; });
   return c;
 }
 

@@ -33,7 +33,7 @@ struct TrainingProgress {
   double loss_sum = 0;
   int64_t loss_count = 0;
   int64_t ema_updates = 0;  // nn::EMA::updates(), for its warm-up
-  double elapsed_s = 0;  // training wall time so far, over every run of a resumed training
+  double elapsed_s = 0;     // training wall time so far, over every run of a resumed training
 };
 
 struct Checkpoint {

@@ -34,14 +34,14 @@ struct MnistConfig {
   int epochs = 0;        // > 0: also stop after this many passes over the training split
   double ema = 0.999;
   bool ema_warmup = true;  // score_sde's decay min(ema, (1 + n) / (10 + n)) at update n
-  double clip = 1.0;  // global gradient-norm bound (0: off)
-  int patience = 5;   // validations without improvement before stopping early (0: never stop early)
+  double clip = 1.0;       // global gradient-norm bound (0: off)
+  int patience = 5;        // validations without improvement before stopping early (0: never stop early)
   double min_delta = 0.0;  // an improvement is a validation loss below best - min_delta
   int val_interval = 250;  // steps between validations (and checkpoints)
   uint64_t seed = 0;
   std::string device = "cpu";  // cpu, cuda or cuda:N
-  bool deterministic = false;   // CUDA: run-to-run identical kernels only (cuda::set_deterministic)
-  int threads = 0;  // 0: OpenMP's default (all cores)
+  bool deterministic = false;  // CUDA: run-to-run identical kernels only (cuda::set_deterministic)
+  int threads = 0;             // 0: OpenMP's default (all cores)
   std::string weights_dir = "model_weights";
   bool resume = false;
   bool overwrite = false;  // a new run may replace the checkpoints of one in weights_dir
@@ -60,7 +60,7 @@ struct MnistConfig {
   std::string predictor = "reverse_diffusion";  // or ode
   int corrector_steps = 1;
   double snr = 0.16;
-  double rho = 7.0;  // EDM's schedule exponent
+  double rho = 7.0;      // EDM's schedule exponent
   int warm_start = 100;  // ode, pc, edm: Langevin steps at sigma_max from U[0, 1] first (0: start at sigma_max z)
   // Diagnostics of this run: flags only, not keys of the config file (nor saved with the settings).
   std::string profile;     // Chrome trace of training or sampling, and a per-op summary on stderr
@@ -68,7 +68,6 @@ struct MnistConfig {
 
   bool operator==(const MnistConfig&) const = default;
 };
-
 
 struct ParsedFlags {
   MnistConfig config;

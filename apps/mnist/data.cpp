@@ -48,9 +48,10 @@ Digits load_digits(const std::string& dir, const std::string& prefix) {
   const std::string images = find_idx(dir, image_name), labels = find_idx(dir, label_name);
   if (images.empty() || labels.empty()) {
     const std::string missing = dir + "/" + (images.empty() ? image_name : label_name);
-    throw std::runtime_error(missing + ".gz: not found, nor " + missing +
-                             ". MNIST: run scripts/fetch_mnist.sh (it writes data/mnist/); Fashion-MNIST: apt-get install "
-                             "dataset-fashion-mnist; or point --data-dir at IDX files (gzip-compressed or not)");
+    throw std::runtime_error(
+        missing + ".gz: not found, nor " + missing +
+        ". MNIST: run scripts/fetch_mnist.sh (it writes data/mnist/); Fashion-MNIST: apt-get install "
+        "dataset-fashion-mnist; or point --data-dir at IDX files (gzip-compressed or not)");
   }
   const MnistData set = read_mnist(images, labels);
   if (set.images.shape()[1] != kDigitSize || set.images.shape()[2] != kDigitSize)

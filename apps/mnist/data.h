@@ -37,7 +37,8 @@ struct TrainValSplit {
 };
 
 // The training file of `dir` (train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz, or the same
-// without .gz, gzip preferred where both exist), kDigitSize square; throws naming the file and what is wrong, or, when the folder lacks them, how to get them.
+// without .gz, gzip preferred where both exist), kDigitSize square; throws naming the file and what is wrong, or, when
+// the folder lacks them, how to get them.
 Digits load_digits(const std::string& dir, const std::string& prefix = "train");
 
 TrainValSplit split_digits(const Digits& all, double val_fraction, uint64_t seed);

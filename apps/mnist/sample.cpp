@@ -45,8 +45,9 @@ void check_finite(const std::map<std::string, Tensor>& weights, const std::strin
     const std::vector<double> v = t.values();
     const auto bad = std::count_if(v.begin(), v.end(), [](double x) { return !std::isfinite(x); });
     if (bad > 0)
-      throw std::runtime_error(path + ": " + prefix + name + " holds " + std::to_string(bad) + " NaN or infinite values of " +
-                               std::to_string(v.size()) + "; the file is damaged or its training diverged");
+      throw std::runtime_error(path + ": " + prefix + name + " holds " + std::to_string(bad) +
+                               " NaN or infinite values of " + std::to_string(v.size()) +
+                               "; the file is damaged or its training diverged");
   }
 }
 
@@ -111,57 +112,76 @@ Sampler make_sampler(const MnistConfig& c, const MnistConfig& trained) {
     std::snprintf(text, sizeof text, "annealed Langevin, %zu levels x T = %d, step_lr %g, denoise %s", levels.size(),
                   c.steps_per_level, c.step_lr, denoise);
     return {text, [=](const ScoreFn& score, int64_t n, bool trajectory, Generator& gen, const StepCallback& on_step) {
-              const AnnealedLangevinOptions o{.sigmas = levels, .steps_per_level = c.steps_per_level, .step_lr = c.step_lr,
-                                              .denoise = c.denoise, .trajectory_every = trajectory ? c.steps_per_level : 0,
+              const AnnealedLangevinOptions o{.sigmas = levels,
+                                              .steps_per_level = c.steps_per_level,
+                                              .step_lr = c.step_lr,
+                                              .denoise = c.denoise,
+                                              .trajectory_every = trajectory ? c.steps_per_level : 0,
                                               .on_step = on_step};
               return annealed_langevin(score, uniform_noise(n, gen), o, gen);
             }};
   }
 
   // The integrators: `run` continues from x0, a draw of the data noised at sigma_max.
-  using Run = std::function<SampleResult(const ScoreFn&, const Tensor& x0, bool trajectory, Generator&, const StepCallback&)>;
+  using Run =
+      std::function<SampleResult(const ScoreFn&, const Tensor& x0, bool trajectory, Generator&, const StepCallback&)>;
   auto from_sigma_max = [=](const Run& run) {
     return [=](const ScoreFn& score, int64_t n, bool trajectory, Generator& gen, const StepCallback& on_step) {
       if (c.warm_start == 0)
         return run(score, randn({n, 1, kImageSize, kImageSize}, gen, on) * sigma_max, trajectory, gen, on_step);
       // Annealed Langevin's first level: alpha_0 = step_lr (sigma_max / sigma_min)^2.
       const double ratio = sigma_max / sigma_min;
-      const SampleResult warm = annealed_langevin(
-          score, uniform_noise(n, gen),
-          {.sigmas = {sigma_max}, .steps_per_level = c.warm_start, .step_lr = c.step_lr * ratio * ratio, .denoise = false}, gen);
+      const SampleResult warm = annealed_langevin(score, uniform_noise(n, gen),
+                                                  {.sigmas = {sigma_max},
+                                                   .steps_per_level = c.warm_start,
+                                                   .step_lr = c.step_lr * ratio * ratio,
+                                                   .denoise = false},
+                                                  gen);
       SampleResult r = run(score, warm.x, trajectory, gen, on_step);
       r.score_evals += warm.score_evals;
       return r;
     };
   };
   char start[64];
-  if (c.warm_start > 0) std::snprintf(start, sizeof start, "%d Langevin steps at sigma_max, then ", c.warm_start);
-  else std::snprintf(start, sizeof start, "from sigma_max z, ");
+  if (c.warm_start > 0)
+    std::snprintf(start, sizeof start, "%d Langevin steps at sigma_max, then ", c.warm_start);
+  else
+    std::snprintf(start, sizeof start, "from sigma_max z, ");
 
   if (c.sampler == "ode") {
     if (c.ode_solver == "rk45")
-      std::snprintf(text, sizeof text, "%sprobability-flow ODE, rk45 (rtol %g, atol %g), sigma %g -> %g, denoise %s", start,
-                    c.rtol, c.atol, sigma_max, sigma_min, denoise);
+      std::snprintf(text, sizeof text, "%sprobability-flow ODE, rk45 (rtol %g, atol %g), sigma %g -> %g, denoise %s",
+                    start, c.rtol, c.atol, sigma_max, sigma_min, denoise);
     else
-      std::snprintf(text, sizeof text, "%sprobability-flow ODE, %s on %zu levels, denoise %s", start, c.ode_solver.c_str(),
-                    grid.size(), denoise);
+      std::snprintf(text, sizeof text, "%sprobability-flow ODE, %s on %zu levels, denoise %s", start,
+                    c.ode_solver.c_str(), grid.size(), denoise);
     return {text, from_sigma_max([=](const ScoreFn& score, const Tensor& x0, bool trajectory, Generator&,
                                      const StepCallback& on_step) {
-              return ode_sampler(score, x0,
-                                 {.method = c.ode_solver, .sigmas = grid, .rtol = c.rtol, .atol = c.atol, .denoise = c.denoise,
-                                  .trajectory_every = trajectory ? (c.ode_solver == "rk45" ? 1 : every(grid.size())) : 0,
-                                  .on_step = on_step});
+              return ode_sampler(
+                  score, x0,
+                  {.method = c.ode_solver,
+                   .sigmas = grid,
+                   .rtol = c.rtol,
+                   .atol = c.atol,
+                   .denoise = c.denoise,
+                   .trajectory_every = trajectory ? (c.ode_solver == "rk45" ? 1 : every(grid.size())) : 0,
+                   .on_step = on_step});
             })};
   }
   if (c.sampler == "pc") {
-    std::snprintf(text, sizeof text, "%spredictor-corrector, %s + %d Langevin corrector step(s), snr %g, %zu levels", start,
-                  c.predictor.c_str(), c.corrector_steps, c.snr, grid.size());
+    std::snprintf(text, sizeof text, "%spredictor-corrector, %s + %d Langevin corrector step(s), snr %g, %zu levels",
+                  start, c.predictor.c_str(), c.corrector_steps, c.snr, grid.size());
     return {text, from_sigma_max([=](const ScoreFn& score, const Tensor& x0, bool trajectory, Generator& gen,
                                      const StepCallback& on_step) {
               return pc_sampler(score, x0,
-                                {.predictor = c.predictor, .corrector = c.corrector_steps > 0 ? "langevin" : "none",
-                                 .sigmas = grid, .snr = c.snr, .corrector_steps = c.corrector_steps, .denoise = true,
-                                 .trajectory_every = trajectory ? every(grid.size()) : 0, .on_step = on_step},
+                                {.predictor = c.predictor,
+                                 .corrector = c.corrector_steps > 0 ? "langevin" : "none",
+                                 .sigmas = grid,
+                                 .snr = c.snr,
+                                 .corrector_steps = c.corrector_steps,
+                                 .denoise = true,
+                                 .trajectory_every = trajectory ? every(grid.size()) : 0,
+                                 .on_step = on_step},
                                 gen);
             })};
   }
@@ -171,8 +191,13 @@ Sampler make_sampler(const MnistConfig& c, const MnistConfig& trained) {
   return {text, from_sigma_max([=](const ScoreFn& score, const Tensor& x0, bool trajectory, Generator&,
                                    const StepCallback& on_step) {
             return edm_sampler(score, x0,
-                               {.sigma_max = sigma_max, .sigma_min = sigma_min, .steps = steps, .rho = c.rho,
-                                .denoise = c.denoise, .trajectory_every = trajectory ? every(steps) : 0, .on_step = on_step});
+                               {.sigma_max = sigma_max,
+                                .sigma_min = sigma_min,
+                                .steps = steps,
+                                .rho = c.rho,
+                                .denoise = c.denoise,
+                                .trajectory_every = trajectory ? every(steps) : 0,
+                                .on_step = on_step});
           })};
 }
 
@@ -207,8 +232,9 @@ int sample(const MnistConfig& c) {
   const Sampler sampler = make_sampler(c, trained.config);
   make_output_dir("--samples-dir", c.samples_dir);
   for (const char* name : kSampleFiles) remove_stale_temp_files(c.samples_dir + "/" + name);
-  std::fprintf(stderr, "mnist: sampling %d images from %s (%s, trained %s) with %s\n", c.n_samples, trained.path.c_str(),
-               trained.config.model.c_str(), trained.config.dataset.c_str(), sampler.description.c_str());
+  std::fprintf(stderr, "mnist: sampling %d images from %s (%s, trained %s) with %s\n", c.n_samples,
+               trained.path.c_str(), trained.config.model.c_str(), trained.config.dataset.c_str(),
+               sampler.description.c_str());
 
   NoGradGuard no_grad;
   Generator gen(derive_seed(c.seed, 5));
@@ -218,7 +244,8 @@ int sample(const MnistConfig& c) {
   for (int64_t done = 0; done < c.n_samples; done += c.batch) {
     const int64_t n = std::min<int64_t>(c.batch, c.n_samples - done);
     char label[64];
-    std::snprintf(label, sizeof label, "sample %lld-%lld", static_cast<long long>(done), static_cast<long long>(done + n));
+    std::snprintf(label, sizeof label, "sample %lld-%lld", static_cast<long long>(done),
+                  static_cast<long long>(done + n));
     std::unique_ptr<ProgressBar> bar;
     scorch::ProfileRange range("sample_batch");
     SampleResult d = sampler.draw(score, n, done == 0, gen, [&](int64_t step, int64_t total) {
@@ -237,9 +264,10 @@ int sample(const MnistConfig& c) {
   int64_t outside = 0, nonfinite = 0;
   for (double v : values) outside += !(v >= 0 && v <= 1), nonfinite += !std::isfinite(v);
   if (nonfinite > 0)  // clamped, they would pass for black or white pixels: write nothing
-    throw std::runtime_error(std::to_string(nonfinite) + " of " + std::to_string(values.size()) +
-                             " sample values are not finite (the sampler diverged; try a smaller step); nothing written to " +
-                             c.samples_dir);
+    throw std::runtime_error(
+        std::to_string(nonfinite) + " of " + std::to_string(values.size()) +
+        " sample values are not finite (the sampler diverged; try a smaller step); nothing written to " +
+        c.samples_dir);
   const Tensor images = clamp01(x);
 
   const std::string dir = c.samples_dir;

@@ -34,7 +34,9 @@ extern "C" void on_interrupt(int) { g_interrupted = 1; }
 // come back when training ends.
 class InterruptGuard {
  public:
-  InterruptGuard() : int_(std::signal(SIGINT, on_interrupt)), term_(std::signal(SIGTERM, on_interrupt)) { g_interrupted = 0; }
+  InterruptGuard() : int_(std::signal(SIGINT, on_interrupt)), term_(std::signal(SIGTERM, on_interrupt)) {
+    g_interrupted = 0;
+  }
   ~InterruptGuard() {
     std::signal(SIGINT, int_);
     std::signal(SIGTERM, term_);
@@ -103,9 +105,11 @@ void check_resumable(const MnistConfig& now, const Checkpoint& ck) {
 
 // A failed write (disk full, quota, file size limit) stops training. It left the file it was replacing
 // as it was, so the message says where the run can continue from.
-std::runtime_error save_failed(const std::runtime_error& e, int64_t step, const std::string& last_path, int64_t saved_step) {
+std::runtime_error save_failed(const std::runtime_error& e, int64_t step, const std::string& last_path,
+                               int64_t saved_step) {
   return std::runtime_error("training stopped at step " + std::to_string(step) + ": " + e.what() + "; " + last_path +
-                            " still holds step " + std::to_string(saved_step) + ", continue with --resume once it can be written");
+                            " still holds step " + std::to_string(saved_step) +
+                            ", continue with --resume once it can be written");
 }
 
 // The first tensor of the model's state or the EMA's that holds a nan or inf ("" when none does): a
@@ -149,7 +153,8 @@ std::string format_loss(double v) {
 }  // namespace
 
 std::shared_ptr<nn::ScoreModel> make_mnist_model(const MnistConfig& c, Generator& gen) {
-  if (c.model == "unet-small") return std::make_shared<nn::UNetSmall>(gen, nn::UNetSmall::Options{.width = model_width(c)});
+  if (c.model == "unet-small")
+    return std::make_shared<nn::UNetSmall>(gen, nn::UNetSmall::Options{.width = model_width(c)});
   if (c.model == "refinenet")
     return std::make_shared<nn::RefineNet>(
         gen, nn::RefineNet::Options{.ngf = model_width(c), .num_classes = c.levels, .sigmas = noise_levels(c)});
@@ -166,9 +171,9 @@ class Trainer {
   int run();  // the exit status
 
  private:
-  std::optional<int> restore();  // --resume; an exit status when the run had already ended
-  void start();                  // a fresh run's step-0 checkpoint, then the replaced run's files go
-  std::optional<int> step();     // one training step; an exit status when the loss is not finite
+  std::optional<int> restore();   // --resume; an exit status when the run had already ended
+  void start();                   // a fresh run's step-0 checkpoint, then the replaced run's files go
+  std::optional<int> step();      // one training step; an exit status when the loss is not finite
   std::optional<int> validate();  // validation, log row, checkpoints; a status when the run must stop
   int interrupted();
   void write(const std::string& path);  // a checkpoint of the state now, to `path` (last or best)
@@ -198,8 +203,8 @@ class Trainer {
   int64_t last_step_ = 0;
   TrainingLog log_;
   TrainingProgress p_;
-  int64_t saved_step_ = 0;  // the step last.safetensors holds
-  int64_t first_step_ = 0;  // this process's first
+  int64_t saved_step_ = 0;   // the step last.safetensors holds
+  int64_t first_step_ = 0;   // this process's first
   bool early_stop_ = false;  // --patience evaluations without improvement
   double elapsed_before_ = 0, last_val_ = NAN;
   Clock::time_point loop_start_;
@@ -223,7 +228,8 @@ Trainer::Trainer(const MnistConfig& c, const std::string& config_toml)
     for (const std::string& path : {last_path_, best_path_}) {
       if (!std::filesystem::exists(path)) continue;
       if (!c.overwrite)
-        throw std::runtime_error(path + " exists: continue that run with --resume, replace it with --overwrite, or train "
+        throw std::runtime_error(path +
+                                 " exists: continue that run with --resume, replace it with --overwrite, or train "
                                  "into another --weights-dir");
       replaced_.push_back(path);
     }
@@ -254,10 +260,10 @@ int Trainer::run() {
   InterruptGuard interrupt;
   if (!c_.resume) start();
   write_file_atomic(config_path_, config_toml_);
-  std::fprintf(stderr, "mnist: %s (%lld parameters) on %lld training / %lld validation images from %s, %s, %d threads\n",
-               c_.model.c_str(), static_cast<long long>(model_->num_parameters()),
-               static_cast<long long>(data_.train.count), static_cast<long long>(data_.val.count), data_dir_.c_str(),
-               device_.str().c_str(), num_threads());
+  std::fprintf(
+      stderr, "mnist: %s (%lld parameters) on %lld training / %lld validation images from %s, %s, %d threads\n",
+      c_.model.c_str(), static_cast<long long>(model_->num_parameters()), static_cast<long long>(data_.train.count),
+      static_cast<long long>(data_.val.count), data_dir_.c_str(), device_.str().c_str(), num_threads());
   elapsed_before_ = p_.elapsed_s;
   bar_.emplace("train", last_step_, p_.step);
   loop_start_ = Clock::now();
@@ -268,8 +274,9 @@ int Trainer::run() {
   }
   if (!early_stop_) bar_->finish();
   std::fprintf(stderr, "trained %lld steps in %.1fs (this run %.1fs); best validation loss %.5f at step %lld -> %s\n",
-               static_cast<long long>(p_.step), elapsed(), std::chrono::duration<double>(Clock::now() - t_start_).count(),
-               p_.best_val_loss, static_cast<long long>(p_.best_step), best_path_.c_str());
+               static_cast<long long>(p_.step), elapsed(),
+               std::chrono::duration<double>(Clock::now() - t_start_).count(), p_.best_val_loss,
+               static_cast<long long>(p_.best_step), best_path_.c_str());
   return 0;
 }
 
@@ -289,8 +296,10 @@ std::optional<int> Trainer::restore() {
   log_.restore(p_.step);
   std::fprintf(stderr, "resuming from %s at step %lld\n", last_path_.c_str(), static_cast<long long>(p_.step));
   if (c_.patience > 0 && p_.bad_evals >= c_.patience) {  // finished (perhaps killed before it could exit)
-    std::fprintf(stderr, "the run stopped early at step %lld (no validation improvement in %d evaluations); "
-                 "raise --patience to train on\n", static_cast<long long>(p_.step), p_.bad_evals);
+    std::fprintf(stderr,
+                 "the run stopped early at step %lld (no validation improvement in %d evaluations); "
+                 "raise --patience to train on\n",
+                 static_cast<long long>(p_.step), p_.bad_evals);
     return 0;
   }
   return std::nullopt;
@@ -322,8 +331,8 @@ std::optional<int> Trainer::step() {
   const double l = loss.item();
   const double norm = c_.clip > 0 ? nn::clip_grad_norm(adam_->parameters(), c_.clip) : 0.0;
   if (!std::isfinite(l) || !std::isfinite(norm))
-    return stop_unsaved("training stopped at step " + std::to_string(p_.step + 1) + ": the loss is " + format_number(l) +
-                        " and the gradient norm " + format_number(norm) + " (not finite)");
+    return stop_unsaved("training stopped at step " + std::to_string(p_.step + 1) + ": the loss is " +
+                        format_number(l) + " and the gradient norm " + format_number(norm) + " (not finite)");
   adam_->step();
   if (ema_) ema_->update(*model_);
   step_range.reset();
@@ -333,7 +342,8 @@ std::optional<int> Trainer::step() {
   if (p_.step % c_.val_interval == 0 || p_.step == last_step_)
     if (const std::optional<int> stop = validate(); stop || early_stop_) return stop;
   char info[128];
-  std::snprintf(info, sizeof info, "loss %.4f  val %s  %.0f samples/s", l, format_loss(last_val_).c_str(), samples_per_s());
+  std::snprintf(info, sizeof info, "loss %.4f  val %s  %.0f samples/s", l, format_loss(last_val_).c_str(),
+                samples_per_s());
   bar_->update(p_.step, info);
   return std::nullopt;
 }
@@ -351,8 +361,10 @@ std::optional<int> Trainer::validate() {
                                               : nonfinite_message(first_nonfinite(*model_, ema_));
   if (!bad.empty()) return stop_unsaved("training stopped at step " + std::to_string(p_.step) + ": " + bad);
   const bool better = val < p_.best_val_loss - c_.min_delta;
-  if (better) p_.best_val_loss = val, p_.best_step = p_.step, p_.bad_evals = 0;
-  else ++p_.bad_evals;
+  if (better)
+    p_.best_val_loss = val, p_.best_step = p_.step, p_.bad_evals = 0;
+  else
+    ++p_.bad_evals;
   p_.elapsed_s = elapsed();
   try {
     log_.add({p_.step, static_cast<double>(p_.step) / order_->steps_per_epoch(), p_.loss_sum / p_.loss_count, val,
@@ -367,7 +379,8 @@ std::optional<int> Trainer::validate() {
   if (c_.patience > 0 && p_.bad_evals >= c_.patience) {
     early_stop_ = true;
     bar_->stop();
-    std::fprintf(stderr, "early stop at step %lld: no validation improvement in %d evaluations (best %.5f at step %lld)\n",
+    std::fprintf(stderr,
+                 "early stop at step %lld: no validation improvement in %d evaluations (best %.5f at step %lld)\n",
                  static_cast<long long>(p_.step), p_.bad_evals, p_.best_val_loss, static_cast<long long>(p_.best_step));
   }
   return std::nullopt;

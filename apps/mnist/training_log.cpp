@@ -60,7 +60,8 @@ void TrainingLog::add(const LogRow& r) {
 void TrainingLog::set_aside(const std::string& text, int number, const std::string& line, const std::string& why) {
   const std::string copy = path_ + ".damaged";
   write_file_atomic(copy, text);
-  std::fprintf(stderr, "mnist: warning: %s line %d %s: %s; the %zu rows before it are kept, and the file as it was "
+  std::fprintf(stderr,
+               "mnist: warning: %s line %d %s: %s; the %zu rows before it are kept, and the file as it was "
                "is saved as %s (delete it once read)\n",
                path_.c_str(), number, why.c_str(), quoted_escaped(line).c_str(), lines_.size(), copy.c_str());
 }

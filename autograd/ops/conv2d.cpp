@@ -55,8 +55,8 @@ Geometry geometry(std::string_view op, const Shape& x, const Shape& w, const Con
   Geometry geo{x[0], x[1], x[2], x[3], w[0], w[2], w[3], 0, 0, o.stride, o.padding, o.dilation};
   const int64_t span_h = geo.dil * (geo.R - 1) + 1, span_w = geo.dil * (geo.S - 1) + 1;
   if (geo.R < 1 || geo.S < 1 || span_h > geo.H + 2 * geo.pad || span_w > geo.W + 2 * geo.pad)
-    fail(op, "weight " + to_string(w) + " (dilation " + std::to_string(geo.dil) + ") does not fit input " + to_string(x) +
-                 " padded by " + std::to_string(geo.pad));
+    fail(op, "weight " + to_string(w) + " (dilation " + std::to_string(geo.dil) + ") does not fit input " +
+                 to_string(x) + " padded by " + std::to_string(geo.pad));
   geo.P = (geo.H + 2 * geo.pad - span_h) / geo.stride + 1;
   geo.Q = (geo.W + 2 * geo.pad - span_w) / geo.stride + 1;
   check_blas_dims(op, {geo.K, geo.crs(), geo.pq()});
@@ -211,10 +211,11 @@ void conv2d_forward_cpu(const Geometry& geo, const T* x, const T* w, const T* bi
   const int64_t col_size = geo.crs() * gr.images * geo.pq();
   for_each_block<T>(geo, gr, scratch_size(geo, gr), [&](const Block& b, T* scratch, int) {
     const Operand<const T> B = lower(geo, x, b, scratch);
-    const Operand<T> out = b.count == 1 ? Operand<T>{y + b.n0 * geo.K * geo.pq(), geo.pq()}
-                                        : Operand<T>{scratch + col_size, b.cols(geo)};
+    const Operand<T> out =
+        b.count == 1 ? Operand<T>{y + b.n0 * geo.K * geo.pq(), geo.pq()} : Operand<T>{scratch + col_size, b.cols(geo)};
     if (bias)
-      for (int64_t k = 0; k < geo.K; ++k) std::fill(out.data + k * out.ld, out.data + k * out.ld + b.cols(geo), bias[k]);
+      for (int64_t k = 0; k < geo.K; ++k)
+        std::fill(out.data + k * out.ld, out.data + k * out.ld + b.cols(geo), bias[k]);
     blas_gemm<T>(CblasNoTrans, CblasNoTrans, geo.K, b.cols(geo), geo.crs(), T(1), w, geo.crs(), B.data, B.ld,
                  bias ? T(1) : T(0), out.data, out.ld);
     if (b.count > 1) scatter(geo, b, geo.K, out.data, y);
@@ -229,8 +230,7 @@ void conv2d_backward_input_cpu(const Geometry& geo, const T* g, const T* w, T* g
   for_each_block<T>(geo, gr, scratch_size(geo, gr), [&](const Block& b, T* scratch, int) {
     const Operand<const T> G = gather(geo, b, geo.K, g, scratch + col_size);
     const bool direct = geo.pointwise() && b.count == 1;
-    const Operand<T> out = direct ? Operand<T>{gx + b.n0 * geo.chw(), geo.pq()}
-                                  : Operand<T>{scratch, b.cols(geo)};
+    const Operand<T> out = direct ? Operand<T>{gx + b.n0 * geo.chw(), geo.pq()} : Operand<T>{scratch, b.cols(geo)};
     blas_gemm<T>(CblasTrans, CblasNoTrans, geo.crs(), b.cols(geo), geo.K, T(1), w, geo.crs(), G.data, G.ld, T(0),
                  out.data, out.ld);
     if (direct) return;
@@ -273,8 +273,10 @@ bool use_direct(const Geometry& geo, DType dtype, Map map) {
   }();
   if (!allowed || dtype != kFloat32 || geo.crs() < 16) return false;
   switch (map) {
-    case Map::forward: return detail::conv2d_direct_forward_fits(geo.C, geo.H, geo.W, geo.K, geo.R, geo.S, geo.pad, geo.dil, geo.stride);
-    case Map::weight: return detail::conv2d_direct_weight_fits(geo.C, geo.H, geo.W, geo.K, geo.R, geo.S, geo.pad, geo.dil, geo.stride);
+    case Map::forward:
+      return detail::conv2d_direct_forward_fits(geo.C, geo.H, geo.W, geo.K, geo.R, geo.S, geo.pad, geo.dil, geo.stride);
+    case Map::weight:
+      return detail::conv2d_direct_weight_fits(geo.C, geo.H, geo.W, geo.K, geo.R, geo.S, geo.pad, geo.dil, geo.stride);
     case Map::input: {  // stride 1: the flipped conv of geo, K and C swapped, P x Q in, padding dil (R - 1) - pad
       const int64_t pad_t = geo.dil * (geo.R - 1) - geo.pad;
       return geo.stride == 1 && pad_t >= 0 && geo.R == geo.S &&
@@ -292,7 +294,8 @@ Tensor flipped_transpose(const Geometry& geo, const float* w) {
     for (int64_t c = 0; c < geo.C; ++c)
       for (int64_t r = 0; r < geo.R; ++r)
         for (int64_t s = 0; s < geo.S; ++s)
-          out[((c * geo.K + k) * geo.R + (geo.R - 1 - r)) * geo.S + (geo.S - 1 - s)] = w[((k * geo.C + c) * geo.R + r) * geo.S + s];
+          out[((c * geo.K + k) * geo.R + (geo.R - 1 - r)) * geo.S + (geo.S - 1 - s)] =
+              w[((k * geo.C + c) * geo.R + r) * geo.S + s];
   return wt;
 }
 
@@ -303,7 +306,9 @@ struct Conv2d {
   Conv2dOptions options;
 
   Shape out_shape(const Tensor& x, const Tensor& w) const { return conv2d_output_shape(x.shape(), w.shape(), options); }
-  double flops(const TensorList& in, const Tensor&) const { return conv2d_flops(in[0].shape(), in[1].shape(), options); }
+  double flops(const TensorList& in, const Tensor&) const {
+    return conv2d_flops(in[0].shape(), in[1].shape(), options);
+  }
   Shape out_shape(const Tensor& x, const Tensor& w, const Tensor& b) const {
     Shape y = out_shape(x, w);  // checks the weight's rank first
     if (b.shape() != Shape{w.shape()[0]})
@@ -322,7 +327,8 @@ struct Conv2d {
     const Tensor xc = x.contiguous(), wc = w.contiguous(), bc = b.defined() ? b.contiguous() : b;
     if (use_direct(geo, x.dtype(), Map::forward)) {
       detail::conv2d_direct_forward(xc.data<float>(), wc.data<float>(), bc.defined() ? bc.data<float>() : nullptr,
-                                    out.data<float>(), geo.N, geo.C, geo.H, geo.W, geo.K, geo.R, geo.S, geo.pad, geo.dil, geo.stride);
+                                    out.data<float>(), geo.N, geo.C, geo.H, geo.W, geo.K, geo.R, geo.S, geo.pad,
+                                    geo.dil, geo.stride);
       return;
     }
     dispatch_float(name, x.dtype(), [&]<typename T>() {
@@ -377,9 +383,8 @@ struct Conv2dBackwardInput {
                                     geo.Q, geo.C, geo.R, geo.S, pad_t, geo.dil, 1);
       return;
     }
-    dispatch_float(name, g.dtype(), [&]<typename T>() {
-      conv2d_backward_input_cpu<T>(geo, gc.data<T>(), wc.data<T>(), out.data<T>());
-    });
+    dispatch_float(name, g.dtype(),
+                   [&]<typename T>() { conv2d_backward_input_cpu<T>(geo, gc.data<T>(), wc.data<T>(), out.data<T>()); });
   }
   void device(const Tensor& g, const Tensor& w, const Tensor& out) const {
     backend::conv2d_backward_input(g, w, out, device_params(options));
@@ -405,8 +410,8 @@ struct Conv2dBackwardWeight {
     const Geometry geo = geometry(name, x.shape(), w_shape, options);
     const Tensor xc = x.contiguous(), gc = g.contiguous();
     if (use_direct(geo, x.dtype(), Map::weight)) {
-      detail::conv2d_direct_backward_weight(xc.data<float>(), gc.data<float>(), out.data<float>(), geo.N, geo.C,
-                                            geo.H, geo.W, geo.K, geo.R, geo.S, geo.pad, geo.dil, geo.stride);
+      detail::conv2d_direct_backward_weight(xc.data<float>(), gc.data<float>(), out.data<float>(), geo.N, geo.C, geo.H,
+                                            geo.W, geo.K, geo.R, geo.S, geo.pad, geo.dil, geo.stride);
       return;
     }
     dispatch_float(name, x.dtype(), [&]<typename T>() {

@@ -35,7 +35,7 @@ struct DirectShape {
 // The spatial tile: acc[m][v] = sum_i wp[i][m] * xp[off[i] + 16 v ...], then y rows k0 + m (MR of them).
 template <int MR>
 __attribute__((target("avx512f"))) void spatial_tile(const float* wp, const float* xp, const int64_t* off, int64_t crs,
-                                             const float* bias, float* y, int64_t ldy) {
+                                                     const float* bias, float* y, int64_t ldy) {
   __m512 acc[MR][kNv];
   for (int m = 0; m < MR; ++m)
     for (int v = 0; v < kNv; ++v) acc[m][v] = _mm512_set1_ps(bias ? bias[m] : 0.0f);
@@ -120,8 +120,8 @@ __attribute__((target("avx512f"))) inline void transpose16(__m512 r[16]) {
 
 // dst[c][r] = src[r][c] (r < rows, c < cols; leading dimensions lds, ldd): 16 x 16 blocks in
 // registers, the edges element by element.
-__attribute__((target("avx512f"))) void transpose(const float* src, int64_t rows, int64_t cols, int64_t lds,
-                                                  float* dst, int64_t ldd) {
+__attribute__((target("avx512f"))) void transpose(const float* src, int64_t rows, int64_t cols, int64_t lds, float* dst,
+                                                  int64_t ldd) {
   const int64_t r16 = rows / 16 * 16, c16 = cols / 16 * 16;
   for (int64_t r0 = 0; r0 < r16; r0 += 16)
     for (int64_t c0 = 0; c0 < c16; c0 += 16) {
@@ -139,8 +139,8 @@ __attribute__((target("avx512f"))) void transpose(const float* src, int64_t rows
 // reduction across lanes at the end.
 template <int MK, int MC>
 __attribute__((target("avx512f"))) void dot_tile(const float* g, int64_t ldg, int64_t gstride, const float* xp,
-                                                 int64_t xstride, const int64_t* off, int64_t positions,
-                                                 int64_t images, float* out, int64_t ldo) {
+                                                 int64_t xstride, const int64_t* off, int64_t positions, int64_t images,
+                                                 float* out, int64_t ldo) {
   __m512 acc[MK][MC];
   for (int m = 0; m < MK; ++m)
     for (int c = 0; c < MC; ++c) acc[m][c] = _mm512_setzero_ps();
@@ -196,12 +196,12 @@ template <int STRIDE, int... MI>
 constexpr std::array<WeightTileFn, kMi + 1> weight_tiles(std::integer_sequence<int, MI...>) {
   return {nullptr, weight_tile<MI + 1, STRIDE>...};
 }
-constexpr std::array<WeightTileFn, kMi + 1> kWeightTiles[2] = {
-    weight_tiles<1>(std::make_integer_sequence<int, kMi>()), weight_tiles<2>(std::make_integer_sequence<int, kMi>())};
+constexpr std::array<WeightTileFn, kMi + 1> kWeightTiles[2] = {weight_tiles<1>(std::make_integer_sequence<int, kMi>()),
+                                                               weight_tiles<2>(std::make_integer_sequence<int, kMi>())};
 
 constexpr int kMk = 4, kMc = 6;
-using DotTileFn = void (*)(const float*, int64_t, int64_t, const float*, int64_t, const int64_t*, int64_t, int64_t, float*,
-                          int64_t);
+using DotTileFn = void (*)(const float*, int64_t, int64_t, const float*, int64_t, const int64_t*, int64_t, int64_t,
+                           float*, int64_t);
 template <int MK, int... MC>
 constexpr std::array<DotTileFn, kMc + 1> dot_row(std::integer_sequence<int, MC...>) {
   return {nullptr, dot_tile<MK, MC + 1>...};
@@ -251,7 +251,7 @@ std::vector<int64_t> tap_offsets(const DirectShape& d) {
 // One image with the spatial tile: pad x into xp, run every tile into yflat [K, positions], copy the
 // valid positions to y.
 void spatial_image(const DirectShape& d, const float* x, const float* wp, const int64_t* off, const float* b, float* y,
-           float* xp, float* yflat) {
+                   float* xp, float* yflat) {
   const int64_t npos = d.positions();
   pad_image(d, x, xp);
   for (int64_t t0 = 0; t0 < npos; t0 += kNr)
@@ -363,8 +363,10 @@ void conv2d_direct_forward(const float* x, const float* w, const float* b, float
     for (int64_t n = begin; n < end; ++n) {
       const float* xn = x + n * C * H * W;
       float* yn = y + n * K * d.P * d.Q;
-      if (spatial) spatial_image(d, xn, wp.data(), off.data(), b, yn, xp, xp + xp_size);
-      else channel_image(d, xn, wp.data(), off.data(), b, yn, xp, xp + xp_size);
+      if (spatial)
+        spatial_image(d, xn, wp.data(), off.data(), b, yn, xp, xp + xp_size);
+      else
+        channel_image(d, xn, wp.data(), off.data(), b, yn, xp, xp + xp_size);
     }
   });
 }
@@ -395,7 +397,7 @@ void channel_backward_weight(const DirectShape& d, const float* x, const float* 
       for (int64_t i0 = 0; i0 < crs; i0 += kMi)
         for (int64_t k0 = 0; k0 < K; k0 += 32)
           kWeightTiles[d.stride - 1][std::min<int64_t>(kMi, crs - i0)](gt + k0, K, src, off.data() + i0, d.P, d.Q, d.Wp,
-                                                         part + i0 * K + k0);
+                                                                       part + i0 * K + k0);
     }
   });
   for (int64_t k = 0; k < K; ++k)

@@ -32,9 +32,8 @@ bool conv2d_direct_weight_fits(int64_t C, int64_t H, int64_t W, int64_t K, int64
                                int64_t dil, int64_t stride);
 
 // x [N, C, H, W], w [K, C, R, S], b [K] or null -> y [N, K, P, Q], stride 1; all contiguous float32.
-void conv2d_direct_forward(const float* x, const float* w, const float* b, float* y, int64_t N, int64_t C,
-                           int64_t H, int64_t W, int64_t K, int64_t R, int64_t S, int64_t pad, int64_t dil,
-                           int64_t stride);
+void conv2d_direct_forward(const float* x, const float* w, const float* b, float* y, int64_t N, int64_t C, int64_t H,
+                           int64_t W, int64_t K, int64_t R, int64_t S, int64_t pad, int64_t dil, int64_t stride);
 // x [N, C, H, W], g [N, K, P, Q] -> gw [K, C, R, S], stride 1: gw[k, i] = sum_t g_flat[k, t] xp_flat[t + off(i)]
 // over the padded-width positions (g_flat is zero at the dropped ones), dot products of contiguous runs
 // (4 x 6 tiles of 16-lane accumulators, summed across lanes at the end). Per-thread partial sums.

@@ -30,11 +30,15 @@ struct UnaryOp {
 
 template <typename Derived, typename Fn>
 struct BinaryOp {
-  Shape out_shape(const Tensor& a, const Tensor& b) const { return broadcast_shapes(Derived::name, a.shape(), b.shape()); }
+  Shape out_shape(const Tensor& a, const Tensor& b) const {
+    return broadcast_shapes(Derived::name, a.shape(), b.shape());
+  }
   void cpu(const Tensor& a, const Tensor& b, const Tensor& out) const {
     dispatch_float(Derived::name, a.dtype(), [&]<typename T>() { map_cpu<T, T, T>(out, Fn{}, a, b); });
   }
-  void device(const Tensor& a, const Tensor& b, const Tensor& out) const { backend::binary(Derived::name, Fn{}, a, b, out); }
+  void device(const Tensor& a, const Tensor& b, const Tensor& out) const {
+    backend::binary(Derived::name, Fn{}, a, b, out);
+  }
 };
 
 // Gradient for input i only when it requires one (saves the work for constants and data).
@@ -69,12 +73,24 @@ struct Div : BinaryOp<Div, DivFn> {
   }
 };
 // Comparisons have no backward: their outputs are constants for autograd.
-struct Eq : BinaryOp<Eq, EqFn> { static constexpr std::string_view name = "eq"; };
-struct Ne : BinaryOp<Ne, NeFn> { static constexpr std::string_view name = "ne"; };
-struct Lt : BinaryOp<Lt, LtFn> { static constexpr std::string_view name = "lt"; };
-struct Le : BinaryOp<Le, LeFn> { static constexpr std::string_view name = "le"; };
-struct Gt : BinaryOp<Gt, GtFn> { static constexpr std::string_view name = "gt"; };
-struct Ge : BinaryOp<Ge, GeFn> { static constexpr std::string_view name = "ge"; };
+struct Eq : BinaryOp<Eq, EqFn> {
+  static constexpr std::string_view name = "eq";
+};
+struct Ne : BinaryOp<Ne, NeFn> {
+  static constexpr std::string_view name = "ne";
+};
+struct Lt : BinaryOp<Lt, LtFn> {
+  static constexpr std::string_view name = "lt";
+};
+struct Le : BinaryOp<Le, LeFn> {
+  static constexpr std::string_view name = "le";
+};
+struct Gt : BinaryOp<Gt, GtFn> {
+  static constexpr std::string_view name = "gt";
+};
+struct Ge : BinaryOp<Ge, GeFn> {
+  static constexpr std::string_view name = "ge";
+};
 
 struct Where {
   static constexpr std::string_view name = "where";
@@ -210,7 +226,8 @@ struct SiluBackward : BinaryOp<SiluBackward, SiluBackwardFn> {
     const Tensor &g = in[0], &a = in[1];
     return {grad_if(in, 0, [&] { return silu_backward(gg, a); }), grad_if(in, 1, [&] {
               const Tensor s = sigmoid(a), one = scalar_like(1, a);
-              const Tensor second = mul(mul(s, sub(one, s)), add(scalar_like(2, a), mul(a, sub(one, mul(s, scalar_like(2, a))))));
+              const Tensor second =
+                  mul(mul(s, sub(one, s)), add(scalar_like(2, a), mul(a, sub(one, mul(s, scalar_like(2, a))))));
               return mul(mul(gg, g), second);
             })};
   }
@@ -234,7 +251,9 @@ struct Clamp : UnaryOp<Clamp, ClampFn> {
     return {mul(g, inside)};
   }
 };
-struct Sign : UnaryOp<Sign, SignFn> { static constexpr std::string_view name = "sign"; };
+struct Sign : UnaryOp<Sign, SignFn> {
+  static constexpr std::string_view name = "sign";
+};
 
 }  // namespace
 

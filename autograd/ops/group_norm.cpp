@@ -96,9 +96,7 @@ SCORCH_CPU_CLONES void row_backward_input(const T* gy, const T* x, T* gx, int64_
 // ---- Kernels over all groups. Pointers are contiguous; w and b may be null (no affine). ----
 
 // Groups per parallel_for item: about kGrainElementwise elements of work.
-int64_t groups_per_task(const NormShape& s) {
-  return grain_for(s.group_size());
-}
+int64_t groups_per_task(const NormShape& s) { return grain_for(s.group_size()); }
 
 // x, y [N, C, S]; w, b [C]; mean, rstd [N, G] (written).
 template <bool kSilu, typename T>
@@ -128,7 +126,7 @@ void group_norm_backward_cpu(const NormShape& s, const T* g, const T* x, const T
     for (int64_t ng = begin; ng < end; ++ng) {
       const double mu = mean[ng], r = rstd[ng];
       const int64_t c0 = (ng % s.G) * Cg, nc0 = ng * Cg;  // first channel of the group, its index in [N, C]
-      double dot_w = 0, sum_w = 0;  // sum over the group of gh (x - mu) and of gh, gh = gy w
+      double dot_w = 0, sum_w = 0;                        // sum over the group of gh (x - mu) and of gh, gh = gy w
       for (int64_t j = 0; j < Cg; ++j) {
         const int64_t off = ng * D + j * S;
         const double wc = w ? w[c0 + j] : 1.0;
@@ -231,7 +229,8 @@ struct GroupNormOp {
     detail::run_kernel(BackwardKernel{this}, x.device(), gc, x, w, b, gx, dot, sum);
     TensorList grads{in[0].requires_grad() ? gx : Tensor()};
     if (has_weight && in[1].requires_grad()) {
-      const Tensor r = reshape(expand(reshape(saved_rstd, {s.N, s.G, 1}), {s.N, s.G, s.channels_per_group()}), {s.N, s.C});
+      const Tensor r =
+          reshape(expand(reshape(saved_rstd, {s.N, s.G, 1}), {s.N, s.G, s.channels_per_group()}), {s.N, s.C});
       grads.push_back(to(scorch::sum(r * dot, {0}), x.dtype()));
     } else if (has_weight) {
       grads.push_back(Tensor());
@@ -269,7 +268,11 @@ struct GroupNormOp {
 template <bool kSilu>
 Tensor group_norm_impl(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias, double eps) {
   const NormShape s = check_group_norm(GroupNormOp<kSilu>::name, x, groups, weight, bias, eps);
-  const GroupNormOp<kSilu> op{s, eps, weight.defined(), bias.defined(), empty({s.N, groups}, {.dtype = kFloat64, .device = x.device()}),
+  const GroupNormOp<kSilu> op{s,
+                              eps,
+                              weight.defined(),
+                              bias.defined(),
+                              empty({s.N, groups}, {.dtype = kFloat64, .device = x.device()}),
                               empty({s.N, groups}, {.dtype = kFloat64, .device = x.device()})};
   TensorList inputs{x};
   if (weight.defined()) inputs.push_back(weight);

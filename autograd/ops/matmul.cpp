@@ -43,8 +43,9 @@ Shape matmul_shape(const Tensor& a, const Tensor& b) {
   for (int i = 0; i < n; ++i) {  // batch dims, aligned at the right
     const int64_t da = i >= n - na ? a.shape()[i - (n - na)] : 1, db = i >= n - nb ? b.shape()[i - (n - nb)] : 1;
     if (da != db && da != 1 && db != 1)
-      throw_mismatch(a, b, "do not broadcast (batch dim " + std::to_string(i) + ": " + std::to_string(da) + " vs " +
-                               std::to_string(db) + ")");
+      throw_mismatch(a, b,
+                     "do not broadcast (batch dim " + std::to_string(i) + ": " + std::to_string(da) + " vs " +
+                         std::to_string(db) + ")");
     y.push_back(da == 1 ? db : da);
   }
   if (a.dim() >= 2) y.push_back(a.shape()[a.dim() - 2]);
@@ -184,9 +185,11 @@ struct MatmulOp {
 struct LinearOp {
   static constexpr std::string_view name = "linear";
   Shape out_shape(const Tensor& x, const Tensor& w, const Tensor& b) const {
-    if (w.dim() != 2 || b.dim() != 1 || b.shape()[0] != w.shape()[0] || x.dim() == 0 || x.shape().back() != w.shape()[1])
-      throw std::invalid_argument("linear: x " + to_string(x.shape()) + ", weight " + to_string(w.shape()) + " and bias " +
-                                  to_string(b.shape()) + " do not fit (want x [..., K], weight [N, K], bias [N])");
+    if (w.dim() != 2 || b.dim() != 1 || b.shape()[0] != w.shape()[0] || x.dim() == 0 ||
+        x.shape().back() != w.shape()[1])
+      throw std::invalid_argument("linear: x " + to_string(x.shape()) + ", weight " + to_string(w.shape()) +
+                                  " and bias " + to_string(b.shape()) +
+                                  " do not fit (want x [..., K], weight [N, K], bias [N])");
     Shape y = x.shape();
     y[y.size() - 1] = w.shape()[0];
     return y;
@@ -203,7 +206,8 @@ struct LinearOp {
       return;
     }
     std::optional<Tensor> rows = as_one_matrix(x);
-    const BlasMatrix X = blas_matrix(rows ? *rows : reshape(x.contiguous(), {M, K})), W = blas_matrix(transpose(w, 0, 1));
+    const BlasMatrix X = blas_matrix(rows ? *rows : reshape(x.contiguous(), {M, K})),
+                     W = blas_matrix(transpose(w, 0, 1));
     dispatch_float(name, x.dtype(), [&]<typename T>() {
       const Tensor bias = b.contiguous();
       if (gemm_thin<T>(X, X.t.data<T>(), W, W.t.data<T>(), y.data<T>(), M, N, K, bias.data<T>())) return;

@@ -2,9 +2,10 @@
 //
 // Every kernel works on one contiguous [H, W] plane at a time, and threads split the N*C planes, so
 // no two threads ever write the same element (the scatters need no atomics). Inputs that are not
-// contiguous are copied first. The CUDA kernels (cuda/pool.cu) share image_index.h's windows and argmax. Average pooling is separable: the k x k box sum is a sum over k
-// columns then over k rows (2k adds per output instead of k^2), each pass a unit-stride loop when
-// stride is 1 (the RefineNet 5x5 stride-1 pooling) or a short strided one (2x2 mean pooling).
+// contiguous are copied first. The CUDA kernels (cuda/pool.cu) share image_index.h's windows and argmax. Average
+// pooling is separable: the k x k box sum is a sum over k columns then over k rows (2k adds per output instead of k^2),
+// each pass a unit-stride loop when stride is 1 (the RefineNet 5x5 stride-1 pooling) or a short strided one (2x2 mean
+// pooling).
 #include "autograd/ops/pool.h"
 
 #include <algorithm>
@@ -28,9 +29,7 @@ Shape pooled_shape(const PoolGeometry& g, const Shape& x) { return {x[0], x[1], 
 struct PoolArgs {
   int64_t kernel, stride, padding;
 
-  std::string text() const {
-    return "kernel " + str(kernel) + ", stride " + str(stride) + ", padding " + str(padding);
-  }
+  std::string text() const { return "kernel " + str(kernel) + ", stride " + str(stride) + ", padding " + str(padding); }
   // The windows over an input of shape x; throws naming op, the shape and the arguments.
   PoolGeometry geometry(std::string_view op, const Shape& x) const {
     auto fail = [&](const std::string& what) { throw std::invalid_argument(std::string(op) + ": " + what); };
@@ -41,7 +40,9 @@ struct PoolArgs {
     if (x[2] + 2 * padding < kernel || x[3] + 2 * padding < kernel)
       fail("kernel " + str(kernel) + " is larger than the padded input " + str(x[2] + 2 * padding) + "x" +
            str(x[3] + 2 * padding) + " (input " + to_string(x) + ", " + text() + ")");
-    auto window = [&](int64_t in) { return Window{in, (in + 2 * padding - kernel) / stride + 1, kernel, stride, padding}; };
+    auto window = [&](int64_t in) {
+      return Window{in, (in + 2 * padding - kernel) / stride + 1, kernel, stride, padding};
+    };
     return {x[0] * x[1], window(x[2]), window(x[3])};
   }
   // The geometry of input shape x, after checking that g has the shape of the pooled output.
@@ -156,11 +157,12 @@ struct AvgPool2d {
   PoolArgs args;
   Shape out_shape(const Tensor& x) const { return pooled_shape(args.geometry(name, x.shape()), x.shape()); }
   void cpu(const Tensor& x, Tensor& y) const {
-    dispatch_float(name, x.dtype(), [&]<typename T>() {
-      avg_pool2d_forward_cpu<T>(x.contiguous(), y, args.geometry(name, x.shape()));
-    });
+    dispatch_float(name, x.dtype(),
+                   [&]<typename T>() { avg_pool2d_forward_cpu<T>(x.contiguous(), y, args.geometry(name, x.shape())); });
   }
-  void device(const Tensor& x, Tensor& y) const { backend::avg_pool2d(x.contiguous(), y, args.geometry(name, x.shape())); }
+  void device(const Tensor& x, Tensor& y) const {
+    backend::avg_pool2d(x.contiguous(), y, args.geometry(name, x.shape()));
+  }
   TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
     return {avg_pool2d_backward(g, in[0].shape(), args.kernel, args.stride, args.padding)};
   }

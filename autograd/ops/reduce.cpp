@@ -125,8 +125,10 @@ void reduce_cpu(const Tensor& a, uint32_t mask, Tensor& out, Finish finish) {
   const bool rows_contiguous = p.length > 1 && p.reduced.strides[0].back() == 1;
   const bool columns = p.outputs > 1 && p.kept.strides[0].back() == 1 && !rows_contiguous;
   auto fold = [&](int64_t o_begin, int64_t o_end, int64_t r_begin, int64_t r_end, Acc* acc) {
-    if (columns) fold_columns<F>(p, in, o_begin, o_end, r_begin, r_end, acc);
-    else fold_rows<F>(p, in, o_begin, o_end, r_begin, r_end, acc);
+    if (columns)
+      fold_columns<F>(p, in, o_begin, o_end, r_begin, r_end, acc);
+    else
+      fold_rows<F>(p, in, o_begin, o_end, r_begin, r_end, acc);
   };
   if (p.outputs < kFewOutputs && p.length >= 2 * kChunk) {
     const int64_t chunks = (p.length + kChunk - 1) / kChunk;
@@ -158,8 +160,10 @@ struct ReduceDims {
   Shape out_shape(const Shape& in) const {
     Shape out;
     for (int d = 0; d < in.size(); ++d)
-      if (!reduces(d)) out.push_back(in[d]);
-      else if (keepdim) out.push_back(1);
+      if (!reduces(d))
+        out.push_back(in[d]);
+      else if (keepdim)
+        out.push_back(1);
     return out;
   }
   int64_t count(const Shape& in) const {  // |R|, the number of elements folded into each output
@@ -240,9 +244,8 @@ struct Max {
     return dims.out_shape(a.shape());
   }
   void cpu(const Tensor& a, Tensor& out) const {
-    dispatch_float(name, a.dtype(), [&]<typename T>() {
-      reduce_cpu<MaxFold<T>, T>(a, dims.mask, out, [](T m) { return m; });
-    });
+    dispatch_float(name, a.dtype(),
+                   [&]<typename T>() { reduce_cpu<MaxFold<T>, T>(a, dims.mask, out, [](T m) { return m; }); });
   }
   void device(const Tensor& a, Tensor& out) const { backend::reduce(backend::ReduceKind::max, a, dims.mask, out); }
   // Every element equal to the max gets an equal share of g; eq() has no gradient, so the mask is a
@@ -278,8 +281,10 @@ Tensor sum_to(const Tensor& a, const Shape& shape) {
   ReduceDims dims{0, /*keepdim=*/true};
   bool fits = lead >= 0;
   for (int d = 0; fits && d < a.dim(); ++d) {
-    if (d < lead || shape[d - lead] == 1) dims.mask |= 1u << d;
-    else fits = shape[d - lead] == a.shape()[d];
+    if (d < lead || shape[d - lead] == 1)
+      dims.mask |= 1u << d;
+    else
+      fits = shape[d - lead] == a.shape()[d];
   }
   if (!fits)
     throw std::invalid_argument("sum_to: cannot sum " + to_string(a.shape()) + " down to " + to_string(shape) + " (" +

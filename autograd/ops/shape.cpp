@@ -21,9 +21,12 @@ Shape infer_shape(std::string_view op, const Shape& from, Shape shape) {
   int infer = -1;
   int64_t known = 1;
   for (int d = 0; d < shape.size(); ++d) {
-    if (shape[d] == -1 && infer < 0) infer = d;
-    else if (shape[d] < 0) throw std::invalid_argument(std::string(op) + ": invalid shape " + to_string(shape));
-    else known *= shape[d];
+    if (shape[d] == -1 && infer < 0)
+      infer = d;
+    else if (shape[d] < 0)
+      throw std::invalid_argument(std::string(op) + ": invalid shape " + to_string(shape));
+    else
+      known *= shape[d];
   }
   if (infer >= 0 && known != 0 && from.numel() % known == 0) shape[infer] = from.numel() / known;
   if ((infer >= 0 && shape[infer] == -1) || shape.numel() != from.numel())
@@ -75,7 +78,9 @@ struct Reshape {
     const Tensor c = copy_of(a, a.dtype());
     return make_view(c, target, contiguous_strides(target), 0);
   }
-  TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const { return {reshape(g, in[0].shape())}; }
+  TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
+    return {reshape(g, in[0].shape())};
+  }
 };
 
 struct Permute {
@@ -118,7 +123,9 @@ struct SliceBackward {
     Slice{dim, start, end, step}.forward(out).copy_(g);
     return out;
   }
-  TensorList backward(const Tensor& gg, const TensorList&, const Tensor&) const { return {slice(gg, dim, start, end, step)}; }
+  TensorList backward(const Tensor& gg, const TensorList&, const Tensor&) const {
+    return {slice(gg, dim, start, end, step)};
+  }
 };
 
 struct Expand {
@@ -203,11 +210,14 @@ Tensor view(const Tensor& a, const Shape& shape) { return apply(Reshape{shape, t
 Tensor flatten(const Tensor& a, int64_t start_dim, int64_t end_dim) {
   if (a.dim() == 0) return reshape(a, {1});
   const int s = wrap_dim("flatten", start_dim, a.dim()), e = wrap_dim("flatten", end_dim, a.dim());
-  if (s > e) throw std::invalid_argument("flatten: start_dim " + str(start_dim) + " comes after end_dim " + str(end_dim));
+  if (s > e)
+    throw std::invalid_argument("flatten: start_dim " + str(start_dim) + " comes after end_dim " + str(end_dim));
   Shape shape;
   for (int d = 0; d < a.dim(); ++d) {
-    if (d <= s || d > e) shape.push_back(a.shape()[d]);
-    else shape[shape.size() - 1] *= a.shape()[d];
+    if (d <= s || d > e)
+      shape.push_back(a.shape()[d]);
+    else
+      shape[shape.size() - 1] *= a.shape()[d];
   }
   return reshape(a, shape);
 }

@@ -21,7 +21,8 @@ std::string str(int64_t v) { return std::to_string(v); }
 
 void check_4d(std::string_view op, const Tensor& x, const char* what) {
   if (x.dim() != 4)
-    throw std::invalid_argument(std::string(op) + ": " + what + " " + to_string(x.shape()) + " must be 4-d [N, C, H, W]");
+    throw std::invalid_argument(std::string(op) + ": " + what + " " + to_string(x.shape()) +
+                                " must be 4-d [N, C, H, W]");
 }
 
 // x [N, C, H, W] -> y [N, C, H s, W s]: each output row is built once, then copied s - 1 times.
@@ -141,7 +142,8 @@ struct UpsampleNearest2dBackward {
     return {s[0], s[1], s[2] / scale, s[3] / scale};
   }
   void cpu(const Tensor& g, Tensor& gx) const {
-    dispatch_float(name, g.dtype(), [&]<typename T>() { upsample_nearest2d_backward_cpu<T>(g.contiguous(), gx, scale); });
+    dispatch_float(name, g.dtype(),
+                   [&]<typename T>() { upsample_nearest2d_backward_cpu<T>(g.contiguous(), gx, scale); });
   }
   void device(const Tensor& g, Tensor& gx) const { backend::upsample_nearest2d_backward(g.contiguous(), gx, scale); }
   TensorList backward(const Tensor& gg, const TensorList&, const Tensor&) const {
@@ -157,13 +159,13 @@ struct InterpolateBilinear {
     check_4d(name, x, "input");
     const Shape& s = x.shape();
     if (s[2] < 1 || s[3] < 1)
-      throw std::invalid_argument("interpolate_bilinear: input " + to_string(s) + " has an empty spatial dim (need H, W >= 1)");
+      throw std::invalid_argument("interpolate_bilinear: input " + to_string(s) +
+                                  " has an empty spatial dim (need H, W >= 1)");
     return {s[0], s[1], out_h, out_w};
   }
   void cpu(const Tensor& x, Tensor& y) const {
-    dispatch_float(name, x.dtype(), [&]<typename T>() {
-      interpolate_bilinear_forward_cpu<T>(x.contiguous(), y, align_corners);
-    });
+    dispatch_float(name, x.dtype(),
+                   [&]<typename T>() { interpolate_bilinear_forward_cpu<T>(x.contiguous(), y, align_corners); });
   }
   void device(const Tensor& x, Tensor& y) const { backend::interpolate_bilinear(x.contiguous(), y, align_corners); }
   TensorList backward(const Tensor& g, const TensorList& in, const Tensor&) const {
@@ -183,11 +185,12 @@ struct InterpolateBilinearBackward {
     return {s[0], s[1], in_h, in_w};
   }
   void cpu(const Tensor& g, Tensor& gx) const {
-    dispatch_float(name, g.dtype(), [&]<typename T>() {
-      interpolate_bilinear_backward_cpu<T>(g.contiguous(), gx, align_corners);
-    });
+    dispatch_float(name, g.dtype(),
+                   [&]<typename T>() { interpolate_bilinear_backward_cpu<T>(g.contiguous(), gx, align_corners); });
   }
-  void device(const Tensor& g, Tensor& gx) const { backend::interpolate_bilinear_backward(g.contiguous(), gx, align_corners); }
+  void device(const Tensor& g, Tensor& gx) const {
+    backend::interpolate_bilinear_backward(g.contiguous(), gx, align_corners);
+  }
   TensorList backward(const Tensor& gg, const TensorList& in, const Tensor&) const {
     return {interpolate_bilinear(gg, in[0].shape()[2], in[0].shape()[3], align_corners)};
   }
@@ -205,7 +208,8 @@ void check_size(std::string_view op, const char* what, int64_t h, int64_t w, con
 }
 
 void check_scale(std::string_view op, int64_t scale, const char* label, const Tensor& t) {
-  if (scale < 1) throw std::invalid_argument(std::string(op) + ": scale must be >= 1, got " + str(scale) + shape_of(label, t));
+  if (scale < 1)
+    throw std::invalid_argument(std::string(op) + ": scale must be >= 1, got " + str(scale) + shape_of(label, t));
 }
 
 }  // namespace

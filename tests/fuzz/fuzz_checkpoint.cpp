@@ -22,7 +22,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (p.step < 0 || p.best_step < 0 || p.best_step > p.step || p.ema_updates < 0 || p.ema_updates > p.step ||
         p.loss_count < 0 || p.loss_count > p.step || p.bad_evals < 0 || std::isnan(p.best_val_loss) ||
         !std::isfinite(p.loss_sum) || !std::isfinite(p.elapsed_s) || p.elapsed_s < 0) {
-      std::fprintf(stderr, "fuzz_checkpoint: out-of-range progress accepted (step %lld)\n", static_cast<long long>(p.step));
+      std::fprintf(stderr, "fuzz_checkpoint: out-of-range progress accepted (step %lld)\n",
+                   static_cast<long long>(p.step));
       std::abort();
     }
   } catch (const std::runtime_error& e) {

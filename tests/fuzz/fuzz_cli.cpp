@@ -37,11 +37,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const int argc = static_cast<int>(words.size());
   try {
     scorch::app::parse_mnist_flags(argc, argv.data());
-  } catch (const scorch::app::UsageError&) {
-  }
+  } catch (const scorch::app::UsageError&) {}
   try {
     scorch::app::parse_gmm_flags(argc, argv.data());
-  } catch (const scorch::app::UsageError&) {
-  }
+  } catch (const scorch::app::UsageError&) {}
   return 0;
 }

@@ -39,15 +39,15 @@ struct ConvCase {
 
 // Small enough for gradcheck (O(numel^2) evaluations).
 const std::vector<ConvCase> kCases = {
-    {{1, 1, 4, 4}, {1, 1, 3, 3}},                                         // one filter, no padding
-    {{2, 2, 5, 4}, {3, 2, 3, 3}, {.padding = 1}},                         // same-size output, H != W
-    {{2, 2, 5, 5}, {2, 2, 3, 3}, {.stride = 2, .padding = 1}, false},     // the downsampling conv
-    {{1, 2, 7, 6}, {2, 2, 3, 3}, {.padding = 2, .dilation = 2}},          // RefineNet's dilated conv
-    {{2, 3, 4, 4}, {2, 3, 1, 1}},                                         // 1x1: no im2col
-    {{1, 2, 6, 5}, {2, 2, 2, 3}, {.stride = 3, .padding = 1}},            // stride > kernel rows
+    {{1, 1, 4, 4}, {1, 1, 3, 3}},                                            // one filter, no padding
+    {{2, 2, 5, 4}, {3, 2, 3, 3}, {.padding = 1}},                            // same-size output, H != W
+    {{2, 2, 5, 5}, {2, 2, 3, 3}, {.stride = 2, .padding = 1}, false},        // the downsampling conv
+    {{1, 2, 7, 6}, {2, 2, 3, 3}, {.padding = 2, .dilation = 2}},             // RefineNet's dilated conv
+    {{2, 3, 4, 4}, {2, 3, 1, 1}},                                            // 1x1: no im2col
+    {{1, 2, 6, 5}, {2, 2, 2, 3}, {.stride = 3, .padding = 1}},               // stride > kernel rows
     {{2, 2, 4, 5}, {2, 2, 3, 3}, {.padding = 1}, true, Layout::transposed},  // H and W swapped in memory
     {{3, 2, 3, 4}, {1, 2, 3, 3}, {.padding = 1}, true, Layout::strided},
-    {{0, 2, 4, 4}, {3, 2, 3, 3}, {.padding = 1}},                         // empty batch
+    {{0, 2, 4, 4}, {3, 2, 3, 3}, {.padding = 1}},  // empty batch
 };
 
 // Forward only: unet-small's layer shapes at batch 5 (threads split the batch), and a deep 1x1.
@@ -127,7 +127,8 @@ TEST(Conv2d, OneThreadMatchesTwo) {
 
 TEST(Conv2d, Gradients) {
   for (const auto& c : kCases)
-    EXPECT_TRUE(grads_ok([&c](const TensorList& in) { return c.run(in); }, c.make(kFloat64, 2, true), {.name = "conv2d"}))
+    EXPECT_TRUE(
+        grads_ok([&c](const TensorList& in) { return c.run(in); }, c.make(kFloat64, 2, true), {.name = "conv2d"}))
         << c;
 }
 
@@ -153,15 +154,24 @@ TEST(Conv2d, BackwardMapsHaveGradients) {  // each backward map on its own, as a
 
 TEST(Conv2d, ErrorsNameTheShapes) {
   const Tensor x = zeros({64, 3, 28, 28}), w = zeros({32, 1, 3, 3});
-  EXPECT_EQ(error_of([&] { conv2d(x, w); }), "conv2d: input [64, 3, 28, 28] has 3 channels, weight [32, 1, 3, 3] expects 1");
+  EXPECT_EQ(error_of([&] { conv2d(x, w); }),
+            "conv2d: input [64, 3, 28, 28] has 3 channels, weight [32, 1, 3, 3] expects 1");
   EXPECT_EQ(error_of([&] { conv2d(zeros({3, 28, 28}), w); }), "conv2d: input [3, 28, 28] must be 4-d [N, C, H, W]");
-  EXPECT_EQ(error_of([&] { conv2d(zeros({1, 1, 2, 2}), w); }),
+  EXPECT_EQ(error_of([&] {
+              conv2d(zeros({1, 1, 2, 2}), w);
+            }),
             "conv2d: weight [32, 1, 3, 3] (dilation 1) does not fit input [1, 1, 2, 2] padded by 0");
-  EXPECT_EQ(error_of([&] { conv2d(zeros({1, 1, 4, 4}), w, zeros({31})); }),
+  EXPECT_EQ(error_of([&] {
+              conv2d(zeros({1, 1, 4, 4}), w, zeros({31}));
+            }),
             "conv2d: bias [31] must be [32] for weight [32, 1, 3, 3]");
-  EXPECT_EQ(error_of([&] { conv2d(zeros({1, 1, 4, 4}), w, Tensor(), {.stride = 0}); }),
+  EXPECT_EQ(error_of([&] {
+              conv2d(zeros({1, 1, 4, 4}), w, Tensor(), {.stride = 0});
+            }),
             "conv2d: needs stride >= 1, padding >= 0, dilation >= 1; got stride 0, padding 0, dilation 1");
-  EXPECT_EQ(error_of([&] { conv2d_backward_input(zeros({1, 32, 3, 3}), w, {1, 1, 4, 4}, {}); }),
+  EXPECT_EQ(error_of([&] {
+              conv2d_backward_input(zeros({1, 32, 3, 3}), w, {1, 1, 4, 4}, {});
+            }),
             "conv2d_backward_input: grad [1, 32, 3, 3] must be [1, 32, 2, 2], the output of input [1, 1, 4, 4] and "
             "weight [32, 1, 3, 3]");
 }

@@ -28,10 +28,14 @@ std::ostream& operator<<(std::ostream& os, const BinaryCase& c) {
   return os << "a " << c.a << " b " << c.b << " " << testing::layout_name(c.layout);
 }
 
-const std::vector<BinaryCase> kBinaryCases = {
-    {{2, 3}, {2, 3}},          {{4, 1, 3}, {2, 1}},       {{}, {5}},
-    {{5}, {}},                 {{0, 3}, {1, 3}},          {{3, 4}, {3, 4}, Layout::transposed},
-    {{2, 3, 4}, {4}, Layout::strided}, {{3, 1}, {1, 4}}};
+const std::vector<BinaryCase> kBinaryCases = {{{2, 3}, {2, 3}},
+                                              {{4, 1, 3}, {2, 1}},
+                                              {{}, {5}},
+                                              {{5}, {}},
+                                              {{0, 3}, {1, 3}},
+                                              {{3, 4}, {3, 4}, Layout::transposed},
+                                              {{2, 3, 4}, {4}, Layout::strided},
+                                              {{3, 1}, {1, 4}}};
 
 TEST(Elementwise, BinaryMatchesNaiveReference) {
   for (const auto& op : testing::binary_cases())
@@ -81,9 +85,11 @@ Tensor kink_free(const Shape& shape, uint64_t seed, double lo, double hi, Layout
   return out;
 }
 
-const std::vector<std::pair<Shape, Layout>> kUnaryCases = {
-    {{2, 3}, Layout::contiguous}, {{}, Layout::contiguous}, {{0, 4}, Layout::contiguous},
-    {{3, 5}, Layout::transposed}, {{2, 4}, Layout::strided}};
+const std::vector<std::pair<Shape, Layout>> kUnaryCases = {{{2, 3}, Layout::contiguous},
+                                                           {{}, Layout::contiguous},
+                                                           {{0, 4}, Layout::contiguous},
+                                                           {{3, 5}, Layout::transposed},
+                                                           {{2, 4}, Layout::strided}};
 
 TEST(Elementwise, UnaryMatchesNaiveReference) {
   for (const auto& op : testing::unary_cases())
@@ -128,7 +134,8 @@ TEST(Elementwise, TernaryMatchesNaiveReference) {
     for (DType dtype : {kFloat32, kFloat64}) {
       const TensorList x = ternary_inputs(op, dtype, false);
       const double rtol = dtype == kFloat32 ? 1e-6 : 1e-14;
-      EXPECT_TRUE(testing::all_close(op.op(x), reference::ternary(x[0], x[1], x[2], op.ref), {.rtol = rtol, .atol = 1e-7}))
+      EXPECT_TRUE(
+          testing::all_close(op.op(x), reference::ternary(x[0], x[1], x[2], op.ref), {.rtol = rtol, .atol = 1e-7}))
           << op.name << " " << dtype_name(dtype);
     }
 }
@@ -156,7 +163,8 @@ TEST(ElementwiseCases, EveryElementwiseFnHasACase) {
   SCORCH_BINARY_FNS(SCORCH_NAME_FN)
   SCORCH_TERNARY_FNS(SCORCH_NAME_FN)
 #undef SCORCH_NAME_FN
-  for (const std::string& fn : covered) EXPECT_TRUE(fns.count(fn)) << fn << " is not a struct of tensor/elementwise_fns.h";
+  for (const std::string& fn : covered)
+    EXPECT_TRUE(fns.count(fn)) << fn << " is not a struct of tensor/elementwise_fns.h";
 }
 
 TEST(Elementwise, WhereSelectsAndRoutesGradients) {
@@ -172,7 +180,8 @@ TEST(Elementwise, WhereSelectsAndRoutesGradients) {
 // The fused Langevin update equals the three ops it replaces up to the last bit (the compiler may fuse
 // x + a alpha into one FMA, which the separate ops cannot), broadcasts, and routes alpha g and beta g back.
 TEST(Elementwise, AddScaledIsTheThreeOpsInOnePass) {
-  const Tensor x = make_input({64, 2}, kFloat32, 9), s = make_input({64, 2}, kFloat32, 10), z = make_input({2}, kFloat32, 11);
+  const Tensor x = make_input({64, 2}, kFloat32, 9), s = make_input({64, 2}, kFloat32, 10),
+               z = make_input({2}, kFloat32, 11);
   const double alpha = 0.0123, beta = std::sqrt(2 * alpha);
   EXPECT_TRUE(testing::all_close(add_scaled(x, s, alpha, z, beta), x + s * alpha + z * beta, {2e-7, 1e-7}));
   const TensorList in = {make_input({3, 4}, kFloat64, 12, Layout::transposed, -1, 1, true),

@@ -47,13 +47,23 @@ struct NormCase {
 
 // Spatial dims 0, 1 and 2; 1 group, C groups and in between; views; a group of 1 element; empty.
 const std::vector<NormCase> kForwardCases = {
-    {{3, 6}, 3},  {{2, 6, 5}, 2, false},  {{3, 8, 4, 5}, 4},  {{2, 8, 4, 5}, 8, true, Layout::transposed},
-    {{2, 8, 3, 3}, 1, true, Layout::strided},  {{1, 4, 17, 3}, 2, false},  {{2, 4, 1, 1}, 2},
-    {{8, 32, 14, 14}, 8},  {{4, 64, 7, 7}, 8, false},  {{0, 4, 3}, 2},
+    {{3, 6}, 3},
+    {{2, 6, 5}, 2, false},
+    {{3, 8, 4, 5}, 4},
+    {{2, 8, 4, 5}, 8, true, Layout::transposed},
+    {{2, 8, 3, 3}, 1, true, Layout::strided},
+    {{1, 4, 17, 3}, 2, false},
+    {{2, 4, 1, 1}, 2},
+    {{8, 32, 14, 14}, 8},
+    {{4, 64, 7, 7}, 8, false},
+    {{0, 4, 3}, 2},
 };
 // Tiny shapes: gradgradcheck costs O(numel^2) evaluations.
 const std::vector<NormCase> kGradCases = {
-    {{2, 4}, 2},  {{2, 4, 3}, 2},  {{1, 6, 2, 2}, 3, false},  {{2, 4, 2, 2}, 1, true, Layout::transposed},
+    {{2, 4}, 2},
+    {{2, 4, 3}, 2},
+    {{1, 6, 2, 2}, 3, false},
+    {{2, 4, 2, 2}, 1, true, Layout::transposed},
 };
 
 Tolerance forward_tolerance(DType dtype) {
@@ -122,8 +132,10 @@ void expect_fused_matches_composite(const NormCase& c, bool silu) {
   const TensorList fused32 = grad({run(c, in32, silu)}, in32, {v.to(kFloat32)});
   EXPECT_TRUE(composite[0].requires_grad()) << c << ": the composite gradient must be differentiable";
   for (size_t i = 0; i < in.size(); ++i) {
-    EXPECT_TRUE(all_close(fused[i], composite[i], {.rtol = 1e-10, .atol = 1e-12})) << c << ", silu " << silu << ", " << i;
-    EXPECT_TRUE(all_close(fused32[i], composite[i], {.rtol = 1e-4, .atol = 1e-5})) << c << ", silu " << silu << ", " << i;
+    EXPECT_TRUE(all_close(fused[i], composite[i], {.rtol = 1e-10, .atol = 1e-12}))
+        << c << ", silu " << silu << ", " << i;
+    EXPECT_TRUE(all_close(fused32[i], composite[i], {.rtol = 1e-4, .atol = 1e-5}))
+        << c << ", silu " << silu << ", " << i;
   }
 }
 
@@ -160,7 +172,9 @@ TEST(GroupNorm, ErrorsNameTheOpAndShapes) {
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "group_norm: weight [16] must be [30]",
                       error_of<std::invalid_argument>([&] { group_norm(x, 6, zeros({16})); }));
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "group_norm_silu: bias [30, 1] must be [30]",
-                      error_of<std::invalid_argument>([&] { group_norm_silu(x, 6, zeros({30}), zeros({30, 1})); }));
+                      error_of<std::invalid_argument>([&] {
+                        group_norm_silu(x, 6, zeros({30}), zeros({30, 1}));
+                      }));
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "group_norm: groups must be positive, got 0",
                       error_of<std::invalid_argument>([&] { group_norm(x, 0); }));
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "group_norm: eps must be >= 0, got -0.001",
@@ -172,7 +186,9 @@ TEST(GroupNorm, ErrorsNameTheOpAndShapes) {
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "instance_norm: input [5] must be at least [N, C]",
                       error_of<std::invalid_argument>([&] { instance_norm(zeros({5})); }));
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "group_norm: expected a float32 or float64 tensor, got int64",
-                      error_of<std::invalid_argument>([&] { group_norm(zeros({2, 4}, {.dtype = kInt64}), 2); }));
+                      error_of<std::invalid_argument>([&] {
+                        group_norm(zeros({2, 4}, {.dtype = kInt64}), 2);
+                      }));
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "group_norm: inputs must have the same dtype",
                       error_of<std::invalid_argument>([&] { group_norm(x, 6, zeros({30}, {.dtype = kFloat64})); }));
 }

@@ -35,17 +35,22 @@ struct MatmulCase {
 };
 
 const std::vector<MatmulCase> kMatmulCases = {
-    {{2, 3}, {3, 4}},                                          // matrices
-    {{3}, {3, 4}},        {{2, 3}, {3}},  {{3}, {3}},          // 1-d operands (the last a dot product)
-    {{2, 2, 3}, {3, 4}},                                       // a batch against one b: one folded gemm
-    {{2, 3}, {2, 3, 4}},                                       // a against a batch of b
-    {{2, 1, 2, 3}, {3, 3, 2}},                                 // both batches broadcast
-    {{3}, {2, 3, 4}},     {{2, 2, 3}, {3}},                    // 1-d against a batch
+    {{2, 3}, {3, 4}},  // matrices
+    {{3}, {3, 4}},
+    {{2, 3}, {3}},
+    {{3}, {3}},                 // 1-d operands (the last a dot product)
+    {{2, 2, 3}, {3, 4}},        // a batch against one b: one folded gemm
+    {{2, 3}, {2, 3, 4}},        // a against a batch of b
+    {{2, 1, 2, 3}, {3, 3, 2}},  // both batches broadcast
+    {{3}, {2, 3, 4}},
+    {{2, 2, 3}, {3}},                                          // 1-d against a batch
     {{3, 2}, {2, 4}, Layout::transposed, Layout::transposed},  // BLAS transpose flags, no copy
     {{2, 3, 2}, {2, 4}, Layout::transposed},                   // transposed batch: not folded
     {{3, 4}, {4, 2}, Layout::strided, Layout::strided},        // neither stride is 1: copied
     {{2, 3, 4}, {2, 4, 2}, Layout::strided, Layout::transposed},
-    {{0, 3}, {3, 2}},     {{2, 0}, {0, 3}},  {{0, 2, 3}, {3, 2}},  // M = 0, K = 0 (zeros), no batch
+    {{0, 3}, {3, 2}},
+    {{2, 0}, {0, 3}},
+    {{0, 2, 3}, {3, 2}},  // M = 0, K = 0 (zeros), no batch
 };
 
 // Forward only: BLAS blocking and batches of small products.
@@ -56,9 +61,11 @@ const std::vector<MatmulCase> kLargeCases = {
     {{4, 50, 60}, {60, 70}, Layout::transposed, Layout::strided},
     {{200, 300}, {300, 100}, Layout::transposed, Layout::transposed},
     // Thin products (K or N <= 4) skip BLAS: each layout of the loop kernel, and the fallbacks.
-    {{300, 3}, {3, 100}},  {{300, 3}, {3, 100}, Layout::transposed, Layout::transposed},
+    {{300, 3}, {3, 100}},
+    {{300, 3}, {3, 100}, Layout::transposed, Layout::transposed},
     {{300, 100}, {100, 2}, Layout::contiguous, Layout::transposed},
-    {{300, 100}, {100, 2}}, {{2, 80, 4}, {4, 3}, Layout::strided},
+    {{300, 100}, {100, 2}},
+    {{2, 80, 4}, {4, 3}, Layout::strided},
 };
 
 Tolerance forward_tolerance(DType dtype) {
@@ -101,8 +108,8 @@ struct LinearCase {
   Layout layout = Layout::contiguous;
 };
 const std::vector<LinearCase> kLinearCases = {
-    {{4, 3}, 5}, {{3}, 2}, {{2, 3, 4}, 3}, {{5, 4}, 3, Layout::transposed}, {{2, 4}, 3, Layout::strided}, {{0, 3}, 2},
-    {{70, 3}, 5}, {{70, 6}, 2}};  // thin: rows >= 64 with K or N <= 4 take the loop kernel
+    {{4, 3}, 5}, {{3}, 2},     {{2, 3, 4}, 3}, {{5, 4}, 3, Layout::transposed}, {{2, 4}, 3, Layout::strided},
+    {{0, 3}, 2}, {{70, 3}, 5}, {{70, 6}, 2}};  // thin: rows >= 64 with K or N <= 4 take the loop kernel
 
 TEST(Linear, MatchesNaiveReference) {
   for (const auto& c : kLinearCases)
@@ -113,7 +120,8 @@ TEST(Linear, MatchesNaiveReference) {
       const std::vector<double> v = xw.values(), vb = b.values();
       std::vector<double> expected(v.size());
       for (size_t i = 0; i < v.size(); ++i) expected[i] = v[i] + vb[i % c.n];
-      EXPECT_TRUE(all_close(linear(x, w, b), from_vector(expected, xw.shape(), {.dtype = kFloat64}), forward_tolerance(dtype)))
+      EXPECT_TRUE(
+          all_close(linear(x, w, b), from_vector(expected, xw.shape(), {.dtype = kFloat64}), forward_tolerance(dtype)))
           << c.x << " n " << c.n;
       EXPECT_TRUE(all_close(linear(x, w, Tensor()), xw, forward_tolerance(dtype))) << c.x << " without bias";
     }
@@ -135,8 +143,14 @@ TEST(Linear, Gradients) {
 
 // blas_gemm's tiles follow from the shape alone, cover c once, and number at most 8.
 TEST(BlasGemm, TilesCoverTheOutputAndFollowTheShapeOnly) {
-  for (const auto& [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {1024, 128, 128}, {128, 128, 1024},
-                                {10000, 128, 128}, {64, 2000, 576}, {7, 5000, 3}, {3000, 17, 900}, {0, 5, 5}}) {
+  for (const auto& [m, n, k] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1},
+                                {1024, 128, 128},
+                                {128, 128, 1024},
+                                {10000, 128, 128},
+                                {64, 2000, 576},
+                                {7, 5000, 3},
+                                {3000, 17, 900},
+                                {0, 5, 5}}) {
     const GemmTiling t = gemm_tiling(m, n, k);
     SCOPED_TRACE(std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k));
     EXPECT_GE(t.rows, 1);
@@ -160,8 +174,10 @@ TEST(BlasGemm, SameBitsAtAnyThreadCount) {
     int64_t m, n, k;
     CBLAS_TRANSPOSE ta, tb;
   };
-  for (const Product& p : {Product{1024, 128, 128, CblasNoTrans, CblasTrans}, {1024, 128, 128, CblasNoTrans, CblasNoTrans},
-                           {128, 128, 1024, CblasTrans, CblasNoTrans}, {2000, 130, 128, CblasNoTrans, CblasTrans},
+  for (const Product& p : {Product{1024, 128, 128, CblasNoTrans, CblasTrans},
+                           {1024, 128, 128, CblasNoTrans, CblasNoTrans},
+                           {128, 128, 1024, CblasTrans, CblasNoTrans},
+                           {2000, 130, 128, CblasNoTrans, CblasTrans},
                            {64, 3000, 288, CblasNoTrans, CblasNoTrans}}) {
     Generator gen(7);
     const Tensor a = p.ta == CblasNoTrans ? randn({p.m, p.k}, gen) : randn({p.k, p.m}, gen);
@@ -177,10 +193,10 @@ TEST(BlasGemm, SameBitsAtAnyThreadCount) {
     }
     EXPECT_EQ(runs[0], runs[1]) << p.m << "x" << p.n << "x" << p.k << ": 1 vs 2 threads";
     EXPECT_EQ(runs[0], runs[2]) << p.m << "x" << p.n << "x" << p.k << ": 1 vs 3 threads";
-    EXPECT_TRUE(all_close(from_vector(runs[0], {p.m, p.n}, {.dtype = kFloat64}),
-                          reference::matmul(p.ta == CblasNoTrans ? a : a.transpose(0, 1),
-                                            p.tb == CblasNoTrans ? b : b.transpose(0, 1)),
-                          {.rtol = 1e-4, .atol = 1e-4}));
+    EXPECT_TRUE(all_close(
+        from_vector(runs[0], {p.m, p.n}, {.dtype = kFloat64}),
+        reference::matmul(p.ta == CblasNoTrans ? a : a.transpose(0, 1), p.tb == CblasNoTrans ? b : b.transpose(0, 1)),
+        {.rtol = 1e-4, .atol = 1e-4}));
   }
 }
 
@@ -203,8 +219,7 @@ TEST(Matmul, ErrorsNameBothShapes) {
                       error({2, 3, 4}, {3, 4, 5}));
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "matmul: a [] and b [3] must both have at least 1 dim", error({}, {3}));
   const Tensor f32 = zeros({2, 3}), f64 = zeros({3, 2}, {.dtype = kFloat64});
-  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "matmul",
-                      error_of<std::invalid_argument>([&] { matmul(f32, f64); }));
+  EXPECT_PRED_FORMAT2(::testing::IsSubstring, "matmul", error_of<std::invalid_argument>([&] { matmul(f32, f64); }));
 }
 
 }  // namespace

@@ -17,9 +17,9 @@
 namespace scorch {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::all_close;
 using testing::error_of;
+using ::testing::HasSubstr;
 using testing::Layout;
 using testing::make_input;
 using testing::Tolerance;
@@ -134,7 +134,9 @@ TEST(Pool, MaxPool2dGradients) {
 
 TEST(Pool, BadArgumentsThrowNamingShapesAndArguments) {
   const Tensor x = zeros({1, 2, 3, 3});
-  EXPECT_THAT(error_of([] { avg_pool2d(zeros({2, 3, 4}), 2); }),
+  EXPECT_THAT(error_of([] {
+                avg_pool2d(zeros({2, 3, 4}), 2);
+              }),
               HasSubstr("avg_pool2d: input [2, 3, 4] must be 4-d [N, C, H, W]"));
   EXPECT_THAT(error_of([&] { avg_pool2d(x, 5); }),
               HasSubstr("avg_pool2d: kernel 5 is larger than the padded input 3x3 (input [1, 2, 3, 3], kernel 5, "
@@ -145,12 +147,18 @@ TEST(Pool, BadArgumentsThrowNamingShapesAndArguments) {
   EXPECT_THAT(error_of([&] { avg_pool2d(x, 3, 1, 2); }),
               HasSubstr("avg_pool2d: padding must be in [0, kernel / 2], got kernel 3, stride 1, padding 2"));
   EXPECT_THAT(error_of([&] { max_pool2d(zeros({1, 1, 0, 4}), 1); }), HasSubstr("has an empty spatial dim"));
-  EXPECT_THAT(error_of([&] { avg_pool2d_backward(zeros({1, 1, 3, 3}), {1, 1, 5, 5}, 2, 2, 0); }),
+  EXPECT_THAT(error_of([&] {
+                avg_pool2d_backward(zeros({1, 1, 3, 3}), {1, 1, 5, 5}, 2, 2, 0);
+              }),
               HasSubstr("avg_pool2d_backward: grad [1, 1, 3, 3] does not match the output [1, 1, 2, 2] of input "
                         "[1, 1, 5, 5] (kernel 2, stride 2, padding 0)"));
-  EXPECT_THAT(error_of([&] { max_pool2d_backward(zeros({1, 2, 3, 3}), x, 2, 1, 0); }),
+  EXPECT_THAT(error_of([&] {
+                max_pool2d_backward(zeros({1, 2, 3, 3}), x, 2, 1, 0);
+              }),
               HasSubstr("max_pool2d_backward: grad [1, 2, 3, 3] does not match the output [1, 2, 2, 2]"));
-  EXPECT_THAT(error_of([] { avg_pool2d(zeros({1, 1, 2, 2}, {.dtype = kInt64}), 2); }),
+  EXPECT_THAT(error_of([] {
+                avg_pool2d(zeros({1, 1, 2, 2}, {.dtype = kInt64}), 2);
+              }),
               HasSubstr("avg_pool2d: expected a float32 or float64 tensor, got int64"));
 }
 
@@ -169,8 +177,8 @@ TEST(Pool, WindowIndexRangesMatchBruteForce) {
             for (int64_t o = 0; o < w.out; ++o)
               if (w.start(o) <= i && i < w.start(o) + kernel) want.push_back(o);
             for (int64_t o = w.outputs_holding(i).lo; o < w.outputs_holding(i).hi; ++o) got.push_back(o);
-            EXPECT_EQ(got, want) << "in " << in << " kernel " << kernel << " stride " << stride << " padding " << padding
-                                 << " input " << i;
+            EXPECT_EQ(got, want) << "in " << in << " kernel " << kernel << " stride " << stride << " padding "
+                                 << padding << " input " << i;
           }
           for (int64_t t = 0; t < kernel; ++t) {
             std::vector<int64_t> want, got;
@@ -194,7 +202,9 @@ TEST(Pool, CudaGathersMatchTheCpuKernels) {
                         Case{{1, 1, 4, 5}, 4, 3, 2}}) {
     SCOPED_TRACE(to_string(c.x) + " kernel " + std::to_string(c.kernel));
     const int64_t H = c.x[2], W = c.x[3], planes = c.x[0] * c.x[1];
-    auto window = [&](int64_t in) { return Window{in, (in + 2 * c.padding - c.kernel) / c.stride + 1, c.kernel, c.stride, c.padding}; };
+    auto window = [&](int64_t in) {
+      return Window{in, (in + 2 * c.padding - c.kernel) / c.stride + 1, c.kernel, c.stride, c.padding};
+    };
     const PoolGeometry geo{planes, window(H), window(W)};
     const int64_t P = geo.h.out, Q = geo.w.out;
     std::vector<double> xv = make_input(c.x, kFloat64, 1).values();
@@ -212,13 +222,17 @@ TEST(Pool, CudaGathersMatchTheCpuKernels) {
       for (int64_t h = 0; h < H; ++h)
         for (int64_t w = 0; w < W; ++w) {
           gx_avg[(n * H + h) * W + w] = avg_pool_grad_value(gv.data() + n * P * Q, geo, h, w);
-          gx_max[(n * H + h) * W + w] = max_pool_grad_value(argmax.data() + n * P * Q, gv.data() + n * P * Q, geo, h, w);
+          gx_max[(n * H + h) * W + w] =
+              max_pool_grad_value(argmax.data() + n * P * Q, gv.data() + n * P * Q, geo, h, w);
         }
     }
     const TensorOptions f64{.dtype = kFloat64};
-    EXPECT_TRUE(all_close(from_vector(y, {c.x[0], c.x[1], P, Q}, f64), avg_pool2d(x, c.kernel, c.stride, c.padding), {1e-12, 1e-14}));
-    EXPECT_TRUE(all_close(from_vector(gx_avg, c.x, f64), avg_pool2d_backward(g, c.x, c.kernel, c.stride, c.padding), {1e-12, 1e-14}));
-    EXPECT_TRUE(all_close(from_vector(gx_max, c.x, f64), max_pool2d_backward(g, x, c.kernel, c.stride, c.padding), {0, 0}));
+    EXPECT_TRUE(all_close(from_vector(y, {c.x[0], c.x[1], P, Q}, f64), avg_pool2d(x, c.kernel, c.stride, c.padding),
+                          {1e-12, 1e-14}));
+    EXPECT_TRUE(all_close(from_vector(gx_avg, c.x, f64), avg_pool2d_backward(g, c.x, c.kernel, c.stride, c.padding),
+                          {1e-12, 1e-14}));
+    EXPECT_TRUE(
+        all_close(from_vector(gx_max, c.x, f64), max_pool2d_backward(g, x, c.kernel, c.stride, c.padding), {0, 0}));
   }
 }
 

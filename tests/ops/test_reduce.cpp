@@ -46,27 +46,32 @@ struct ReduceCase {
 };
 
 const std::vector<ReduceCase> kReduceCases = {
-    {{2, 3}, {1}},                                  // the last dim: the rows order
-    {{2, 3}, {0}, true},                            // the first dim: the columns order
-    {{2, 3, 4}, {-1, 0}},                           // negative dims, two at once
-    {{2, 3, 4}, {1}, true, Layout::transposed},     // a reduced dim that is innermost in memory
-    {{3, 4}, {}},                                   // everything
-    {{3, 4}, {}, true, Layout::transposed},         // everything, read in memory order
+    {{2, 3}, {1}},                               // the last dim: the rows order
+    {{2, 3}, {0}, true},                         // the first dim: the columns order
+    {{2, 3, 4}, {-1, 0}},                        // negative dims, two at once
+    {{2, 3, 4}, {1}, true, Layout::transposed},  // a reduced dim that is innermost in memory
+    {{3, 4}, {}},                                // everything
+    {{3, 4}, {}, true, Layout::transposed},      // everything, read in memory order
     {{3, 4}, {0}, false, Layout::transposed},
     {{3, 4}, {1}, true, Layout::strided},
-    {{4, 1, 3}, {1}},                               // a size-1 dim
+    {{4, 1, 3}, {1}},  // a size-1 dim
     {{5}, {-1}, true},
-    {{}, {}},                                       // 0-d
+    {{}, {}},  // 0-d
     {{}, {0}, true},
-    {{0, 3}, {0}},                                  // empty folds: sum 0, mean NaN, max throws
-    {{0, 3}, {1}, true},                            // empty output
+    {{0, 3}, {0}},        // empty folds: sum 0, mean NaN, max throws
+    {{0, 3}, {1}, true},  // empty output
 };
 
 // Forward only: big enough for the threaded paths (outputs split, reduced range split in chunks).
 const std::vector<ReduceCase> kLargeCases = {
-    {{512, 128}, {1}},  {{512, 128}, {0}},  {{300000}, {}},
-    {{150000, 3}, {0}},  {{3, 150000}, {1}},  {{256, 300}, {0}, false, Layout::transposed},
-    {{64, 40, 30}, {0, 2}, true},  {{200, 300}, {}, false, Layout::strided},
+    {{512, 128}, {1}},
+    {{512, 128}, {0}},
+    {{300000}, {}},
+    {{150000, 3}, {0}},
+    {{3, 150000}, {1}},
+    {{256, 300}, {0}, false, Layout::transposed},
+    {{64, 40, 30}, {0, 2}, true},
+    {{200, 300}, {}, false, Layout::strided},
 };
 
 Tolerance forward_tolerance(DType dtype) {
@@ -158,8 +163,10 @@ struct SumToCase {
 };
 
 const std::vector<SumToCase> kSumToCases = {
-    {{2, 3}, {1, 3}}, {{2, 3}, {2, 1}},  {{4, 2, 3}, {3}}, {{4, 2, 3}, {2, 1}},
-    {{5}, {}},        {{2, 3}, {1, 1}, Layout::transposed}, {{0, 3}, {3}},   {{2, 3, 4}, {3, 1}, Layout::strided},
+    {{2, 3}, {1, 3}}, {{2, 3}, {2, 1}},
+    {{4, 2, 3}, {3}}, {{4, 2, 3}, {2, 1}},
+    {{5}, {}},        {{2, 3}, {1, 1}, Layout::transposed},
+    {{0, 3}, {3}},    {{2, 3, 4}, {3, 1}, Layout::strided},
 };
 
 TEST(SumTo, MatchesNaiveReference) {
@@ -188,13 +195,19 @@ TEST(Reduce, ErrorsNameTheOpAndShapes) {
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "mean: dim -3 is out of range",
                       error_of<std::out_of_range>([&] { scorch::mean(a, {-3}); }));
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "sum: dim -1 appears twice in dims [1, -1]",
-                      error_of<std::invalid_argument>([&] { scorch::sum(a, {1, -1}); }));
+                      error_of<std::invalid_argument>([&] {
+                        scorch::sum(a, {1, -1});
+                      }));
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "max: cannot reduce over dim 0 of size 0 of [0, 3]",
-                      error_of<std::invalid_argument>([&] { scorch::max(zeros({0, 3}), {0}); }));
+                      error_of<std::invalid_argument>([&] {
+                        scorch::max(zeros({0, 3}), {0});
+                      }));
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "sum_to: cannot sum [2, 3] down to [4]",
                       error_of<std::invalid_argument>([&] { sum_to(a, {4}); }));
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "sum_to: cannot sum [2, 3] down to [1, 2, 3]",
-                      error_of<std::invalid_argument>([&] { sum_to(a, {1, 2, 3}); }));
+                      error_of<std::invalid_argument>([&] {
+                        sum_to(a, {1, 2, 3});
+                      }));
   EXPECT_PRED_FORMAT2(::testing::IsSubstring, "sum: expected a float32 or float64 tensor, got int64",
                       error_of<std::invalid_argument>([&] { scorch::sum(zeros({2}, {.dtype = kInt64})); }));
 }

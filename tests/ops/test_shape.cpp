@@ -9,8 +9,8 @@
 namespace scorch {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::error_of;
+using ::testing::HasSubstr;
 using testing::Layout;
 using testing::make_input;
 
@@ -34,7 +34,10 @@ TEST(Shape, ReshapeIsAViewWhenStridesAllow) {
   EXPECT_EQ(view(t, {2, 4, 3, 1}).storage(), a.storage());
   EXPECT_NE(reshape(t, {2, 12}).storage(), a.storage());
   EXPECT_THAT(error_of([&] { view(t, {2, 12}); }), HasSubstr("use reshape"));
-  EXPECT_THAT(error_of([&] { reshape(a, {5, 5}); }), HasSubstr("reshape: cannot reshape [2, 3, 4] (24 elements) to [5, 5]"));
+  EXPECT_THAT(error_of([&] {
+                reshape(a, {5, 5});
+              }),
+              HasSubstr("reshape: cannot reshape [2, 3, 4] (24 elements) to [5, 5]"));
 }
 
 TEST(Shape, PermuteAndTransposeMatchReference) {
@@ -49,9 +52,16 @@ TEST(Shape, PermuteAndTransposeMatchReference) {
 }
 
 TEST(Shape, SliceMatchesReferenceIncludingStepsAndNegativeBounds) {
-  struct Case { int64_t dim, start, end, step; int d; int64_t s, e; };
-  const Case cases[] = {{1, 1, 3, 1, 1, 1, 3}, {-1, 0, 4, 2, 2, 0, 4}, {0, -1, 2, 1, 0, 1, 2},
-                        {2, 1, 100, 2, 2, 1, 4}, {1, 2, 1, 1, 1, 2, 2}};
+  struct Case {
+    int64_t dim, start, end, step;
+    int d;
+    int64_t s, e;
+  };
+  const Case cases[] = {{1, 1, 3, 1, 1, 1, 3},
+                        {-1, 0, 4, 2, 2, 0, 4},
+                        {0, -1, 2, 1, 0, 1, 2},
+                        {2, 1, 100, 2, 2, 1, 4},
+                        {1, 2, 1, 1, 1, 2, 2}};
   for (Layout layout : kLayouts)
     for (const Case& c : cases) {
       const Tensor a = make_input({2, 3, 4}, kFloat64, 3, layout);
@@ -105,11 +115,14 @@ TEST(Shape, LargeTransposedCopiesMatchReference) {
     const Tensor a = make_input({70, 45}, dtype, 13, Layout::transposed);
     EXPECT_EQ(contiguous(a).values(), make_input({70, 45}, dtype, 13).values());
     const Tensor b = make_input({3, 40, 50}, dtype, 14);
-    EXPECT_TRUE(testing::all_close(contiguous(permute(b, {0, 2, 1})), reference::permute(b, {0, 2, 1}), {.rtol = 0, .atol = 0}));
-    EXPECT_TRUE(testing::all_close(permute(b, {2, 1, 0}).contiguous(), reference::permute(b, {2, 1, 0}), {.rtol = 0, .atol = 0}));
+    EXPECT_TRUE(testing::all_close(contiguous(permute(b, {0, 2, 1})), reference::permute(b, {0, 2, 1}),
+                                   {.rtol = 0, .atol = 0}));
+    EXPECT_TRUE(testing::all_close(permute(b, {2, 1, 0}).contiguous(), reference::permute(b, {2, 1, 0}),
+                                   {.rtol = 0, .atol = 0}));
   }
   const Tensor i = arange(0, 40 * 33, 1, {.dtype = kInt64}).reshape({40, 33});
-  EXPECT_TRUE(testing::all_close(i.transpose(0, 1).contiguous(), reference::permute(i, {1, 0}), {.rtol = 0, .atol = 0}));
+  EXPECT_TRUE(
+      testing::all_close(i.transpose(0, 1).contiguous(), reference::permute(i, {1, 0}), {.rtol = 0, .atol = 0}));
 }
 
 TEST(Shape, ConcatAndStackMatchReference) {
@@ -123,26 +136,43 @@ TEST(Shape, ConcatAndStackMatchReference) {
   EXPECT_EQ(s.shape(), (Shape{2, 2, 3}));
   EXPECT_TRUE(testing::all_close(s.slice(1, 1, 2).squeeze(1), b, {.rtol = 0, .atol = 0}));
   EXPECT_THAT(error_of([] { concat({scalar_tensor(1), scalar_tensor(2)}, 0); }), HasSubstr("use stack"));
-  EXPECT_THAT(error_of([&] { concat({a, zeros({3, 3}, {.dtype = kFloat64})}, 1); }),
+  EXPECT_THAT(error_of([&] {
+                concat({a, zeros({3, 3}, {.dtype = kFloat64})}, 1);
+              }),
               HasSubstr("concat: tensor 1 [3, 3] does not match tensor 0 [2, 3] outside dim 1"));
 }
 
 TEST(Shape, Gradients) {
   using Fn = std::function<Tensor(const TensorList&)>;
   const std::vector<std::pair<const char*, Fn>> fns = {
-      {"reshape", [](const TensorList& x) { return reshape(x[0], {4, 6}); }},
-      {"permute", [](const TensorList& x) { return permute(x[0], {2, 0, 1}); }},
+      {"reshape",
+       [](const TensorList& x) {
+         return reshape(x[0], {4, 6});
+       }},
+      {"permute",
+       [](const TensorList& x) {
+         return permute(x[0], {2, 0, 1});
+       }},
       {"transpose", [](const TensorList& x) { return transpose(x[0], 0, 2); }},
       {"slice", [](const TensorList& x) { return slice(x[0], 2, 1, 4, 2); }},
       {"narrow", [](const TensorList& x) { return narrow(x[0], 1, 1, 2); }},
-      {"expand", [](const TensorList& x) { return expand(narrow(x[0], 1, 0, 1), {3, 2, 3, 4}); }},
+      {"expand",
+       [](const TensorList& x) {
+         return expand(narrow(x[0], 1, 0, 1), {3, 2, 3, 4});
+       }},
       {"unsqueeze", [](const TensorList& x) { return unsqueeze(x[0], 1); }},
       {"squeeze", [](const TensorList& x) { return squeeze(narrow(x[0], 1, 0, 1), 1); }},
       {"contiguous", [](const TensorList& x) { return contiguous(transpose(x[0], 0, 1)); }},
       {"clone", [](const TensorList& x) { return clone(x[0]); }},
       {"to", [](const TensorList& x) { return to(to(x[0], kFloat32), kFloat64) * x[0]; }},
-      {"concat", [](const TensorList& x) { return concat({x[0], x[0] * x[0]}, 1); }},
-      {"stack", [](const TensorList& x) { return stack({x[0], exp(x[0])}, 0); }},
+      {"concat",
+       [](const TensorList& x) {
+         return concat({x[0], x[0] * x[0]}, 1);
+       }},
+      {"stack",
+       [](const TensorList& x) {
+         return stack({x[0], exp(x[0])}, 0);
+       }},
       {"flatten", [](const TensorList& x) { return flatten(x[0]); }},
   };
   for (Layout layout : kLayouts)

@@ -16,9 +16,9 @@
 namespace scorch {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::all_close;
 using testing::error_of;
+using ::testing::HasSubstr;
 using testing::Layout;
 using testing::make_input;
 using testing::Tolerance;
@@ -36,9 +36,11 @@ std::ostream& operator<<(std::ostream& os, const NearestCase& c) {
   return os << "x " << c.x << " scale " << c.scale << " " << testing::layout_name(c.layout);
 }
 
-const std::vector<NearestCase> kNearestCases = {
-    {{1, 1, 3, 3}, 2},  {{2, 3, 4, 5}, 3, Layout::transposed}, {{2, 2, 3, 1}, 1, Layout::strided},
-    {{1, 2, 2, 3}, 2, Layout::strided}, {{3, 1, 1, 1}, 4}};
+const std::vector<NearestCase> kNearestCases = {{{1, 1, 3, 3}, 2},
+                                                {{2, 3, 4, 5}, 3, Layout::transposed},
+                                                {{2, 2, 3, 1}, 1, Layout::strided},
+                                                {{1, 2, 2, 3}, 2, Layout::strided},
+                                                {{3, 1, 1, 1}, 4}};
 
 struct BilinearCase {
   Shape x;
@@ -52,18 +54,24 @@ std::ostream& operator<<(std::ostream& os, const BilinearCase& c) {
 }
 
 const std::vector<BilinearCase> kBilinearCases = {
-    {{2, 3, 7, 7}, 14, 14, true},   {{2, 3, 7, 7}, 14, 14, false},                      // NCSN's 7 -> 14
-    {{1, 2, 5, 4}, 9, 3, true},     {{1, 2, 5, 4}, 9, 3, false, Layout::transposed},    // up in H, down in W
-    {{1, 2, 8, 6}, 3, 4, false},    {{1, 2, 8, 6}, 3, 4, true, Layout::strided},        // downsampling
-    {{2, 1, 1, 1}, 3, 2, true},     {{2, 1, 1, 1}, 3, 2, false},                        // a single pixel
-    {{1, 1, 4, 5}, 1, 1, true},     {{1, 1, 4, 5}, 1, 1, false},                        // a single output
-    {{1, 2, 4, 3}, 4, 3, false, Layout::transposed}};                                  // same size
+    {{2, 3, 7, 7}, 14, 14, true},
+    {{2, 3, 7, 7}, 14, 14, false},  // NCSN's 7 -> 14
+    {{1, 2, 5, 4}, 9, 3, true},
+    {{1, 2, 5, 4}, 9, 3, false, Layout::transposed},  // up in H, down in W
+    {{1, 2, 8, 6}, 3, 4, false},
+    {{1, 2, 8, 6}, 3, 4, true, Layout::strided},  // downsampling
+    {{2, 1, 1, 1}, 3, 2, true},
+    {{2, 1, 1, 1}, 3, 2, false},  // a single pixel
+    {{1, 1, 4, 5}, 1, 1, true},
+    {{1, 1, 4, 5}, 1, 1, false},                       // a single output
+    {{1, 2, 4, 3}, 4, 3, false, Layout::transposed}};  // same size
 
 TEST(Upsample, NearestMatchesNaiveReference) {
   for (const auto& c : kNearestCases)
     for (DType dtype : {kFloat32, kFloat64}) {
       const Tensor x = make_input(c.x, dtype, 1, c.layout);
-      EXPECT_TRUE(all_close(upsample_nearest2d(x, c.scale), reference::upsample_nearest2d(x, c.scale), {.rtol = 0, .atol = 0}))
+      EXPECT_TRUE(
+          all_close(upsample_nearest2d(x, c.scale), reference::upsample_nearest2d(x, c.scale), {.rtol = 0, .atol = 0}))
           << c << " " << dtype_name(dtype);
       const Tensor g = make_input({c.x[0], c.x[1], c.x[2] * c.scale, c.x[3] * c.scale}, dtype, 2, c.layout);
       EXPECT_TRUE(all_close(upsample_nearest2d_backward(g, c.scale), reference::upsample_nearest2d_backward(g, c.scale),
@@ -82,7 +90,8 @@ TEST(Upsample, BilinearMatchesNaiveReference) {
           << c << " " << dtype_name(dtype);
       const Tensor g = make_input({c.x[0], c.x[1], c.out_h, c.out_w}, dtype, 4, c.layout);
       EXPECT_TRUE(all_close(interpolate_bilinear_backward(g, c.x[2], c.x[3], c.align_corners),
-                            reference::interpolate_bilinear_backward(g, c.x[2], c.x[3], c.align_corners), tolerance(dtype)))
+                            reference::interpolate_bilinear_backward(g, c.x[2], c.x[3], c.align_corners),
+                            tolerance(dtype)))
           << "backward " << c << " " << dtype_name(dtype);
     }
 }
@@ -119,21 +128,32 @@ TEST(Upsample, BilinearGradients) {
 
 TEST(Upsample, BadArgumentsThrowNamingShapesAndArguments) {
   const Tensor x = zeros({1, 2, 3, 3});
-  EXPECT_THAT(error_of([] { upsample_nearest2d(zeros({2, 3, 4})); }),
+  EXPECT_THAT(error_of([] {
+                upsample_nearest2d(zeros({2, 3, 4}));
+              }),
               HasSubstr("upsample_nearest2d: input [2, 3, 4] must be 4-d [N, C, H, W]"));
   EXPECT_THAT(error_of([&] { upsample_nearest2d(x, 0); }),
               HasSubstr("upsample_nearest2d: scale must be >= 1, got 0 (input [1, 2, 3, 3])"));
-  EXPECT_THAT(error_of([] { upsample_nearest2d_backward(zeros({1, 1, 5, 4}), 2); }),
-              HasSubstr("upsample_nearest2d_backward: grad [1, 1, 5, 4] has H and W that are not multiples of scale 2"));
-  EXPECT_THAT(error_of([] { interpolate_bilinear(zeros({3, 3}), 4, 4, true); }),
+  EXPECT_THAT(
+      error_of([] {
+        upsample_nearest2d_backward(zeros({1, 1, 5, 4}), 2);
+      }),
+      HasSubstr("upsample_nearest2d_backward: grad [1, 1, 5, 4] has H and W that are not multiples of scale 2"));
+  EXPECT_THAT(error_of([] {
+                interpolate_bilinear(zeros({3, 3}), 4, 4, true);
+              }),
               HasSubstr("interpolate_bilinear: input [3, 3] must be 4-d [N, C, H, W]"));
   EXPECT_THAT(error_of([&] { interpolate_bilinear(x, 0, 4, false); }),
               HasSubstr("interpolate_bilinear: output size 0x4 must be at least 1x1 (input [1, 2, 3, 3])"));
-  EXPECT_THAT(error_of([] { interpolate_bilinear(zeros({1, 1, 0, 3}), 2, 2, false); }),
+  EXPECT_THAT(error_of([] {
+                interpolate_bilinear(zeros({1, 1, 0, 3}), 2, 2, false);
+              }),
               HasSubstr("interpolate_bilinear: input [1, 1, 0, 3] has an empty spatial dim"));
   EXPECT_THAT(error_of([&] { interpolate_bilinear_backward(x, 2, -1, true); }),
               HasSubstr("interpolate_bilinear_backward: input size 2x-1 must be at least 1x1 (grad [1, 2, 3, 3])"));
-  EXPECT_THAT(error_of([] { upsample_nearest2d(zeros({1, 1, 2, 2}, {.dtype = kInt64})); }),
+  EXPECT_THAT(error_of([] {
+                upsample_nearest2d(zeros({1, 1, 2, 2}, {.dtype = kInt64}));
+              }),
               HasSubstr("upsample_nearest2d: expected a float32 or float64 tensor, got int64"));
 }
 
@@ -142,12 +162,14 @@ TEST(Upsample, BadArgumentsThrowNamingShapesAndArguments) {
 // order: rtol 1e-12), up- and downsampling, with and without align_corners.
 TEST(Upsample, CudaBilinearGatherMatchesTheCpuScatter) {
   for (const bool align : {false, true})
-    for (const auto& [H, W, P, Q] : {std::array<int64_t, 4>{7, 6, 28, 28}, {13, 9, 5, 4}, {1, 1, 3, 2}, {3, 17, 3, 17}}) {
+    for (const auto& [H, W, P, Q] :
+         {std::array<int64_t, 4>{7, 6, 28, 28}, {13, 9, 5, 4}, {1, 1, 3, 2}, {3, 17, 3, 17}}) {
       SCOPED_TRACE(std::to_string(H) + "x" + std::to_string(W) + " -> " + std::to_string(P) + "x" + std::to_string(Q) +
                    (align ? " align_corners" : ""));
       const Tensor g = make_input({2, 3, P, Q}, kFloat64, 5);
       const std::vector<double> gv = g.values();
-      const InverseTaps<double> rows = inverse_linear_taps<double>(H, P, align), cols = inverse_linear_taps<double>(W, Q, align);
+      const InverseTaps<double> rows = inverse_linear_taps<double>(H, P, align),
+                                cols = inverse_linear_taps<double>(W, Q, align);
       std::vector<double> gx(6 * H * W);
       for (int64_t n = 0; n < 6; ++n)
         for (int64_t h = 0; h < H; ++h)

@@ -48,14 +48,16 @@ inline Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Conv2dOp
 inline Tensor conv2d_backward_input(const Tensor& g, const Tensor& w, const Shape& x_shape, Conv2dOptions o) {
   const std::vector<double> gv = g.values(), wv = w.values();
   std::vector<double> gx(x_shape.numel(), 0.0);
-  ConvIndex{x_shape, w.shape(), o}.for_each_term([&](int64_t xi, int64_t wi, int64_t yi) { gx[xi] += gv[yi] * wv[wi]; });
+  ConvIndex{x_shape, w.shape(), o}.for_each_term(
+      [&](int64_t xi, int64_t wi, int64_t yi) { gx[xi] += gv[yi] * wv[wi]; });
   return from_vector(gx, x_shape, {.dtype = g.dtype()});
 }
 
 inline Tensor conv2d_backward_weight(const Tensor& x, const Tensor& g, const Shape& w_shape, Conv2dOptions o) {
   const std::vector<double> xv = x.values(), gv = g.values();
   std::vector<double> gw(w_shape.numel(), 0.0);
-  ConvIndex{x.shape(), w_shape, o}.for_each_term([&](int64_t xi, int64_t wi, int64_t yi) { gw[wi] += gv[yi] * xv[xi]; });
+  ConvIndex{x.shape(), w_shape, o}.for_each_term(
+      [&](int64_t xi, int64_t wi, int64_t yi) { gw[wi] += gv[yi] * xv[xi]; });
   return from_vector(gw, w_shape, {.dtype = x.dtype()});
 }
 

@@ -40,8 +40,10 @@ struct Lerp {
 
 inline Lerp bilinear_source(int64_t o, int64_t in, int64_t out, bool align_corners) {
   double src;
-  if (align_corners) src = out > 1 ? static_cast<double>(o) * (in - 1) / (out - 1) : 0.0;
-  else src = std::max(0.0, (o + 0.5) * in / out - 0.5);
+  if (align_corners)
+    src = out > 1 ? static_cast<double>(o) * (in - 1) / (out - 1) : 0.0;
+  else
+    src = std::max(0.0, (o + 0.5) * in / out - 0.5);
   const int64_t lo = static_cast<int64_t>(std::floor(src));
   return {lo, std::min(lo + 1, in - 1), src - static_cast<double>(lo)};
 }
